@@ -1,0 +1,1 @@
+"""Recipes reproducing the experiments of COURSE.md."""

@@ -1,0 +1,479 @@
+"""Differentiable operations: one `Function` per op, forward and backward on arrays.
+
+Conventions: `forward` gets arrays and returns an array; `backward` returns one
+gradient per positional argument of `apply` (None where an argument needs
+none). Gradients of broadcasting ops may keep the broadcast shape: the engine
+sums them back to each input's shape. Heavy primitives (matmul, convolution,
+pooling, normalisation) go through the backend selected for the device, so
+the numpy reference, the C++ kernels and the GPU kernels share these rules.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .backend import get_backend
+from .tensor import Function, get_rng
+
+
+# --- elementwise arithmetic ------------------------------------------------------------
+class Add(Function):
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, g):
+        return g, g
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, g):
+        return g, -g
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        self.save(a, b)
+        return a * b
+
+    def backward(self, g):
+        a, b = self.saved
+        return (g * b if self.needs_input_grad[0] else None,
+                g * a if self.needs_input_grad[1] else None)
+
+
+class Div(Function):
+    def forward(self, a, b):
+        self.save(a, b)
+        return a / b
+
+    def backward(self, g):
+        a, b = self.saved
+        return (g / b if self.needs_input_grad[0] else None,
+                -g * a / (b * b) if self.needs_input_grad[1] else None)
+
+
+class Pow(Function):
+    def forward(self, a, b):
+        out = a ** b
+        self.save(a, b, out)
+        return out
+
+    def backward(self, g):
+        a, b, out = self.saved
+        ga = g * b * a ** (b - 1) if self.needs_input_grad[0] else None
+        gb = None
+        if self.needs_input_grad[1]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gb = g * out * np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0)
+        return ga, gb
+
+
+class Neg(Function):
+    def forward(self, a):
+        return -a
+
+    def backward(self, g):
+        return -g
+
+
+class Exp(Function):
+    def forward(self, a):
+        out = np.exp(a)
+        self.save(out)
+        return out
+
+    def backward(self, g):
+        return g * self.saved[0]
+
+
+class Log(Function):
+    def forward(self, a):
+        self.save(a)
+        return np.log(a)
+
+    def backward(self, g):
+        return g / self.saved[0]
+
+
+class Sqrt(Function):
+    def forward(self, a):
+        out = np.sqrt(a)
+        self.save(out)
+        return out
+
+    def backward(self, g):
+        return g / (2 * self.saved[0])
+
+
+class Abs(Function):
+    def forward(self, a):
+        self.save(a)
+        return np.abs(a)
+
+    def backward(self, g):
+        return g * np.sign(self.saved[0])
+
+
+class Tanh(Function):
+    def forward(self, a):
+        out = np.tanh(a)
+        self.save(out)
+        return out
+
+    def backward(self, g):
+        y = self.saved[0]
+        return g * (1 - y * y)
+
+
+class Sigmoid(Function):
+    def forward(self, a):
+        out = 0.5 * (1 + np.tanh(0.5 * a))  # overflow-free form of 1 / (1 + exp(-a))
+        self.save(out)
+        return out
+
+    def backward(self, g):
+        y = self.saved[0]
+        return g * y * (1 - y)
+
+
+class Relu(Function):
+    def forward(self, a):
+        self.save(a)
+        return np.maximum(a, 0)
+
+    def backward(self, g):
+        return g * (self.saved[0] > 0)
+
+
+class LeakyRelu(Function):
+    def forward(self, a, slope):
+        self.slope = slope
+        self.save(a)
+        return np.where(a > 0, a, a * slope)
+
+    def backward(self, g):
+        return np.where(self.saved[0] > 0, g, g * self.slope)
+
+
+class Clamp(Function):
+    def forward(self, a, lo, hi):
+        self.save(a)
+        self.lo, self.hi = lo, hi
+        return np.clip(a, lo, hi)
+
+    def backward(self, g):
+        a = self.saved[0]
+        inside = np.ones(a.shape, dtype=bool)
+        if self.lo is not None:
+            inside &= a >= self.lo
+        if self.hi is not None:
+            inside &= a <= self.hi
+        return g * inside
+
+
+class Where(Function):
+    def forward(self, a, b, cond):
+        self.cond = cond
+        return np.where(cond, a, b)
+
+    def backward(self, g):
+        zero = np.zeros((), dtype=g.dtype)
+        return (np.where(self.cond, g, zero) if self.needs_input_grad[0] else None,
+                np.where(self.cond, zero, g) if self.needs_input_grad[1] else None)
+
+
+class Cast(Function):
+    def forward(self, a, dtype):
+        self.in_dtype = a.dtype
+        return a.astype(dtype)
+
+    def backward(self, g):
+        return g.astype(self.in_dtype) if self.in_dtype.kind == "f" else None
+
+
+class Clone(Function):
+    def forward(self, a):
+        return a.copy()
+
+    def backward(self, g):
+        return g
+
+
+# --- shape ---------------------------------------------------------------------------
+class Reshape(Function):
+    is_view = True
+
+    def forward(self, a, shape):
+        self.in_shape = a.shape
+        return a.reshape(shape)
+
+    def backward(self, g):
+        return g.reshape(self.in_shape)
+
+
+class Permute(Function):
+    is_view = True
+
+    def forward(self, a, axes):
+        self.axes = axes
+        return np.transpose(a, axes)
+
+    def backward(self, g):
+        return np.transpose(g, np.argsort(self.axes))
+
+
+class Expand(Function):
+    is_view = True
+
+    def forward(self, a, shape):
+        return np.broadcast_to(a, shape)
+
+    def backward(self, g):
+        return g  # the engine sums it back to the input's shape
+
+
+def _is_advanced(index) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(i, (np.ndarray, list)) for i in items)
+
+
+class GetItem(Function):
+    is_view = True
+
+    def forward(self, a, index):
+        self.index, self.in_shape = index, a.shape
+        return a[index]
+
+    def backward(self, g):
+        gx = np.zeros(self.in_shape, dtype=g.dtype)
+        if _is_advanced(self.index):
+            np.add.at(gx, self.index, g)  # repeated indices accumulate
+        else:
+            gx[self.index] = g
+        return gx
+
+
+class Pad(Function):
+    def forward(self, a, widths, value):
+        self.slices = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, a.shape))
+        return np.pad(a, widths, constant_values=value)
+
+    def backward(self, g):
+        return g[self.slices]
+
+
+class Concat(Function):
+    def forward(self, *arrays, axis):
+        self.axis = axis
+        self.splits = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        return np.concatenate(arrays, axis=axis)
+
+    def backward(self, g):
+        return tuple(np.split(g, self.splits, axis=self.axis))
+
+
+# --- reductions ------------------------------------------------------------------------
+def _expand_reduced(g, in_shape, axis, keepdims):
+    """Broadcast a reduced gradient back over the reduced axes."""
+    if axis is not None and not keepdims:
+        g = np.expand_dims(g, axis)
+    return np.broadcast_to(g, in_shape)
+
+
+class Sum(Function):
+    def forward(self, a, axis, keepdims):
+        self.in_shape, self.axis, self.keepdims = a.shape, axis, keepdims
+        return np.asarray(a.sum(axis=axis, keepdims=keepdims))
+
+    def backward(self, g):
+        return _expand_reduced(g, self.in_shape, self.axis, self.keepdims)
+
+
+class Var(Function):
+    def forward(self, a, axis, keepdims, correction):
+        n = a.size if axis is None else int(np.prod([a.shape[i] for i in axis]))
+        if n - correction <= 0:
+            raise ValueError(f"var: {n} elements per reduction with correction={correction} give no degrees of freedom")
+        self.axis, self.keepdims = axis, keepdims
+        self.centered = a - a.mean(axis=axis, keepdims=True)
+        self.scale = 1.0 / (n - correction)
+        return np.asarray((self.centered ** 2).sum(axis=axis, keepdims=keepdims) * self.scale, dtype=a.dtype)
+
+    def backward(self, g):
+        g = _expand_reduced(g, self.centered.shape, self.axis, self.keepdims)
+        return g * (2 * self.scale) * self.centered
+
+
+class Max(Function):
+    """Max over axes; the gradient is shared equally between tied maxima."""
+
+    def forward(self, a, axis, keepdims):
+        if a.size == 0:
+            raise ValueError(f"max of an empty tensor of shape {a.shape}")
+        self.axis, self.keepdims = axis, keepdims
+        out = a.max(axis=axis, keepdims=True)
+        mask = a == out
+        self.weights = mask / mask.sum(axis=axis, keepdims=True)
+        return np.asarray(out if keepdims else (out.reshape(()) if axis is None else out.squeeze(axis)))
+
+    def backward(self, g):
+        return _expand_reduced(g, self.weights.shape, self.axis, self.keepdims) * self.weights
+
+
+def _stable_lse(a, axis):
+    m = a.max(axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    return np.log(np.exp(a - m).sum(axis=axis, keepdims=True)) + m
+
+
+class LogSumExp(Function):
+    def forward(self, a, axis, keepdims):
+        lse = _stable_lse(a, axis)
+        self.save(a)
+        self.lse, self.axis, self.keepdims = lse, axis, keepdims
+        return lse if keepdims else (lse.reshape(()) if axis is None else lse.squeeze(axis))
+
+    def backward(self, g):
+        a = self.saved[0]
+        return _expand_reduced(g, a.shape, self.axis, self.keepdims) * np.exp(a - self.lse)
+
+
+class Softmax(Function):
+    def forward(self, a, axis):
+        e = np.exp(a - a.max(axis=axis, keepdims=True))
+        out = e / e.sum(axis=axis, keepdims=True)
+        self.save(out)
+        self.axis = axis
+        return out
+
+    def backward(self, g):
+        s = self.saved[0]
+        return s * (g - (g * s).sum(axis=self.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    def forward(self, a, axis):
+        out = a - _stable_lse(a, axis)
+        self.save(out)
+        self.axis = axis
+        return out
+
+    def backward(self, g):
+        return g - np.exp(self.saved[0]) * g.sum(axis=self.axis, keepdims=True)
+
+
+# --- heavy primitives: dispatched to the backend ------------------------------------------
+class Matmul(Function):
+    def forward(self, a, b):
+        self.save(a, b)
+        return get_backend(self.device).matmul(a, b)
+
+    def backward(self, g):
+        a, b = self.saved
+        be = get_backend(self.device)
+        ga = be.matmul(g, np.swapaxes(b, -1, -2)) if self.needs_input_grad[0] else None
+        gb = be.matmul(np.swapaxes(a, -1, -2), g) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Conv2d(Function):
+    def forward(self, x, w, b, stride, padding, dilation, groups):
+        self.save(x, w)
+        self.params = (stride, padding, dilation, groups)
+        self.has_bias = b is not None
+        return get_backend(self.device).conv2d(x, w, b, stride, padding, dilation, groups)
+
+    def backward(self, g):
+        x, w = self.saved
+        be = get_backend(self.device)
+        gx = be.conv2d_grad_input(g, w, x.shape, *self.params) if self.needs_input_grad[0] else None
+        gw = be.conv2d_grad_weight(g, x, w.shape, *self.params) if self.needs_input_grad[1] else None
+        gb = g.sum(axis=(0, 2, 3)) if self.has_bias and self.needs_input_grad[2] else None
+        return gx, gw, gb
+
+
+class MaxPool2d(Function):
+    def forward(self, x, kernel, stride, padding):
+        y, self.argmax = get_backend(self.device).max_pool2d(x, kernel, stride, padding)
+        self.in_shape = x.shape
+        return y
+
+    def backward(self, g):
+        return get_backend(self.device).max_pool2d_grad(g, self.argmax, self.in_shape)
+
+
+class AvgPool2d(Function):
+    def forward(self, x, kernel, stride, padding, count_include_pad):
+        self.in_shape = x.shape
+        self.params = (kernel, stride, padding, count_include_pad)
+        return get_backend(self.device).avg_pool2d(x, *self.params)
+
+    def backward(self, g):
+        return get_backend(self.device).avg_pool2d_grad(g, self.in_shape, *self.params)
+
+
+class BatchNorm(Function):
+    """Batch normalisation over axis 1. In training, running statistics are updated in place."""
+
+    def forward(self, x, gamma, beta, running_mean, running_var, training, momentum, eps):
+        be = get_backend(self.device)
+        self.training, self.has_affine = training, gamma is not None
+        if training:
+            y, mean, var = be.batch_norm_train(x, gamma, beta, eps)
+            if running_mean is not None:
+                m = x.size // x.shape[1]
+                running_mean *= 1 - momentum
+                running_mean += momentum * mean
+                running_var *= 1 - momentum
+                running_var += momentum * var * (m / (m - 1))
+        else:
+            mean, var = running_mean, running_var
+            y = be.batch_norm_eval(x, mean, var, gamma, beta, eps)
+        self.mean, self.invstd = mean.copy(), 1.0 / np.sqrt(var + eps)
+        self.save(x, gamma)
+        return y
+
+    def backward(self, g):
+        x, gamma = self.saved
+        gx, ggamma, gbeta = get_backend(self.device).batch_norm_grad(g, x, self.mean, self.invstd, gamma, self.training)
+        return gx, ggamma, gbeta
+
+
+class LayerNorm(Function):
+    def forward(self, x, gamma, beta, ndim, eps):
+        y, self.mean, self.invstd = get_backend(self.device).layer_norm(x, ndim, gamma, beta, eps)
+        self.ndim = ndim
+        self.save(x, gamma)
+        return y
+
+    def backward(self, g):
+        x, gamma = self.saved
+        return get_backend(self.device).layer_norm_grad(g, x, self.mean, self.invstd, gamma, self.ndim)
+
+
+class Dropout(Function):
+    """Inverted dropout: zero with probability p, scale survivors by 1/(1-p)."""
+
+    def forward(self, x, p):
+        keep = get_rng().random(x.shape) >= p
+        self.mask = keep.astype(x.dtype) * (x.dtype.type(1.0 / (1.0 - p)) if p < 1 else 0)
+        return x * self.mask
+
+    def backward(self, g):
+        return g * self.mask
+
+
+class BCEWithLogits(Function):
+    """Elementwise max(x, 0) - x*y + log(1 + exp(-|x|)): finite for any logit."""
+
+    def forward(self, x, y):
+        self.save(x, y)
+        return np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))
+
+    def backward(self, g):
+        x, y = self.saved
+        gx = g * (0.5 * (1 + np.tanh(0.5 * x)) - y) if self.needs_input_grad[0] else None
+        gy = -g * x if self.needs_input_grad[1] else None
+        return gx, gy

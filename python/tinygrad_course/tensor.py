@@ -1,0 +1,798 @@
+"""Tensor and reverse-mode automatic differentiation (define-by-run).
+
+A Tensor wraps a backend array (`.data`, a NumPy array on "cpu"). Every
+differentiable operation is a `Function` (see `ops.py`): its `forward` maps
+arrays to an array and its `backward` maps the output gradient to one gradient
+per input. `Function.apply` runs the forward and, when grad mode is on and an
+input requires grad, links the result to the Function node (`_ctx`) so that
+`Tensor.backward` can walk the graph in reverse topological order.
+
+Graph lifetime: `backward()` frees the graph it walked (the saved arrays and
+the links to the inputs), so a second `backward()` through the same graph
+raises an error; pass `retain_graph=True` to keep it. Gradients accumulate
+into the `.grad` of leaf tensors (and of non-leaves that called
+`retain_grad()`); call `zero_grad()` or set `.grad = None` between steps.
+Higher-order gradients are not supported: backward rules work on arrays.
+
+In-place operations (`add_`, `mul_`, `zero_`, `__setitem__`, ...) bump the
+tensor's version counter; a backward that needs an array modified since it
+was saved raises instead of returning a wrong gradient.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import numpy as np
+
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_default_dtype = np.dtype(np.float32)
+
+
+# --- grad mode and random state ------------------------------------------------------
+class _GradMode(threading.local):
+    enabled = True
+
+
+_grad_mode = _GradMode()
+
+
+def is_grad_enabled() -> bool:
+    return _grad_mode.enabled
+
+
+@contextlib.contextmanager
+def set_grad_enabled(mode: bool):
+    previous = _grad_mode.enabled
+    _grad_mode.enabled = bool(mode)
+    try:
+        yield
+    finally:
+        _grad_mode.enabled = previous
+
+
+def no_grad():
+    """Context manager (and decorator) that disables graph recording."""
+    return set_grad_enabled(False)
+
+
+_rng = np.random.default_rng(0)
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the global generator used by rand/randn, initialisers and dropout."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+
+
+def get_rng() -> np.random.Generator:
+    return _rng
+
+
+def set_default_dtype(dtype) -> None:
+    global _default_dtype
+    dtype = np.dtype(dtype)
+    if dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"default dtype must be float32 or float64, got {dtype}")
+    _default_dtype = dtype
+
+
+def get_default_dtype() -> np.dtype:
+    return _default_dtype
+
+
+def _as_array(data, dtype=None) -> np.ndarray:
+    """Convert user data to a backend array with a supported dtype."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        return np.asarray(data, dtype=np.dtype(dtype))
+    arr = np.asarray(data)
+    if arr.dtype.kind == "f":
+        # NumPy arrays keep float64; Python floats/lists become the default dtype.
+        if not isinstance(data, np.ndarray) or arr.dtype not in _FLOAT_DTYPES:
+            arr = arr.astype(_default_dtype if not isinstance(data, np.ndarray) else np.float32)
+    elif arr.dtype.kind in "iu":
+        arr = arr.astype(np.int64, copy=False)
+    elif arr.dtype.kind != "b":
+        raise TypeError(f"unsupported data type {arr.dtype}; use float32, float64, int64 or bool")
+    return arr
+
+
+# --- autograd ----------------------------------------------------------------------
+class Function:
+    """One differentiable operation. Subclasses define `forward` and `backward` on arrays.
+
+    `forward(ctx, *args, **kwargs)` receives Tensor arguments as arrays (other
+    arguments unchanged) and returns one array. `backward(ctx, grad)` returns
+    one gradient per positional argument (None where there is none). Arrays
+    needed by backward are kept with `ctx.save(...)`; if one of them is the
+    storage of an input or of the output, its version is checked before use.
+    """
+
+    is_view = False  # True when the output may share storage with the first input
+
+    def __init__(self):
+        self.device = "cpu"
+        self.parents = ()
+        self.saved = ()
+        self._versions = ()
+        self.needs_input_grad = ()
+
+    def save(self, *arrays):
+        self.saved = arrays
+
+    def forward(self, *args, **kwargs):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def backward(self, grad):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs) -> "Tensor":
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        device = tensors[0].device if tensors else "cpu"
+        for t in tensors[1:]:
+            if t.device != device:
+                raise RuntimeError(
+                    f"{cls.__name__}: tensors are on different devices ({device} and {t.device}); "
+                    "move them with .to(device) first")
+        ctx = cls()
+        ctx.device = device
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        out = ctx.forward(*raw, **kwargs)
+        track = _grad_mode.enabled and any(ctx.needs_input_grad)
+        result = Tensor._wrap(out, device, requires_grad=track)
+        if cls.is_view:
+            result._vc = tensors[0]._vc
+        if track:
+            ctx.parents = tuple(a if isinstance(a, Tensor) else None for a in args)
+            owners = tensors + [result]
+            ctx._versions = tuple((t, t._version) for t in owners
+                                  if any(s is t.data for s in ctx.saved))
+            result._ctx = ctx
+        return result
+
+    def _check_versions(self):
+        for t, version in self._versions:
+            if t._version != version:
+                raise RuntimeError(
+                    f"{type(self).__name__}.backward: a tensor of shape {t.shape} it saved was modified "
+                    f"by an in-place operation (version {version} -> {t._version}); "
+                    "use an out-of-place operation (e.g. x = x + 1 instead of x.add_(1))")
+
+    def _free(self):
+        self.saved = None
+        self.parents = None
+        self._versions = ()
+
+
+def _sum_to_shape(grad, shape):
+    """Reduce a broadcast gradient back to `shape` by summing over broadcast axes."""
+    if grad.shape == tuple(shape):
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and grad.shape[i + lead] != 1)
+    grad = grad.sum(axis=axes, keepdims=True) if axes else grad
+    return grad.reshape(shape)
+
+
+# --- Tensor --------------------------------------------------------------------------
+class Tensor:
+    """An n-dimensional array with reverse-mode automatic differentiation."""
+
+    __array_priority__ = 1000  # make ndarray (op) Tensor defer to Tensor's reflected op
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None, device: str = "cpu"):
+        if device != "cpu":
+            raise RuntimeError(f"device {device!r} is not supported by this build; only 'cpu' is")
+        self._data = _as_array(data, dtype)
+        self.device = device
+        self.grad: Tensor | None = None
+        self._ctx: Function | None = None
+        self._vc = [0]  # version counter, shared with views of the same storage
+        self._retains_grad = False
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, array, device="cpu", requires_grad=False) -> "Tensor":
+        t = cls.__new__(cls)
+        t._data = array
+        t.device = device
+        t.grad = None
+        t._ctx = None
+        t._vc = [0]
+        t._retains_grad = False
+        t.requires_grad = requires_grad
+        return t
+
+    # --- basic properties ----------------------------------------------------------
+    @property
+    def data(self) -> np.ndarray:
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        value = _as_array(value)
+        if value.shape != self._data.shape or value.dtype != self._data.dtype:
+            raise ValueError(f"data assignment must keep shape {self.shape} and dtype {self.dtype}, "
+                             f"got {value.shape} {value.dtype}")
+        self._data = value
+        self._vc[0] += 1
+
+    _version = property(lambda self: self._vc[0])
+    shape = property(lambda self: self._data.shape)
+    dtype = property(lambda self: self._data.dtype)
+    ndim = property(lambda self: self._data.ndim)
+    size = property(lambda self: self._data.size)
+    is_leaf = property(lambda self: self._ctx is None)
+    grad_fn = property(lambda self: self._ctx)
+
+    def __len__(self):
+        return len(self._data)
+
+    def numel(self) -> int:
+        return self._data.size
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array (shares memory on "cpu"; detached from the graph)."""
+        return self._data
+
+    def item(self):
+        if self._data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self._data.item()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def __repr__(self):
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        if self._ctx is not None:
+            extra = f", grad_fn={type(self._ctx).__name__}"
+        return f"Tensor({np.array2string(self._data, precision=4, separator=', ')}, dtype={self.dtype}{extra})"
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
+        return bool(self._data)
+
+    def __hash__(self):
+        return id(self)
+
+    # --- autograd interface ----------------------------------------------------------
+    def requires_grad_(self, flag: bool = True) -> "Tensor":
+        if flag and self.dtype not in _FLOAT_DTYPES:
+            raise TypeError(f"only float32/float64 tensors can require grad, this one is {self.dtype}")
+        if not self.is_leaf and not flag:
+            raise RuntimeError("requires_grad can only be switched off on leaf tensors; use detach()")
+        self.requires_grad = flag
+        return self
+
+    def retain_grad(self) -> "Tensor":
+        """Keep `.grad` for this non-leaf tensor after backward."""
+        self._retains_grad = True
+        return self
+
+    def detach(self) -> "Tensor":
+        """A new leaf sharing this tensor's data, cut off from the graph."""
+        t = Tensor._wrap(self._data, self.device)
+        t._vc = self._vc
+        return t
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) * gradient into every leaf that requires grad.
+
+        `gradient` defaults to 1 for a one-element tensor and is required otherwise.
+        The graph is freed afterwards unless `retain_graph=True`.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward(): this tensor does not require grad and has no grad_fn; "
+                               "did you create it under no_grad() or from tensors without requires_grad?")
+        if gradient is None:
+            if self.size != 1:
+                raise RuntimeError(f"backward(): gradient can be implied only for a one-element output, "
+                                   f"this one has shape {self.shape}; pass gradient= of that shape")
+            grad = np.ones(self.shape, dtype=self.dtype)
+        else:
+            grad = _as_array(gradient, self.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward(): gradient shape {grad.shape} does not match output shape {self.shape}")
+
+        grads = {id(self): grad}
+        for node in self._topological_order():
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            ctx = node._ctx
+            if ctx is None or node._retains_grad:
+                node._accumulate_grad(g)
+            if ctx is None:
+                continue
+            if ctx.parents is None:
+                raise RuntimeError(
+                    f"backward through {type(ctx).__name__} a second time: the graph was freed by the first "
+                    "backward(); call the first one with retain_graph=True if you need to backward twice")
+            ctx._check_versions()
+            in_grads = ctx.backward(g)
+            if not isinstance(in_grads, tuple):
+                in_grads = (in_grads,)
+            for parent, pg in zip(ctx.parents, in_grads):
+                if parent is None or pg is None or not parent.requires_grad:
+                    continue
+                pg = _sum_to_shape(np.asarray(pg, dtype=parent.dtype), parent.shape)
+                key = id(parent)
+                grads[key] = grads[key] + pg if key in grads else pg
+            if not retain_graph:
+                ctx._free()
+
+    def _topological_order(self):
+        """Tensors of the graph ending here, outputs before inputs (iterative DFS)."""
+        order, seen, stack = [], set(), [(self, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                order.append(node)
+                continue
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack.append((node, True))
+            ctx = node._ctx
+            if ctx is not None and ctx.parents:
+                for p in ctx.parents:
+                    if p is not None and p.requires_grad and id(p) not in seen:
+                        stack.append((p, False))
+        order.reverse()
+        return order
+
+    def _accumulate_grad(self, g):
+        if self.grad is None:
+            self.grad = Tensor._wrap(np.array(g, dtype=self.dtype, copy=True), self.device)
+        else:
+            self.grad._data = self.grad._data + g
+
+    # --- in-place operations (not recorded in the graph) ---------------------------------
+    def _inplace(self, name, array_op):
+        if self.requires_grad and _grad_mode.enabled:
+            raise RuntimeError(
+                f"{name}: in-place operation on a tensor that requires grad (shape {self.shape}) is not "
+                "recorded by autograd; do it under no_grad() or use the out-of-place form")
+        array_op(self._data)
+        self._vc[0] += 1
+        return self
+
+    def _other_array(self, other):
+        if isinstance(other, Tensor):
+            _check_dtypes("in-place op", self, other)
+            return other._data
+        return np.asarray(other, dtype=self.dtype)
+
+    def add_(self, other, alpha=1.0):
+        o = self._other_array(other)
+        return self._inplace("add_", lambda a: np.add(a, o if alpha == 1.0 else alpha * o, out=a, casting="unsafe"))
+
+    def sub_(self, other, alpha=1.0):
+        return self.add_(other, alpha=-alpha)
+
+    def mul_(self, other):
+        o = self._other_array(other)
+        return self._inplace("mul_", lambda a: np.multiply(a, o, out=a, casting="unsafe"))
+
+    def div_(self, other):
+        o = self._other_array(other)
+        return self._inplace("div_", lambda a: np.divide(a, o, out=a, casting="unsafe"))
+
+    def copy_(self, src):
+        o = self._other_array(src)
+        return self._inplace("copy_", lambda a: np.copyto(a, o, casting="unsafe"))
+
+    def fill_(self, value):
+        return self._inplace("fill_", lambda a: a.fill(value))
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def clamp_(self, min=None, max=None):
+        return self._inplace("clamp_", lambda a: np.clip(a, min, max, out=a))
+
+    def __setitem__(self, index, value):
+        index = _index_arrays(index)
+        o = value._data if isinstance(value, Tensor) else value
+        self._inplace("__setitem__", lambda a: a.__setitem__(index, o))
+
+    # --- conversions ----------------------------------------------------------------
+    def astype(self, dtype) -> "Tensor":
+        dtype = np.dtype(dtype)
+        if dtype == self.dtype:
+            return self
+        return _ops.Cast.apply(self, dtype=dtype)
+
+    def float(self):
+        return self.astype(np.float32)
+
+    def double(self):
+        return self.astype(np.float64)
+
+    def long(self):
+        return self.astype(np.int64)
+
+    def to(self, device=None, dtype=None) -> "Tensor":
+        out = self
+        if device is not None and device != self.device:
+            raise RuntimeError(f"device {device!r} is not supported by this build; only 'cpu' is")
+        if dtype is not None:
+            out = out.astype(dtype)
+        return out
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def clone(self) -> "Tensor":
+        return _ops.Clone.apply(self)
+
+    # --- arithmetic (broadcasting) -----------------------------------------------------
+    def _binary(self, other, fn, reverse=False):
+        if isinstance(other, Tensor):
+            _check_dtypes(fn.__name__.lower(), self, other)
+            _check_broadcast(fn.__name__.lower(), self, other)
+        else:
+            other = np.asarray(other, dtype=self.dtype)  # Python scalars take the tensor's dtype
+        return fn.apply(other, self) if reverse else fn.apply(self, other)
+
+    def __add__(self, o): return self._binary(o, _ops.Add)
+    def __radd__(self, o): return self._binary(o, _ops.Add, reverse=True)
+    def __sub__(self, o): return self._binary(o, _ops.Sub)
+    def __rsub__(self, o): return self._binary(o, _ops.Sub, reverse=True)
+    def __mul__(self, o): return self._binary(o, _ops.Mul)
+    def __rmul__(self, o): return self._binary(o, _ops.Mul, reverse=True)
+    def __truediv__(self, o): return self._binary(o, _ops.Div)
+    def __rtruediv__(self, o): return self._binary(o, _ops.Div, reverse=True)
+    def __pow__(self, o): return self._binary(o, _ops.Pow)
+    def __rpow__(self, o): return self._binary(o, _ops.Pow, reverse=True)
+    def __neg__(self): return _ops.Neg.apply(self)
+    def __matmul__(self, o): return self.matmul(o)
+    def __rmatmul__(self, o): return Tensor(o, dtype=self.dtype).matmul(self)
+
+    add, sub, mul, div, pow = __add__, __sub__, __mul__, __truediv__, __pow__
+
+    # comparisons give bool tensors (not differentiable)
+    def _compare(self, other, fn):
+        o = other._data if isinstance(other, Tensor) else other
+        return Tensor._wrap(fn(self._data, o), self.device)
+
+    def __lt__(self, o): return self._compare(o, np.less)
+    def __le__(self, o): return self._compare(o, np.less_equal)
+    def __gt__(self, o): return self._compare(o, np.greater)
+    def __ge__(self, o): return self._compare(o, np.greater_equal)
+    def eq(self, o): return self._compare(o, np.equal)
+    def ne(self, o): return self._compare(o, np.not_equal)
+
+    # --- elementwise ---------------------------------------------------------------------
+    def exp(self): return _ops.Exp.apply(self)
+    def log(self): return _ops.Log.apply(self)
+    def sqrt(self): return _ops.Sqrt.apply(self)
+    def abs(self): return _ops.Abs.apply(self)
+    def tanh(self): return _ops.Tanh.apply(self)
+    def sigmoid(self): return _ops.Sigmoid.apply(self)
+    def relu(self): return _ops.Relu.apply(self)
+
+    def leaky_relu(self, negative_slope: float = 0.01):
+        return _ops.LeakyRelu.apply(self, slope=float(negative_slope))
+
+    def clamp(self, min=None, max=None):
+        if min is None and max is None:
+            raise ValueError("clamp: give at least one of min and max")
+        return _ops.Clamp.apply(self, lo=min, hi=max)
+
+    clip = clamp
+
+    # --- matmul -----------------------------------------------------------------------
+    def matmul(self, other: "Tensor") -> "Tensor":
+        """Matrix product with NumPy semantics: 1-D operands are promoted, batch dims broadcast."""
+        if not isinstance(other, Tensor):
+            other = Tensor(other, dtype=self.dtype)
+        _check_dtypes("matmul", self, other)
+        if self.ndim == 0 or other.ndim == 0:
+            raise ValueError(f"matmul: operands must be at least 1-D, got shapes {self.shape} and {other.shape}")
+        a = self.unsqueeze(0) if self.ndim == 1 else self
+        b = other.unsqueeze(-1) if other.ndim == 1 else other
+        if a.shape[-1] != b.shape[-2]:
+            raise ValueError(f"matmul: shapes {self.shape} and {other.shape} are not aligned: "
+                             f"{a.shape[-1]} (dim -1 of the first) != {b.shape[-2]} (dim -2 of the second)")
+        try:
+            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise ValueError(f"matmul: batch dimensions of shapes {self.shape} and {other.shape} "
+                             "do not broadcast") from None
+        out = _ops.Matmul.apply(a, b)
+        if self.ndim == 1:
+            out = out.squeeze(-2)
+        if other.ndim == 1:
+            out = out.squeeze(-1)
+        return out
+
+    # --- shape ------------------------------------------------------------------------
+    def reshape(self, *shape):
+        shape = _shape_arg(shape)
+        try:
+            resolved = _resolve_shape(self.shape, shape)
+        except ValueError as e:
+            raise ValueError(f"reshape: cannot reshape tensor of shape {self.shape} to {tuple(shape)}: {e}") from None
+        if resolved == self.shape:
+            return self
+        return _ops.Reshape.apply(self, shape=resolved)
+
+    view = reshape
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        if self.ndim == 0:
+            return self.reshape(1)
+        s, e = _axis(start_dim, self.ndim), _axis(end_dim, self.ndim)
+        return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1:])
+
+    def squeeze(self, axis=None):
+        if axis is None:
+            return self.reshape(tuple(s for s in self.shape if s != 1))
+        axes = {_axis(a, self.ndim) for a in (axis if isinstance(axis, (tuple, list)) else (axis,))}
+        return self.reshape(tuple(s for i, s in enumerate(self.shape) if not (i in axes and s == 1)))
+
+    def unsqueeze(self, axis: int):
+        axis = _axis(axis, self.ndim + 1)
+        return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
+
+    def permute(self, *axes):
+        axes = _shape_arg(axes)
+        if sorted(_axis(a, self.ndim) for a in axes) != list(range(self.ndim)):
+            raise ValueError(f"permute: {tuple(axes)} is not a permutation of the axes of shape {self.shape}")
+        return _ops.Permute.apply(self, axes=tuple(_axis(a, self.ndim) for a in axes))
+
+    def transpose(self, dim0: int = -2, dim1: int = -1):
+        axes = list(range(self.ndim))
+        d0, d1 = _axis(dim0, self.ndim), _axis(dim1, self.ndim)
+        axes[d0], axes[d1] = axes[d1], axes[d0]
+        return self.permute(*axes)
+
+    @property
+    def T(self):
+        return self.permute(*reversed(range(self.ndim)))
+
+    def expand(self, *shape):
+        shape = _shape_arg(shape)
+        try:
+            target = np.broadcast_shapes(self.shape, tuple(shape))
+        except ValueError:
+            raise ValueError(f"expand: cannot broadcast shape {self.shape} to {tuple(shape)}") from None
+        if target != tuple(shape):
+            raise ValueError(f"expand: cannot broadcast shape {self.shape} to {tuple(shape)}")
+        return _ops.Expand.apply(self, shape=target)
+
+    broadcast_to = expand
+
+    def __getitem__(self, index):
+        return _ops.GetItem.apply(self, index=_index_arrays(index))
+
+    def pad(self, pad, value: float = 0.0):
+        """Constant padding, PyTorch order: (left, right) of the last dim, then of the one before, ..."""
+        pad = tuple(int(p) for p in pad)
+        if len(pad) % 2 or len(pad) // 2 > self.ndim or any(p < 0 for p in pad):
+            raise ValueError(f"pad: {pad} must be non-negative (before, after) pairs for at most "
+                             f"{self.ndim} dims of shape {self.shape}")
+        widths = [(0, 0)] * (self.ndim - len(pad) // 2)
+        widths += [(pad[2 * i], pad[2 * i + 1]) for i in reversed(range(len(pad) // 2))]
+        return _ops.Pad.apply(self, widths=tuple(widths), value=value)
+
+    # --- reductions --------------------------------------------------------------------
+    def sum(self, axis=None, keepdims: bool = False):
+        return _ops.Sum.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims: bool = False):
+        axes = _axes(axis, self.ndim)
+        n = int(np.prod([self.shape[a] for a in axes])) if axes is not None else self.size
+        if n == 0:
+            raise ValueError(f"mean of an empty selection of a tensor of shape {self.shape}")
+        return self.sum(axes, keepdims) * (1.0 / n)
+
+    def var(self, axis=None, keepdims: bool = False, correction: int = 1):
+        """Variance with PyTorch's default Bessel correction (correction=1); use 0 for the biased one."""
+        return _ops.Var.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims, correction=correction)
+
+    def std(self, axis=None, keepdims: bool = False, correction: int = 1):
+        return self.var(axis, keepdims, correction).sqrt()
+
+    def max(self, axis=None, keepdims: bool = False):
+        return _ops.Max.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
+
+    def min(self, axis=None, keepdims: bool = False):
+        return -((-self).max(axis, keepdims))
+
+    def argmax(self, axis=None, keepdims: bool = False):
+        return Tensor._wrap(np.argmax(self._data, axis=axis, keepdims=keepdims), self.device)
+
+    def argmin(self, axis=None, keepdims: bool = False):
+        return Tensor._wrap(np.argmin(self._data, axis=axis, keepdims=keepdims), self.device)
+
+    def logsumexp(self, axis=-1, keepdims: bool = False):
+        return _ops.LogSumExp.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
+
+    def softmax(self, axis: int = -1):
+        return _ops.Softmax.apply(self, axis=_axis(axis, self.ndim))
+
+    def log_softmax(self, axis: int = -1):
+        return _ops.LogSoftmax.apply(self, axis=_axis(axis, self.ndim))
+
+
+# --- helpers used by Tensor methods ---------------------------------------------------
+def _check_dtypes(op, a: Tensor, b: Tensor):
+    if a.dtype != b.dtype:
+        raise TypeError(f"{op}: dtypes differ ({a.dtype} with shape {a.shape} and {b.dtype} with shape "
+                        f"{b.shape}); convert one with .float(), .double() or .astype()")
+
+
+def _check_broadcast(op, a: Tensor, b: Tensor):
+    if a.shape != b.shape:
+        try:
+            np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+
+
+def _axis(axis: int, ndim: int) -> int:
+    if not -max(ndim, 1) <= axis < max(ndim, 1):
+        raise IndexError(f"axis {axis} is out of range for a tensor with {ndim} dimensions")
+    return axis % max(ndim, 1)
+
+
+def _axes(axis, ndim):
+    """Normalise an axis argument (None, int or sequence) to None or a sorted tuple."""
+    if axis is None:
+        return None
+    axes = tuple(sorted({_axis(a, ndim) for a in (axis if isinstance(axis, (tuple, list)) else (axis,))}))
+    return axes
+
+
+def _shape_arg(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def _resolve_shape(old, new):
+    size = int(np.prod(old))
+    new = tuple(int(s) for s in new)
+    if new.count(-1) > 1:
+        raise ValueError("only one dimension can be -1")
+    known = int(np.prod([s for s in new if s != -1]))
+    if -1 in new:
+        if known == 0 or size % known:
+            raise ValueError(f"{size} elements do not fill the shape")
+        new = tuple(size // known if s == -1 else s for s in new)
+    if int(np.prod(new)) != size:
+        raise ValueError(f"{size} elements cannot take a shape with {int(np.prod(new))}")
+    return new
+
+
+def _index_arrays(index):
+    """Replace Tensors inside an index by their arrays."""
+    if isinstance(index, Tensor):
+        return index._data
+    if isinstance(index, tuple):
+        return tuple(i._data if isinstance(i, Tensor) else i for i in index)
+    return index
+
+
+# --- creation ------------------------------------------------------------------------
+def tensor(data, dtype=None, requires_grad: bool = False, device: str = "cpu") -> Tensor:
+    """A new tensor from a list, scalar or array (Python floats become the default dtype)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing the array's memory (float64 stays float64)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    return Tensor(array)
+
+
+def _filled(fill, shape, dtype, requires_grad, device):
+    dtype = np.dtype(dtype) if dtype is not None else _default_dtype
+    return Tensor(np.full(_shape_arg(shape), fill, dtype=dtype), requires_grad=requires_grad, device=device)
+
+
+def zeros(*shape, dtype=None, requires_grad=False, device="cpu") -> Tensor:
+    return _filled(0, shape, dtype, requires_grad, device)
+
+
+def ones(*shape, dtype=None, requires_grad=False, device="cpu") -> Tensor:
+    return _filled(1, shape, dtype, requires_grad, device)
+
+
+def full(shape, fill_value, dtype=None, requires_grad=False, device="cpu") -> Tensor:
+    return _filled(fill_value, (shape,), dtype, requires_grad, device)
+
+
+def zeros_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    return zeros(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=t.device)
+
+
+def ones_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    return ones(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=t.device)
+
+
+def rand(*shape, dtype=None, requires_grad=False, device="cpu") -> Tensor:
+    """Uniform [0, 1) samples from the global generator (see manual_seed)."""
+    dtype = np.dtype(dtype) if dtype is not None else _default_dtype
+    return Tensor(_rng.random(_shape_arg(shape)).astype(dtype), requires_grad=requires_grad, device=device)
+
+
+def randn(*shape, dtype=None, requires_grad=False, device="cpu") -> Tensor:
+    """Standard normal samples from the global generator (see manual_seed)."""
+    dtype = np.dtype(dtype) if dtype is not None else _default_dtype
+    return Tensor(_rng.standard_normal(_shape_arg(shape)).astype(dtype), requires_grad=requires_grad, device=device)
+
+
+def arange(start, stop=None, step=1, dtype=None, device="cpu") -> Tensor:
+    if stop is None:
+        start, stop = 0, start
+    values = np.arange(start, stop, step)
+    if dtype is None and values.dtype.kind == "f":
+        dtype = _default_dtype
+    return Tensor(values, dtype=dtype, device=device)
+
+
+def concat(tensors, axis: int = 0) -> Tensor:
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("concat needs at least one tensor")
+    first = tensors[0]
+    ax = _axis(axis, first.ndim)
+    for t in tensors[1:]:
+        _check_dtypes("concat", first, t)
+        if t.ndim != first.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, first.shape)) if i != ax):
+            raise ValueError(f"concat along axis {axis}: shapes {[x.shape for x in tensors]} differ off that axis")
+    return _ops.Concat.apply(*tensors, axis=ax)
+
+
+cat = concat
+
+
+def stack(tensors, axis: int = 0) -> Tensor:
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack needs at least one tensor")
+    if any(t.shape != tensors[0].shape for t in tensors):
+        raise ValueError(f"stack: all shapes must be equal, got {[t.shape for t in tensors]}")
+    ax = _axis(axis, tensors[0].ndim + 1)
+    return concat([t.unsqueeze(ax) for t in tensors], axis=ax)
+
+
+def where(condition, a, b) -> Tensor:
+    """Elementwise `a if condition else b` (broadcasting); differentiable in a and b."""
+    cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
+    ref = a if isinstance(a, Tensor) else b
+    if not isinstance(ref, Tensor):
+        raise TypeError("where: at least one of a and b must be a Tensor")
+    a = a if isinstance(a, Tensor) else np.asarray(a, dtype=ref.dtype)
+    b = b if isinstance(b, Tensor) else np.asarray(b, dtype=ref.dtype)
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        _check_dtypes("where", a, b)
+    try:
+        np.broadcast_shapes(cond.shape, np.shape(a.data if isinstance(a, Tensor) else a),
+                            np.shape(b.data if isinstance(b, Tensor) else b))
+    except ValueError:
+        raise ValueError(f"where: shapes {cond.shape}, {np.shape(a.data if isinstance(a, Tensor) else a)} and "
+                         f"{np.shape(b.data if isinstance(b, Tensor) else b)} cannot be broadcast together") from None
+    return _ops.Where.apply(a, b, cond=cond.astype(bool, copy=False))
+
+
+from . import ops as _ops  # noqa: E402  (ops needs Function and Tensor defined above)

@@ -9,7 +9,7 @@ from .backend import available_backends, get_backend, get_backend_name, set_back
 from .tensor import (Function, Tensor, arange, cat, concat, from_numpy, full, get_default_dtype, is_grad_enabled,
                      manual_seed, no_grad, ones, ones_like, rand, randn, set_default_dtype, set_grad_enabled, stack,
                      tensor, where, zeros, zeros_like)
-from . import nn, optim  # noqa: E402
+from . import checkpoint, data, nn, optim  # noqa: E402
 
 float32 = "float32"
 float64 = "float64"
@@ -21,5 +21,5 @@ __all__ = [
     "Tensor", "Function", "tensor", "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like", "rand",
     "randn", "arange", "concat", "cat", "stack", "where", "no_grad", "set_grad_enabled", "is_grad_enabled",
     "manual_seed", "set_default_dtype", "get_default_dtype", "set_backend", "get_backend", "get_backend_name",
-    "use_backend", "available_backends", "nn", "optim", "float32", "float64", "int64",
+    "use_backend", "available_backends", "nn", "optim", "data", "checkpoint", "float32", "float64", "int64",
 ]

@@ -477,3 +477,24 @@ class BCEWithLogits(Function):
         gx = g * (0.5 * (1 + np.tanh(0.5 * x)) - y) if self.needs_input_grad[0] else None
         gy = -g * x if self.needs_input_grad[1] else None
         return gx, gy
+
+
+class BinaryCrossEntropy(Function):
+    """Elementwise -[y log p + (1 - y) log(1 - p)] with logs clamped at -100 (PyTorch's convention).
+
+    The gradient in p is (p - y) / max(p (1 - p), 1e-12), finite even for saturated p of 0 or 1.
+    """
+
+    def forward(self, p, y):
+        with np.errstate(divide="ignore"):
+            log_p = np.maximum(np.log(p), -100)
+            log_1mp = np.maximum(np.log1p(-p), -100)
+        self.save(p, y)
+        self.logs = (log_p, log_1mp)
+        return -(y * log_p + (1 - y) * log_1mp)
+
+    def backward(self, g):
+        p, y = self.saved
+        gp = g * (p - y) / np.maximum(p * (1 - p), 1e-12) if self.needs_input_grad[0] else None
+        gy = g * (self.logs[1] - self.logs[0]) if self.needs_input_grad[1] else None
+        return gp, gy

@@ -25,6 +25,11 @@ class GradcheckError(AssertionError):
     """Raised by gradcheck when analytic and numerical gradients disagree."""
 
 
+def _index(flat, shape):
+    """A flat index as a tuple of Python ints, e.g. (1, 2) (NumPy 2 would print np.int64(1))."""
+    return tuple(int(i) for i in np.unravel_index(flat, shape))
+
+
 def _outputs(fn, inputs):
     out = fn(*inputs)
     if not isinstance(out, Tensor):
@@ -106,9 +111,9 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     if worst is None or worst[0] <= 0:
         return True
     _, k, t, r, c, a, n = worst
-    where_out = f"output element {np.unravel_index(r, _outputs(fn, inputs).shape)}" if n_out <= max_full_outputs \
+    where_out = f"output element {_index(r, _outputs(fn, inputs).shape)}" if n_out <= max_full_outputs \
         else f"random projection {r} of the output"
-    msg = (f"gradcheck failed for input {k} (shape {t.shape}) at element {np.unravel_index(c, t.shape)}, "
+    msg = (f"gradcheck failed for input {k} (shape {t.shape}) at element {_index(c, t.shape)}, "
            f"{where_out}: analytic {a:.8g} vs numerical {n:.8g} (|diff| {abs(a - n):.3g} > atol {atol} + "
            f"rtol {rtol} * |numerical|)")
     if raise_exception:

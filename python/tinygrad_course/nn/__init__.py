@@ -1,2 +1,19 @@
-"""Neural-network building blocks."""
+"""Neural-network building blocks: Module, Parameter, layers, losses, `functional` and `init`.
+
+    from tinygrad_course import nn
+    model = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 2))
+    loss = nn.CrossEntropyLoss()(model(x), y)
+"""
 from . import functional  # noqa: F401
+from . import init  # noqa: F401
+from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, BCELoss, BCEWithLogitsLoss, Conv2d, CrossEntropyLoss,
+                     Dropout, Flatten, Identity, LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, MSELoss,
+                     NLLLoss, PReLU, ReLU, Sigmoid, Softmax, Tanh)
+from .module import Module, ModuleList, Parameter, Sequential
+
+__all__ = [
+    "functional", "init", "Module", "ModuleList", "Parameter", "Sequential",
+    "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout",
+    "ReLU", "LeakyReLU", "PReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Flatten", "Identity",
+    "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss",
+]

@@ -243,9 +243,7 @@ def binary_cross_entropy(probs: Tensor, target: Tensor, reduction: str = "mean")
     if probs.shape != target.shape:
         raise ValueError(f"binary_cross_entropy: input {probs.shape} and target {target.shape} differ")
     _check_dtypes("binary_cross_entropy", probs, target)
-    log_p = probs.log().clamp(min=-100)
-    log_1mp = (1 - probs).log().clamp(min=-100)
-    return _reduce(-(target * log_p + (1 - target) * log_1mp), reduction)
+    return _reduce(ops.BinaryCrossEntropy.apply(probs, target), reduction)
 
 
 def mse_loss(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:

@@ -1,0 +1,393 @@
+"""Optimisers with PyTorch's update rules (see the pseudo-code in the torch.optim docs).
+
+Every update is computed on the NumPy arrays (`p.data`, `p.grad.data`) and
+written back with one in-place Tensor operation per parameter (`p.add_`,
+`p.sub_` or `p.copy_`, under no_grad). That bumps the parameter's version
+counter once, so a graph that saved the old weights refuses to backward
+instead of giving a wrong gradient.
+Parameters whose `.grad` is None are skipped (they took no part in the loss).
+
+State (momentum buffers, moment estimates, step counts) lives in
+`optimizer.state[param]` as NumPy arrays and Python numbers, so `state_dict()`
+holds only arrays and scalars and can be saved without pickle.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from ..tensor import Tensor, no_grad, set_grad_enabled
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop"]
+
+
+def _check_non_negative(name: str, value) -> None:
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not value >= 0.0:
+        raise ValueError(f"invalid {name}: {value!r} (must be a non-negative number)")
+
+
+class Optimizer:
+    """Base class: holds `param_groups` (dicts of params + options) and per-parameter `state`.
+
+    `params` is an iterable of Tensors, or of dicts `{"params": [...], "lr": ...}`
+    whose options override `defaults` for that group (e.g. no weight decay on biases).
+    """
+
+    def __init__(self, params, defaults: dict):
+        if isinstance(params, Tensor):
+            raise TypeError("params must be an iterable of Tensors or dicts, got a single Tensor; "
+                            "pass [tensor] or model.parameters()")
+        self.defaults = dict(defaults)
+        self.state: dict[Tensor, dict] = {}
+        self.param_groups: list[dict] = []
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, param_group: dict) -> None:
+        """Add a group of parameters with its own options (defaults fill the others)."""
+        if not isinstance(param_group, dict) or "params" not in param_group:
+            raise TypeError(f"a param group must be a dict with a 'params' entry, got {param_group!r}")
+        params = param_group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizers can only optimize Tensors, got a {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError(f"cannot optimize a non-leaf tensor of shape {p.shape} (it is computed from "
+                                 "others); optimize the leaves it comes from")
+            if p.dtype.kind != "f":
+                raise TypeError(f"cannot optimize a tensor of dtype {p.dtype}; parameters must be float")
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError("a parameter appears twice in one param group")
+        existing = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in existing for p in params):
+            raise ValueError("some parameters appear in more than one param group")
+        group = {**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}, "params": params}
+        unknown = set(group) - set(self.defaults) - {"params", "initial_lr"}
+        if unknown:
+            raise TypeError(f"unknown option(s) {sorted(unknown)} for {type(self).__name__}; "
+                            f"valid ones are {sorted(self.defaults)}")
+        self._validate(group)
+        self.param_groups.append(group)
+
+    def _validate(self, group: dict) -> None:
+        """Subclasses check their hyper-parameters here (also for per-group overrides)."""
+        _check_non_negative("learning rate", group["lr"])
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad.data[...] = 0
+
+    def step(self, closure=None):
+        """Update every parameter that has a gradient; `closure` (re)computes and returns the loss."""
+        loss = None
+        if closure is not None:
+            with set_grad_enabled(True):
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        self._update(p, p.grad.data, group, self.state.setdefault(p, {}))
+        return loss
+
+    def _update(self, p: Tensor, grad: np.ndarray, group: dict, state: dict) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    @staticmethod
+    def _prepare_grad(p: Tensor, grad: np.ndarray, group: dict) -> np.ndarray:
+        """-grad when maximizing, plus the L2 term weight_decay * p (PyTorch's order); may alias grad."""
+        if group.get("maximize"):
+            grad = -grad
+        weight_decay = group.get("weight_decay", 0)
+        if weight_decay:
+            grad = grad + weight_decay * p.data
+        return grad
+
+    # --- (de)serialisation -------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """{"state": {index: {name: array or number}}, "param_groups": [options + "params": indices]}.
+
+        Parameters are referred to by their position across the groups, as in PyTorch,
+        so the dict can be loaded into an optimizer built on a fresh copy of the model.
+        """
+        index = {}
+        groups = []
+        for group in self.param_groups:
+            ids = []
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+                ids.append(index[id(p)])
+            groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": ids})
+        state = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p in self.state and self.state[p]:
+                    state[index[id(p)]] = {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                                           for k, v in self.state[p].items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore options and state saved by `state_dict()` (from an optimizer of the same layout).
+
+        Options take the types of this optimizer's current ones and state arrays the
+        dtype of their parameter, so a dict that went through a file (0-d arrays for
+        numbers, string indices) loads as well as the original.
+        """
+        saved_groups = list(state_dict["param_groups"])
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"the state dict has {len(saved_groups)} param groups, this optimizer has "
+                             f"{len(self.param_groups)}")
+        params_by_index = {}
+        for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            unknown = set(saved) - set(self.defaults) - {"params", "initial_lr"}
+            if unknown:
+                raise ValueError(f"param group {i} of the state dict has options {sorted(unknown)} that "
+                                 f"{type(self).__name__} does not know; was it saved from another optimizer?")
+            saved_ids = [int(j) for j in np.asarray(saved["params"]).reshape(-1)]
+            if len(saved_ids) != len(group["params"]):
+                raise ValueError(f"param group {i} has {len(saved_ids)} parameters in the state dict, "
+                                 f"{len(group['params'])} in this optimizer")
+            params_by_index.update(zip(saved_ids, group["params"]))
+        new_state = {}
+        for key, values in state_dict["state"].items():
+            p = params_by_index.get(int(key))
+            if p is None:
+                raise ValueError(f"the state dict has state for parameter {key}, which no param group lists")
+            new_state[p] = {}
+            for name, v in values.items():
+                arr = np.asarray(v)
+                if arr.ndim == 0 and name == "step":
+                    new_state[p][name] = int(arr)
+                elif arr.shape == p.shape:
+                    new_state[p][name] = arr.astype(p.dtype, copy=True)
+                else:
+                    raise ValueError(f"state {name!r} of parameter {key} has shape {arr.shape}, "
+                                     f"the parameter has {p.shape}")
+        new_groups = []
+        for group, saved in zip(self.param_groups, saved_groups):
+            options = {}
+            for k, v in saved.items():
+                if k == "params":
+                    continue
+                current = group.get(k, self.defaults.get(k))
+                options[k] = _like(v, current)
+            new_groups.append({**group, **options})
+        for g in new_groups:
+            self._validate(g)
+        self.param_groups[:] = new_groups
+        self.state = new_state
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
+        return "\n".join(lines) + "\n)"
+
+
+def _like(value, reference):
+    """Convert a loaded option (maybe a 0-d or 1-d array) back to the type of the current one."""
+    if isinstance(value, np.ndarray):
+        value = value.item() if value.ndim == 0 else tuple(value.tolist())
+    if isinstance(reference, bool):
+        return bool(value)
+    if isinstance(reference, float):
+        return float(value)
+    if isinstance(reference, int):
+        return int(value)
+    if isinstance(reference, tuple):
+        return tuple(type(r)(x) for r, x in zip(reference, value))
+    return value
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with (Nesterov) momentum and L2 weight decay.
+
+    g = grad (+ weight_decay * p); with momentum b = momentum * b + (1 - dampening) * g
+    (b = g on the first step) and g = b, or g = g + momentum * b for Nesterov; p -= lr * g.
+    """
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
+                                      weight_decay=weight_decay, maximize=maximize))
+
+    def _validate(self, group):
+        super()._validate(group)
+        _check_non_negative("momentum", group["momentum"])
+        _check_non_negative("weight_decay", group["weight_decay"])
+        _check_non_negative("dampening", group["dampening"])
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("Nesterov momentum requires a momentum > 0 and zero dampening")
+
+    def _update(self, p, grad, group, state):
+        g = self._prepare_grad(p, grad, group)
+        momentum = group["momentum"]
+        if momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = np.array(g, dtype=p.dtype, copy=True)
+            else:
+                buf *= momentum
+                buf += (1 - group["dampening"]) * g
+            g = g + momentum * buf if group["nesterov"] else buf
+        p.add_(-group["lr"] * g)
+
+
+class Adam(Optimizer):
+    """Adam with bias-corrected moment estimates; weight_decay is an L2 term added to the gradient.
+
+    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2  (v_max = max(v_max, v) with amsgrad);
+    p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+    """
+
+    decoupled_weight_decay = False  # AdamW shrinks the weights directly instead
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, maximize=maximize))
+
+    def _validate(self, group):
+        super()._validate(group)
+        _check_non_negative("eps", group["eps"])
+        _check_non_negative("weight_decay", group["weight_decay"])
+        betas = tuple(group["betas"])
+        if len(betas) != 2 or not all(isinstance(b, numbers.Real) and 0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"invalid betas {group['betas']!r}: need two numbers in [0, 1)")
+        group["betas"] = betas
+
+    def _update(self, p, grad, group, state):
+        lr, weight_decay = group["lr"], group["weight_decay"]
+        g = -grad if group["maximize"] else grad
+        if weight_decay and not self.decoupled_weight_decay:
+            g = g + weight_decay * p.data
+        beta1, beta2 = group["betas"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = np.zeros_like(p.data)
+            state["exp_avg_sq"] = np.zeros_like(p.data)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = np.zeros_like(p.data)
+        state["step"] += 1
+        t = state["step"]
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m *= beta1
+        m += (1 - beta1) * g
+        v *= beta2
+        v += (1 - beta2) * (g * g)
+        if group["amsgrad"]:
+            np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+            v = state["max_exp_avg_sq"]
+        step_size = lr / (1 - beta1 ** t)
+        denom = np.sqrt(v) / math.sqrt(1 - beta2 ** t)
+        denom += group["eps"]
+        update = m / denom
+        update *= step_size
+        if weight_decay and self.decoupled_weight_decay:
+            p.copy_(p.data * (1 - lr * weight_decay) - update)  # decay and step in one version bump
+        else:
+            p.sub_(update)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p *= 1 - lr * weight_decay, then the Adam step without L2."""
+
+    decoupled_weight_decay = True
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+
+
+class Adagrad(Optimizer):
+    """Per-coordinate learning rates that shrink with the accumulated squared gradient.
+
+    s += g^2;  p -= lr / (1 + (t - 1) * lr_decay) * g / (sqrt(s) + eps).
+    """
+
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value, eps=eps,
+                                      maximize=maximize))
+
+    def _validate(self, group):
+        super()._validate(group)
+        for name in ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
+            _check_non_negative(name, group[name])
+
+    def _update(self, p, grad, group, state):
+        g = self._prepare_grad(p, grad, group)
+        if not state:
+            state["step"] = 0
+            state["sum"] = np.full_like(p.data, group["initial_accumulator_value"])
+        state["step"] += 1
+        clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+        state["sum"] += g * g
+        denom = np.sqrt(state["sum"])
+        denom += group["eps"]
+        p.add_(g / denom * -clr)
+
+
+class RMSprop(Optimizer):
+    """Divide the gradient by a running RMS of recent gradients.
+
+    v = alpha v + (1 - alpha) g^2; centered subtracts the squared running mean of g;
+    with momentum b = momentum b + g / (sqrt(v) + eps) and p -= lr b, else p -= lr g / (sqrt(v) + eps).
+    """
+
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
+                 maximize: bool = False):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered, maximize=maximize))
+
+    def _validate(self, group):
+        super()._validate(group)
+        for name in ("alpha", "eps", "weight_decay", "momentum"):
+            _check_non_negative(name, group[name])
+
+    def _update(self, p, grad, group, state):
+        g = self._prepare_grad(p, grad, group)
+        alpha = group["alpha"]
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = np.zeros_like(p.data)
+            if group["momentum"] > 0:
+                state["momentum_buffer"] = np.zeros_like(p.data)
+            if group["centered"]:
+                state["grad_avg"] = np.zeros_like(p.data)
+        state["step"] += 1
+        square_avg = state["square_avg"]
+        square_avg *= alpha
+        square_avg += (1 - alpha) * (g * g)
+        if group["centered"]:
+            grad_avg = state["grad_avg"]
+            grad_avg *= alpha
+            grad_avg += (1 - alpha) * g
+            avg = np.sqrt(square_avg - grad_avg * grad_avg)
+        else:
+            avg = np.sqrt(square_avg)
+        avg += group["eps"]
+        if group["momentum"] > 0:
+            buf = state["momentum_buffer"]
+            buf *= group["momentum"]
+            buf += g / avg
+            p.add_(-group["lr"] * buf)
+        else:
+            p.add_(g / avg * -group["lr"])

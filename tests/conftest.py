@@ -1,0 +1,57 @@
+"""Shared pytest configuration: hypothesis profiles, the `backend` fixture, per-test seeding.
+
+Hypothesis profiles (choose with the environment variable TINYGRAD_COURSE_HYPOTHESIS_PROFILE):
+
+* ``ci`` (default): derandomised, so a red run reproduces exactly; few examples per test so the
+  whole suite stays quick on a small machine.
+* ``thorough``: many random examples, for hunting bugs locally (``TINYGRAD_COURSE_HYPOTHESIS_PROFILE=
+  thorough pytest tests/test_gradcheck_ops.py``). Failures print a reproduction blob.
+
+Tests that set ``@settings(max_examples=...)`` themselves keep the other settings of the active profile.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+import tinygrad_course as tg
+
+# function_scoped_fixture: the `backend` and seeding fixtures below are deliberately per test, not
+# per example (the backend is constant within a test; examples draw their own data from hypothesis).
+_SUPPRESSED = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large]
+
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, max_examples=20, print_blob=True,
+    suppress_health_check=_SUPPRESSED, database=None)
+settings.register_profile(
+    "thorough", derandomize=False, deadline=None, max_examples=250, print_blob=True,
+    suppress_health_check=_SUPPRESSED)
+settings.load_profile(os.environ.get("TINYGRAD_COURSE_HYPOTHESIS_PROFILE", "ci"))
+
+# the module (the package attribute `tensor` is the creation function)
+_tensor_module = importlib.import_module("tinygrad_course.tensor")
+
+BACKENDS = tg.available_backends()
+
+
+@pytest.fixture(params=BACKENDS, ids=str)
+def backend(request):
+    """Run the test once per available CPU backend ("numpy", "native"); yields the backend name."""
+    with tg.use_backend(request.param):
+        yield request.param
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_restore_global_state():
+    """Seed tinygrad_course's and NumPy's global generators; restore dtype/grad mode afterwards."""
+    tg.manual_seed(0)
+    np.random.seed(0)
+    dtype, grad_mode = tg.get_default_dtype(), tg.is_grad_enabled()
+    yield
+    tg.set_default_dtype(dtype)
+    if tg.is_grad_enabled() != grad_mode:  # a test leaked a switched grad mode: put it back
+        _tensor_module._grad_mode.enabled = grad_mode

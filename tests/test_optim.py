@@ -1,0 +1,488 @@
+"""Tests of tinygrad_course.optim: update rules by hand, against torch.optim, state, schedulers.
+
+Hand-computed tests write each update's arithmetic out in the test. The torch comparisons run
+five steps on a small float64 least-squares problem with the same start, so results agree to
+rounding (rtol 1e-10).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import tinygrad_course as tg
+from tinygrad_course import nn, optim
+from tinygrad_course.optim import lr_scheduler
+
+RTOL, ATOL = 1e-10, 1e-12
+
+
+def assert_close(actual, expected, rtol=RTOL, atol=ATOL):
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
+
+
+def param(*values):
+    return nn.Parameter(np.array(values, dtype=np.float64))
+
+
+def set_grad(p, *values):
+    p.grad = tg.tensor(np.array(values, dtype=np.float64))
+
+
+# --- update rules by hand ----------------------------------------------------------------
+def test_sgd_plain_and_weight_decay_by_hand():
+    p = param(1.0, -2.0)
+    opt = optim.SGD([p], lr=0.1)
+    set_grad(p, 0.5, 1.0)
+    opt.step()
+    assert_close(p.data, [1.0 - 0.1 * 0.5, -2.0 - 0.1 * 1.0])
+
+    p = param(1.0, -2.0)
+    opt = optim.SGD([p], lr=0.1, weight_decay=0.2)
+    set_grad(p, 0.5, 1.0)
+    opt.step()
+    # g = grad + wd * p = (0.5 + 0.2, 1.0 - 0.4)
+    assert_close(p.data, [1.0 - 0.1 * 0.7, -2.0 - 0.1 * 0.6])
+
+    p = param(1.0)
+    opt = optim.SGD([p], lr=0.1, maximize=True)
+    set_grad(p, 0.5)
+    opt.step()
+    assert_close(p.data, [1.0 + 0.1 * 0.5])  # gradient ascent
+
+
+def test_sgd_momentum_dampening_and_nesterov_by_hand():
+    g = 0.5
+    for options, first, second in [
+        # buffer b1 = g; b2 = 0.9 b1 + (1 - dampening) g; the update uses b (or g + 0.9 b for Nesterov)
+        (dict(momentum=0.9), g, 0.9 * g + g),
+        (dict(momentum=0.9, dampening=0.5), g, 0.9 * g + 0.5 * g),
+        (dict(momentum=0.9, nesterov=True), g + 0.9 * g, g + 0.9 * (0.9 * g + g)),
+    ]:
+        p = param(1.0)
+        opt = optim.SGD([p], lr=0.1, **options)
+        set_grad(p, g)
+        opt.step()
+        assert_close(p.data, [1.0 - 0.1 * first], rtol=1e-14)
+        set_grad(p, g)
+        opt.step()
+        assert_close(p.data, [1.0 - 0.1 * first - 0.1 * second], rtol=1e-14)
+
+
+def test_course_worked_example_gradient_descent():
+    """COURSE.md: f(x) = 3x^2 + 5x + 4 from x = 1 with lr 0.01 gives 0.89, 0.7866, 0.689404."""
+    x = param(1.0)
+    opt = optim.SGD([x], lr=0.01)
+    iterates = []
+    for _ in range(3):
+        opt.zero_grad()
+        (3 * x ** 2 + 5 * x + 4).sum().backward()
+        opt.step()
+        iterates.append(x.item())
+    assert_close(iterates, [0.89, 0.7866, 0.689404], rtol=1e-12)
+
+
+def test_adam_two_steps_by_hand():
+    lr, b1, b2, eps = 0.1, 0.9, 0.999, 1e-8
+    p = param(1.0, -1.0)
+    opt = optim.Adam([p], lr=lr, betas=(b1, b2), eps=eps)
+    g1, g2 = np.array([0.5, -2.0]), np.array([-1.0, 1.0])
+    set_grad(p, *g1)
+    opt.step()
+    # step 1: m = 0.1 g1, v = 0.001 g1^2; the bias corrections give m^ = g1, v^ = g1^2
+    expected = np.array([1.0, -1.0]) - lr * g1 / (np.abs(g1) + eps)
+    assert_close(p.data, expected, rtol=1e-14)
+    set_grad(p, *g2)
+    opt.step()
+    m = b1 * (1 - b1) * g1 + (1 - b1) * g2
+    v = b2 * (1 - b2) * g1 ** 2 + (1 - b2) * g2 ** 2
+    expected = expected - lr / (1 - b1 ** 2) * m / (np.sqrt(v) / math.sqrt(1 - b2 ** 2) + eps)
+    assert_close(p.data, expected, rtol=1e-14)
+    assert opt.state[p]["step"] == 2
+
+
+def test_adam_amsgrad_and_l2_by_hand():
+    p = param(2.0)
+    opt = optim.Adam([p], lr=0.1, betas=(0.5, 0.5), eps=0.0, weight_decay=0.25, amsgrad=True)
+    set_grad(p, 1.0)
+    opt.step()
+    g1 = 1.0 + 0.25 * 2.0  # L2 term added to the gradient
+    p1 = 2.0 - 0.1 * g1 / abs(g1)
+    assert_close(p.data, [p1], rtol=1e-14)
+    set_grad(p, 0.0)
+    opt.step()
+    g2 = 0.0 + 0.25 * p1
+    m = 0.5 * 0.5 * g1 + 0.5 * g2
+    v = 0.5 * 0.5 * g1 ** 2 + 0.5 * g2 ** 2
+    v_max = max(0.5 * g1 ** 2, v)  # amsgrad keeps the largest second moment seen
+    p2 = p1 - 0.1 / (1 - 0.25) * m / (math.sqrt(v_max) / math.sqrt(1 - 0.25))
+    assert_close(p.data, [p2], rtol=1e-14)
+
+
+def test_adamw_decouples_weight_decay_by_hand():
+    p = param(2.0)
+    opt = optim.AdamW([p], lr=0.1, weight_decay=0.5, eps=0.0)
+    set_grad(p, 3.0)
+    opt.step()
+    # p <- p (1 - lr wd), then the plain Adam step whose first update is lr * sign(g)
+    assert_close(p.data, [2.0 * (1 - 0.1 * 0.5) - 0.1], rtol=1e-14)
+    assert optim.AdamW([param(1.0)]).defaults["weight_decay"] == 1e-2
+
+
+def test_adagrad_by_hand():
+    p = param(1.0)
+    opt = optim.Adagrad([p], lr=0.5, lr_decay=0.1, initial_accumulator_value=0.25, eps=0.0)
+    set_grad(p, 2.0)
+    opt.step()
+    s1 = 0.25 + 2.0 ** 2
+    p1 = 1.0 - 0.5 / (1 + 0 * 0.1) * 2.0 / math.sqrt(s1)
+    assert_close(p.data, [p1], rtol=1e-14)
+    set_grad(p, -1.0)
+    opt.step()
+    s2 = s1 + 1.0
+    p2 = p1 - 0.5 / (1 + 1 * 0.1) * -1.0 / math.sqrt(s2)  # the rate decays with the step count
+    assert_close(p.data, [p2], rtol=1e-14)
+
+
+def test_rmsprop_plain_centered_and_momentum_by_hand():
+    p = param(1.0)
+    opt = optim.RMSprop([p], lr=0.01, alpha=0.9, eps=0.0)
+    set_grad(p, 2.0)
+    opt.step()
+    assert_close(p.data, [1.0 - 0.01 * 2.0 / math.sqrt(0.1 * 4.0)], rtol=1e-14)
+
+    p = param(1.0)
+    opt = optim.RMSprop([p], lr=0.01, alpha=0.9, eps=0.0, centered=True, momentum=0.5)
+    set_grad(p, 2.0)
+    opt.step()
+    v, mean = 0.1 * 4.0, 0.1 * 2.0
+    b1 = 2.0 / math.sqrt(v - mean ** 2)  # centered: divide by the running standard deviation
+    assert_close(p.data, [1.0 - 0.01 * b1], rtol=1e-14)
+    set_grad(p, 1.0)
+    opt.step()
+    v, mean = 0.9 * v + 0.1 * 1.0, 0.9 * mean + 0.1 * 1.0
+    b2 = 0.5 * b1 + 1.0 / math.sqrt(v - mean ** 2)
+    assert_close(p.data, [1.0 - 0.01 * b1 - 0.01 * b2], rtol=1e-14)
+
+
+# --- against torch.optim ----------------------------------------------------------------------
+A = np.random.default_rng(0).standard_normal((6, 3))
+TARGET = np.random.default_rng(1).standard_normal((6, 2))
+W0 = np.random.default_rng(2).standard_normal((3, 2))
+B0 = np.random.default_rng(3).standard_normal(2)
+UNUSED0 = np.array([1.0, 2.0])  # in the optimizer but not in the loss: its grad stays None
+
+
+def run_ours(make_optimizer, steps=5, groups=False):
+    w, b, unused = nn.Parameter(W0.copy()), nn.Parameter(B0.copy()), nn.Parameter(UNUSED0.copy())
+    params = [{"params": [w]}, {"params": [b, unused], "lr": 0.02}] if groups else [w, b, unused]
+    opt = make_optimizer(optim, params)
+    history = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = ((tg.tensor(A) @ w + b - tg.tensor(TARGET)) ** 2).sum() * 0.5
+        loss.backward()
+        opt.step()
+        history.append((w.data.copy(), b.data.copy(), unused.data.copy()))
+    return history
+
+
+def run_torch(torch, make_optimizer, steps=5, groups=False):
+    w, b = torch.tensor(W0, requires_grad=True), torch.tensor(B0, requires_grad=True)
+    unused = torch.tensor(UNUSED0, requires_grad=True)
+    params = [{"params": [w]}, {"params": [b, unused], "lr": 0.02}] if groups else [w, b, unused]
+    opt = make_optimizer(torch.optim, params)
+    history = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = ((torch.tensor(A) @ w + b - torch.tensor(TARGET)) ** 2).sum() * 0.5
+        loss.backward()
+        opt.step()
+        history.append((w.detach().numpy().copy(), b.detach().numpy().copy(), unused.detach().numpy().copy()))
+    return history
+
+
+TORCH_CASES = [
+    ("SGD", dict(lr=0.05)),
+    ("SGD", dict(lr=0.05, momentum=0.9)),
+    ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.3)),
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)),
+    ("SGD", dict(lr=0.05, weight_decay=0.1)),
+    ("SGD", dict(lr=0.05, momentum=0.8, dampening=0.1, weight_decay=0.1)),
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.1)),
+    ("SGD", dict(lr=0.01, momentum=0.5, maximize=True)),
+    ("Adam", dict(lr=0.05)),
+    ("Adam", dict(lr=0.05, amsgrad=True)),
+    ("Adam", dict(lr=0.05, weight_decay=0.1)),
+    ("Adam", dict(lr=0.05, betas=(0.5, 0.9), eps=1e-3, weight_decay=0.1, amsgrad=True)),
+    ("Adam", dict(lr=0.05, maximize=True)),
+    ("AdamW", dict(lr=0.05)),
+    ("AdamW", dict(lr=0.05, weight_decay=0.3)),
+    ("AdamW", dict(lr=0.05, weight_decay=0.3, amsgrad=True)),
+    ("Adagrad", dict(lr=0.1)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.2)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.2, weight_decay=0.1, initial_accumulator_value=0.5, eps=1e-3)),
+    ("RMSprop", dict(lr=0.01)),
+    ("RMSprop", dict(lr=0.01, centered=True)),
+    ("RMSprop", dict(lr=0.01, momentum=0.9)),
+    ("RMSprop", dict(lr=0.01, alpha=0.9, centered=True, momentum=0.5, weight_decay=0.1)),
+]
+
+
+@pytest.mark.parametrize("name, options", TORCH_CASES,
+                         ids=[f"{n}-" + ",".join(f"{k}={v}" for k, v in o.items()) for n, o in TORCH_CASES])
+def test_optimizer_matches_torch(name, options):
+    torch = pytest.importorskip("torch")
+    ours = run_ours(lambda lib, params: getattr(lib, name)(params, **options))
+    theirs = run_torch(torch, lambda lib, params: getattr(lib, name)(params, **options))
+    for step, (mine, ref) in enumerate(zip(ours, theirs)):
+        for a, b in zip(mine, ref):
+            np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL, err_msg=f"after step {step + 1}")
+    assert_close(ours[-1][2], UNUSED0, rtol=0, atol=0)  # a parameter without grad is not touched
+
+
+@pytest.mark.parametrize("name, options", [("SGD", dict(lr=0.05, momentum=0.9)), ("Adam", dict(lr=0.05))])
+def test_param_groups_with_their_own_options_match_torch(name, options):
+    torch = pytest.importorskip("torch")
+    ours = run_ours(lambda lib, params: getattr(lib, name)(params, **options), groups=True)
+    theirs = run_torch(torch, lambda lib, params: getattr(lib, name)(params, **options), groups=True)
+    for mine, ref in zip(ours, theirs):
+        for a, b in zip(mine, ref):
+            assert_close(a, b)
+
+
+# --- mechanics -----------------------------------------------------------------------------------
+ALL_OPTIMIZERS = [
+    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    lambda ps: optim.Adam(ps, lr=0.1, amsgrad=True, weight_decay=0.01),
+    lambda ps: optim.AdamW(ps, lr=0.1),
+    lambda ps: optim.Adagrad(ps, lr=0.1, lr_decay=0.1),
+    lambda ps: optim.RMSprop(ps, lr=0.1, centered=True, momentum=0.9),
+]
+
+
+@pytest.mark.parametrize("make", ALL_OPTIMIZERS, ids=["SGD", "Adam", "AdamW", "Adagrad", "RMSprop"])
+def test_each_step_bumps_the_version_once_and_guards_saved_graphs(make):
+    w = nn.Parameter(W0.copy())
+    opt = make([w])
+    x = tg.tensor(A)
+    (x @ w).sum().backward()
+    version = w._version
+    stale = (w * 2.0).sum()  # saves w's array for its backward
+    opt.step()
+    assert w._version == version + 1
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        stale.backward()
+
+
+@pytest.mark.parametrize("make", ALL_OPTIMIZERS, ids=["SGD", "Adam", "AdamW", "Adagrad", "RMSprop"])
+def test_state_dict_resume_equals_uninterrupted_run(make):
+    def train_steps(w, opt, n):
+        for _ in range(n):
+            opt.zero_grad()
+            (((tg.tensor(A) @ w) - tg.tensor(TARGET)) ** 2).sum().backward()
+            opt.step()
+
+    w_full = nn.Parameter(W0.copy())
+    opt_full = make([w_full])
+    train_steps(w_full, opt_full, 5)
+
+    w = nn.Parameter(W0.copy())
+    opt = make([w])
+    train_steps(w, opt, 2)
+    saved = opt.state_dict()
+    state_arrays = [v for s in saved["state"].values() for v in s.values() if isinstance(v, np.ndarray)]
+    train_steps(w, opt, 1)  # the saved dict holds copies: later steps do not change it
+    assert all(np.array_equal(a, b) for a, b in zip(
+        state_arrays, [v for s in saved["state"].values() for v in s.values() if isinstance(v, np.ndarray)]))
+
+    w_resumed = nn.Parameter(W0.copy())
+    train_steps(w_resumed, make([w_resumed]), 2)  # same weights as at the save
+    opt_resumed = make([w_resumed])
+    opt_resumed.load_state_dict(saved)
+    train_steps(w_resumed, opt_resumed, 3)
+    assert_close(w_resumed.data, w_full.data, rtol=0, atol=0)
+
+
+def test_load_state_dict_accepts_values_that_went_through_a_file():
+    """After a checkpoint, numbers are 0-d arrays and indices are strings; types are restored."""
+    w = nn.Parameter(W0.copy())
+    opt = optim.Adam([w], lr=0.5, betas=(0.8, 0.9))
+    w.grad = tg.tensor(np.ones_like(W0))
+    opt.step()
+    sd = opt.state_dict()
+    as_file = {"state": {str(k): {n: np.asarray(v) for n, v in s.items()} for k, s in sd["state"].items()},
+               "param_groups": [{k: np.asarray(v) for k, v in g.items()} for g in sd["param_groups"]]}
+    fresh = optim.Adam([w])
+    fresh.load_state_dict(as_file)
+    group = fresh.param_groups[0]
+    assert group["lr"] == 0.5 and type(group["lr"]) is float
+    assert group["betas"] == (0.8, 0.9) and type(group["betas"]) is tuple
+    assert group["amsgrad"] is False
+    assert fresh.state[w]["step"] == 1 and type(fresh.state[w]["step"]) is int
+    assert_close(fresh.state[w]["exp_avg"], opt.state[w]["exp_avg"])
+
+
+def test_load_state_dict_rejects_a_different_layout():
+    w, b = nn.Parameter(W0.copy()), nn.Parameter(B0.copy())
+    opt = optim.SGD([w, b], lr=0.1, momentum=0.9)
+    w.grad, b.grad = tg.tensor(np.ones_like(W0)), tg.tensor(np.ones_like(B0))
+    opt.step()
+    with pytest.raises(ValueError, match="param group 0 has 2 parameters"):
+        optim.SGD([w], lr=0.1, momentum=0.9).load_state_dict(opt.state_dict())
+    with pytest.raises(ValueError, match="shape"):
+        optim.SGD([b, w], lr=0.1, momentum=0.9).load_state_dict(opt.state_dict())
+    with pytest.raises(ValueError, match="param groups"):
+        optim.SGD([{"params": [w]}, {"params": [b]}], lr=0.1).load_state_dict(opt.state_dict())
+
+
+def test_zero_grad_step_closure_and_skipping():
+    w, frozen = nn.Parameter(W0.copy()), nn.Parameter(B0.copy())
+    opt = optim.SGD([w, frozen], lr=0.1)
+
+    def closure():
+        opt.zero_grad()
+        loss = (tg.tensor(A) @ w).sum()
+        loss.backward()
+        return loss
+
+    loss = opt.step(closure)
+    assert isinstance(loss, tg.Tensor)
+    assert_close(frozen.data, B0, rtol=0, atol=0)
+    assert frozen not in opt.state or not opt.state[frozen]
+    opt.zero_grad(set_to_none=False)
+    assert not w.grad.data.any()
+    opt.zero_grad()
+    assert w.grad is None
+
+
+@pytest.mark.parametrize("bad", [
+    lambda ps: optim.SGD(ps, lr=-0.1),
+    lambda ps: optim.SGD(ps, lr=0.1, momentum=-0.5),
+    lambda ps: optim.SGD(ps, lr=0.1, weight_decay=-1),
+    lambda ps: optim.SGD(ps, lr=0.1, nesterov=True),
+    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.1, nesterov=True),
+    lambda ps: optim.Adam(ps, lr=-1e-3),
+    lambda ps: optim.Adam(ps, betas=(1.0, 0.999)),
+    lambda ps: optim.Adam(ps, betas=(0.9,)),
+    lambda ps: optim.Adam(ps, eps=-1e-8),
+    lambda ps: optim.AdamW(ps, weight_decay=-0.1),
+    lambda ps: optim.Adagrad(ps, lr_decay=-0.1),
+    lambda ps: optim.Adagrad(ps, initial_accumulator_value=-1),
+    lambda ps: optim.RMSprop(ps, alpha=-0.5),
+    lambda ps: optim.RMSprop(ps, momentum=-0.5),
+    lambda ps: optim.SGD([{"params": ps, "lr": -1}], lr=0.1),
+    lambda ps: optim.SGD([], lr=0.1),
+    lambda ps: optim.SGD(ps + ps, lr=0.1),
+])
+def test_invalid_hyper_parameters_raise_value_error(bad):
+    with pytest.raises(ValueError):
+        bad([nn.Parameter(W0.copy())])
+
+
+def test_invalid_params_raise():
+    w = nn.Parameter(W0.copy())
+    with pytest.raises(TypeError, match="single Tensor"):
+        optim.SGD(w, lr=0.1)
+    with pytest.raises(ValueError, match="non-leaf"):
+        optim.SGD([w * 2], lr=0.1)
+    with pytest.raises(TypeError, match="unknown option"):
+        optim.SGD([{"params": [w], "momentum_typo": 0.9}], lr=0.1)
+    opt = optim.SGD([w], lr=0.1)
+    with pytest.raises(ValueError, match="more than one param group"):
+        opt.add_param_group({"params": [w]})
+
+
+def test_optimizer_trains_a_module_on_float32():
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2))
+    opt = optim.Adam(model.parameters(), lr=0.05)
+    x = tg.tensor(np.random.default_rng(0).standard_normal((64, 2)).astype(np.float32))
+    y = tg.tensor((x.data[:, 0] * x.data[:, 1] > 0).astype(np.int64))
+    loss_fn = nn.CrossEntropyLoss()
+    first = None
+    for _ in range(60):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        first = first if first is not None else loss.item()
+    assert loss.item() < 0.5 * first
+    assert all(p.dtype == np.float32 for p in model.parameters())
+    assert all(s["exp_avg"].dtype == np.float32 for s in opt.state.values())
+
+
+# --- learning-rate schedulers ---------------------------------------------------------------------
+def lr_sequence(lib, make_scheduler, lrs=(0.1, 0.03), epochs=10, make_tensor=None):
+    params = [{"params": [make_tensor()], "lr": lr} for lr in lrs]
+    opt = lib.SGD(params, lr=lrs[0])
+    schedulers = make_scheduler(lib.lr_scheduler, opt)
+    schedulers = schedulers if isinstance(schedulers, (list, tuple)) else [schedulers]
+    history = [list(schedulers[-1].get_last_lr())]
+    for _ in range(epochs):
+        opt.step()
+        for s in schedulers:
+            s.step()
+        history.append(list(schedulers[-1].get_last_lr()))
+        assert history[-1] == [g["lr"] for g in opt.param_groups]
+    return history
+
+
+SCHEDULER_CASES = {
+    "StepLR": lambda m, o: m.StepLR(o, step_size=3, gamma=0.5),
+    "ExponentialLR": lambda m, o: m.ExponentialLR(o, gamma=0.9),
+    "MultiStepLR": lambda m, o: m.MultiStepLR(o, milestones=[2, 5, 5, 8], gamma=0.5),
+    "LambdaLR": lambda m, o: m.LambdaLR(o, lambda epoch: 0.95 ** epoch),
+    "LambdaLR-per-group": lambda m, o: m.LambdaLR(o, [lambda e: 1 / (e + 1), lambda e: 0.9 ** e]),
+    "CosineAnnealingLR": lambda m, o: m.CosineAnnealingLR(o, T_max=4, eta_min=0.01),
+    "CosineAnnealingLR-long": lambda m, o: m.CosineAnnealingLR(o, T_max=20),
+    "chained": lambda m, o: [m.StepLR(o, step_size=2, gamma=0.5), m.ExponentialLR(o, gamma=0.9)],
+}
+
+
+@pytest.mark.parametrize("name", list(SCHEDULER_CASES))
+def test_scheduler_matches_torch(name):
+    torch = pytest.importorskip("torch")
+    make = SCHEDULER_CASES[name]
+    ours = lr_sequence(optim, make, make_tensor=lambda: nn.Parameter(np.zeros(1)))
+    theirs = lr_sequence(torch.optim, make, make_tensor=lambda: torch.zeros(1, requires_grad=True))
+    assert_close(np.array(ours), np.array(theirs), rtol=1e-12, atol=1e-15)
+
+
+def test_time_based_decay_follows_its_formula():
+    history = lr_sequence(optim, lambda m, o: m.TimeBasedDecay(o, decay=0.5),
+                          make_tensor=lambda: nn.Parameter(np.zeros(1)))
+    for t, lrs in enumerate(history):
+        assert_close(lrs, [0.1 / (1 + 0.5 * t), 0.03 / (1 + 0.5 * t)], rtol=1e-15)
+
+
+def test_scheduler_state_validation_and_resume():
+    opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    sched = lr_scheduler.StepLR(opt, step_size=2, gamma=0.1)
+    assert opt.param_groups[0]["initial_lr"] == 1.0 and sched.last_epoch == 0
+    for _ in range(3):
+        sched.step()
+    state = sched.state_dict()
+    assert "optimizer" not in state and state["last_epoch"] == 3
+
+    opt2 = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    sched2 = lr_scheduler.StepLR(opt2, step_size=2, gamma=0.1)
+    sched2.load_state_dict(state)
+    opt2.param_groups[0]["lr"] = sched2.get_last_lr()[0]
+    sched.step()
+    sched2.step()
+    assert sched2.get_last_lr() == sched.get_last_lr() == pytest.approx([0.01])
+
+    with pytest.raises(ValueError):
+        lr_scheduler.StepLR(opt, step_size=0)
+    with pytest.raises(ValueError):
+        lr_scheduler.CosineAnnealingLR(opt, T_max=0)
+    with pytest.raises(ValueError):
+        lr_scheduler.MultiStepLR(opt, milestones=[5, 2])
+    with pytest.raises(ValueError):
+        lr_scheduler.TimeBasedDecay(opt, decay=-1)
+    with pytest.raises(TypeError):
+        lr_scheduler.ExponentialLR("not an optimizer", gamma=0.5)
+    with pytest.raises(KeyError, match="initial_lr"):
+        lr_scheduler.ExponentialLR(optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0), gamma=0.5, last_epoch=3)

@@ -465,6 +465,18 @@ class Dropout(Function):
         return g * self.mask
 
 
+class CrossEntropy(Function):
+    """Fused log-softmax + negative log-likelihood of class indices, per sample (N,)."""
+
+    def forward(self, logits, target, label_smoothing):
+        loss, self.probs = get_backend(self.device).cross_entropy(logits, target, label_smoothing)
+        self.target, self.smoothing = target, label_smoothing
+        return loss
+
+    def backward(self, g):
+        return get_backend(self.device).cross_entropy_grad(g, self.probs, self.target, self.smoothing), None
+
+
 class BCEWithLogits(Function):
     """Elementwise max(x, 0) - x*y + log(1 + exp(-|x|)): finite for any logit."""
 

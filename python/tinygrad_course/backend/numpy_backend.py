@@ -206,3 +206,22 @@ class NumpyBackend:
         gx = (invstd / m) * (m * g_xhat - g_xhat.sum(axis=axes, keepdims=True)
                              - xhat * (g_xhat * xhat).sum(axis=axes, keepdims=True))
         return gx.astype(x.dtype, copy=False), ggamma, gbeta
+
+    # --- fused softmax + cross-entropy (logits (N, C), int64 class indices (N,)) ---------
+    def cross_entropy(self, logits, target, label_smoothing):
+        """Per-sample loss -[(1-e) log_softmax[target] + e mean_c log_softmax] and softmax probabilities."""
+        n = logits.shape[0]
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        logp = shifted - lse
+        loss = -logp[np.arange(n), target]
+        if label_smoothing:
+            loss = (1 - label_smoothing) * loss - label_smoothing * logp.mean(axis=1)
+        return loss.astype(logits.dtype, copy=False), np.exp(logp)
+
+    def cross_entropy_grad(self, g, probs, target, label_smoothing):
+        """d loss / d logits = g * (softmax - smoothed one-hot target)."""
+        n, c = probs.shape
+        soft = np.full((n, c), label_smoothing / c, dtype=probs.dtype)
+        soft[np.arange(n), target] += 1 - label_smoothing
+        return g[:, None] * (probs - soft)

@@ -215,8 +215,8 @@ def cross_entropy(logits: Tensor, target: Tensor, label_smoothing: float = 0.0, 
     """
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
-    logp = logits.log_softmax(axis=-1)
     if target.dtype.kind == "f":
+        logp = logits.log_softmax(axis=-1)
         if target.shape != logits.shape:
             raise ValueError(f"cross_entropy: probability target shape {target.shape} must equal input {logits.shape}")
         _check_dtypes("cross_entropy", logits, target)
@@ -224,10 +224,7 @@ def cross_entropy(logits: Tensor, target: Tensor, label_smoothing: float = 0.0, 
             target = target * (1 - label_smoothing) + label_smoothing / logits.shape[-1]
         return _reduce(-(target * logp).sum(axis=-1), reduction)
     _check_class_targets("cross_entropy", logits, target)
-    loss = -logp[np.arange(logits.shape[0]), target.data]
-    if label_smoothing:
-        loss = loss * (1 - label_smoothing) - logp.mean(axis=-1) * label_smoothing
-    return _reduce(loss, reduction)
+    return _reduce(ops.CrossEntropy.apply(logits, target.data, label_smoothing=float(label_smoothing)), reduction)
 
 
 def binary_cross_entropy_with_logits(logits: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:

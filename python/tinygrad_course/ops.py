@@ -378,6 +378,30 @@ class Matmul(Function):
         return ga, gb
 
 
+class Linear(Function):
+    """y = x @ W^T + b for x (..., in), W (out, in): one graph node instead of three (transpose, matmul, add)."""
+
+    def forward(self, x, w, b):
+        self.save(x, w)
+        y = get_backend(self.device).matmul(x, w.T)
+        if b is not None:
+            y += b
+        self.has_bias = b is not None
+        return y
+
+    def backward(self, g):
+        x, w = self.saved
+        be = get_backend(self.device)
+        gx = be.matmul(g, w) if self.needs_input_grad[0] else None
+        gw = gb = None
+        if self.needs_input_grad[1]:
+            g2, x2 = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])
+            gw = be.matmul(g2.T, x2)
+        if self.has_bias and self.needs_input_grad[2]:
+            gb = g.reshape(-1, g.shape[-1]).sum(axis=0)
+        return gx, gw, gb
+
+
 class Conv2d(Function):
     def forward(self, x, w, b, stride, padding, dilation, groups):
         self.save(x, w)
@@ -466,14 +490,20 @@ class Dropout(Function):
 
 
 class CrossEntropy(Function):
-    """Fused log-softmax + negative log-likelihood of class indices, per sample (N,)."""
+    """Fused log-softmax + negative log-likelihood of class indices, reduced by 'mean', 'sum' or 'none'."""
 
-    def forward(self, logits, target, label_smoothing):
+    def forward(self, logits, target, label_smoothing, reduction):
         loss, self.probs = get_backend(self.device).cross_entropy(logits, target, label_smoothing)
-        self.target, self.smoothing = target, label_smoothing
-        return loss
+        self.target, self.smoothing, self.reduction = target, label_smoothing, reduction
+        if reduction == "none":
+            return loss
+        total = loss.sum(dtype=loss.dtype)
+        return total / loss.dtype.type(max(len(loss), 1)) if reduction == "mean" else total
 
     def backward(self, g):
+        n = self.probs.shape[0]
+        if self.reduction != "none":  # a scalar gradient, shared by every sample
+            g = np.full(n, g / n if self.reduction == "mean" else g, dtype=self.probs.dtype)
         return get_backend(self.device).cross_entropy_grad(g, self.probs, self.target, self.smoothing), None
 
 

@@ -66,11 +66,15 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
 # --- linear and convolution ---------------------------------------------------------------
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weight.T + bias with weight of shape (out_features, in_features), as in PyTorch."""
-    if x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input of shape {x.shape} has {x.shape[-1]} features but weight "
-                         f"of shape {weight.shape} expects {weight.shape[1]}")
-    y = x.matmul(weight.T)
-    return y + bias if bias is not None else y
+    if x.ndim < 1 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape {weight.shape} "
+                         "(expected input (..., in_features) and weight (out_features, in_features))")
+    _check_dtypes("linear", x, weight)
+    if bias is not None:
+        _check_dtypes("linear bias", x, bias)
+        if bias.shape != (weight.shape[0],):
+            raise ValueError(f"linear: bias shape {bias.shape} must be ({weight.shape[0]},)")
+    return ops.Linear.apply(x, weight, bias)
 
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
@@ -224,7 +228,9 @@ def cross_entropy(logits: Tensor, target: Tensor, label_smoothing: float = 0.0, 
             target = target * (1 - label_smoothing) + label_smoothing / logits.shape[-1]
         return _reduce(-(target * logp).sum(axis=-1), reduction)
     _check_class_targets("cross_entropy", logits, target)
-    return _reduce(ops.CrossEntropy.apply(logits, target.data, label_smoothing=float(label_smoothing)), reduction)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return ops.CrossEntropy.apply(logits, target.data, label_smoothing=float(label_smoothing), reduction=reduction)
 
 
 def binary_cross_entropy_with_logits(logits: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:

@@ -131,27 +131,36 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs) -> "Tensor":
-        tensors = [a for a in args if isinstance(a, Tensor)]
+        # This runs for every op, so it walks the arguments once and avoids properties.
+        tensors, raw, needs = [], [], []
+        for a in args:
+            if isinstance(a, Tensor):
+                tensors.append(a)
+                raw.append(a._data)
+                needs.append(a.requires_grad)
+            else:
+                raw.append(a)
+                needs.append(False)
         device = tensors[0].device if tensors else "cpu"
-        for t in tensors[1:]:
+        for t in tensors:
             if t.device != device:
                 raise RuntimeError(
                     f"{cls.__name__}: tensors are on different devices ({device} and {t.device}); "
                     "move them with .to(device) first")
         ctx = cls()
         ctx.device = device
-        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        ctx.needs_input_grad = needs
         out = ctx.forward(*raw, **kwargs)
-        track = _grad_mode.enabled and any(ctx.needs_input_grad)
+        track = _grad_mode.enabled and any(needs)
         result = Tensor._wrap(out, device, requires_grad=track)
         if cls.is_view:
             result._vc = tensors[0]._vc
         if track:
             ctx.parents = tuple(a if isinstance(a, Tensor) else None for a in args)
-            owners = tensors + [result]
-            ctx._versions = tuple((t, t._version) for t in owners
-                                  if any(s is t.data for s in ctx.saved))
+            saved = ctx.saved
+            if saved:
+                tensors.append(result)
+                ctx._versions = tuple((t, t._vc[0]) for t in tensors if any(s is t._data for s in saved))
             result._ctx = ctx
         return result
 

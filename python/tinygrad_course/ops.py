@@ -306,6 +306,17 @@ class Var(Function):
         return g * (2 * self.scale) * self.centered
 
 
+class Std(Var):
+    def forward(self, a, axis, keepdims, correction):
+        self.out = np.sqrt(super().forward(a, axis, keepdims, correction))
+        return self.out
+
+    def backward(self, g):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g = np.where(self.out > 0, g / (2 * self.out), 0)
+        return super().backward(g)
+
+
 class Max(Function):
     """Max over axes; the gradient is shared equally between tied maxima."""
 

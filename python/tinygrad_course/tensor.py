@@ -456,6 +456,8 @@ class Tensor:
             _check_dtypes(fn.__name__.lower(), self, other)
             _check_broadcast(fn.__name__.lower(), self, other)
         else:
+            if self.dtype.kind in "iub" and isinstance(other, float):
+                return self.astype(_default_dtype)._binary(other, fn, reverse)  # 1 + 0.5 is a float
             other = np.asarray(other, dtype=self.dtype)  # Python scalars take the tensor's dtype
         return fn.apply(other, self) if reverse else fn.apply(self, other)
 
@@ -577,7 +579,10 @@ class Tensor:
         return self.permute(*reversed(range(self.ndim)))
 
     def expand(self, *shape):
+        """Broadcast to `shape` without copying; -1 keeps a dimension as it is."""
         shape = _shape_arg(shape)
+        lead = len(shape) - self.ndim
+        shape = tuple(self.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(shape))
         try:
             target = np.broadcast_shapes(self.shape, tuple(shape))
         except ValueError:
@@ -617,7 +622,8 @@ class Tensor:
         return _ops.Var.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims, correction=correction)
 
     def std(self, axis=None, keepdims: bool = False, correction: int = 1):
-        return self.var(axis, keepdims, correction).sqrt()
+        """Standard deviation; its gradient is 0 (not NaN) where the data are constant, as in PyTorch."""
+        return _ops.Std.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims, correction=correction)
 
     def max(self, axis=None, keepdims: bool = False):
         return _ops.Max.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
@@ -632,6 +638,8 @@ class Tensor:
         return Tensor._wrap(np.argmin(self._data, axis=axis, keepdims=keepdims), self.device)
 
     def logsumexp(self, axis=-1, keepdims: bool = False):
+        if self.ndim == 0:
+            return self
         return _ops.LogSumExp.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
 
     def softmax(self, axis: int = -1):
@@ -666,8 +674,10 @@ def _axes(axis, ndim):
     """Normalise an axis argument (None, int or sequence) to None or a sorted tuple."""
     if axis is None:
         return None
-    axes = tuple(sorted({_axis(a, ndim) for a in (axis if isinstance(axis, (tuple, list)) else (axis,))}))
-    return axes
+    listed = [_axis(a, ndim) for a in (axis if isinstance(axis, (tuple, list)) else (axis,))]
+    if len(set(listed)) != len(listed):
+        raise ValueError(f"axis {axis} names an axis twice")
+    return tuple(sorted(listed))
 
 
 def _shape_arg(shape):

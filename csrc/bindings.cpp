@@ -74,11 +74,17 @@ py::dict build_info() {
 
 // Each kernel family binds itself from its own file (csrc/*_bindings.cpp).
 void bind_matmul(py::module_& m);
+void bind_pool(py::module_& m);
+void bind_norm(py::module_& m);
+void bind_conv(py::module_& m);
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "tinygrad_course native C++ kernels";
   m.attr("__version__") = TGC_VERSION;
   bind_matmul(m);
+  bind_pool(m);
+  bind_norm(m);
+  bind_conv(m);
 
   m.def("openmp_enabled", &openmp_enabled, "Whether the kernels were built with OpenMP.");
   m.def("num_threads", &num_threads,

@@ -169,6 +169,221 @@ def test_matmul_threads_release_gil_and_agree():
         np.testing.assert_array_equal(r, expected)  # deterministic summation order
 
 
+# --------------------------------------------------------------------------- transposed operands
+
+
+def _op_input(rng, rows, cols, dtype, trans, batch=None):
+    """An array whose (last two dims) transpose-if-`trans` is a (rows, cols) operand.
+
+    Returns (x, op_x): `x` is what the kernel is given with trans=`trans`
+    (C-contiguous), op_x the logical operand (a view).
+    """
+    lead = () if batch is None else (batch,)
+    shape = (*lead, cols, rows) if trans else (*lead, rows, cols)
+    x = rng.uniform(-1, 1, size=shape).astype(dtype)
+    return x, (np.swapaxes(x, -1, -2) if trans else x)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("batch", [None, 3])
+def test_matmul_transposed_views(dtype, trans_a, trans_b, batch):
+    # w.T / np.swapaxes views are passed to the kernel as transposed operands.
+    rng = np.random.default_rng(10)
+    for m, k, n in [(1, 1, 1), (5, 7, 3), (33, 70, 47), (130, 260, 70)]:
+        _, a = _op_input(rng, m, k, dtype, trans_a, batch)
+        _, b = _op_input(rng, k, n, dtype, trans_b, batch)
+        check(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_row_and_batch_strides(dtype):
+    # Row-major with a row stride > K (a column slice), transposed slices,
+    # broadcast batch (stride 0), negative steps (copied), all give the right answer.
+    rng = np.random.default_rng(11)
+    big_a = rng.uniform(-1, 1, (4, 40, 50)).astype(dtype)
+    big_b = rng.uniform(-1, 1, (4, 50, 60)).astype(dtype)
+    check(big_a[:, :, 3:33], big_b[:, 5:35, :])
+    check(big_a[1, :, 3:33], big_b[2, 5:35, 7:50])
+    check(np.swapaxes(big_a, -1, -2)[:, 3:33, :], big_b[:, :40, :])
+    check(big_a[:, :, 3:33], np.broadcast_to(big_b[0, :30, :], (4, 30, 60)))
+    bt = rng.uniform(-1, 1, (60, 30)).astype(dtype)
+    check(big_a[:, :, 3:33], np.broadcast_to(bt.T, (4, 30, 60)))
+    check(big_a[::-2, ::-1, :30], big_b[::2, :30, ::-1])
+    check(big_a[0, :, :1], big_b[0, :1, :])  # K == 1
+    check(big_a[0, :1, :], big_b[0, :, :1])  # M == N == 1
+
+
+def test_matmul_unaligned_input_is_copied():
+    rng = np.random.default_rng(12)
+    a = rng.uniform(-1, 1, (9, 11)).astype(np.float32)
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    ua = np.frombuffer(buf.data, dtype=np.float32, count=a.size, offset=1).reshape(a.shape)
+    ua[...] = a
+    assert not ua.flags.aligned
+    b = rng.uniform(-1, 1, (11, 6)).astype(np.float32)
+    np.testing.assert_allclose(C.matmul(ua, b), reference(a, b), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_transposed_operands_are_not_copied(dtype):
+    # numpy reports its allocations to tracemalloc: a copy of w (8 or 16 MB)
+    # would show up in the peak; the output (4 x 2000) is tiny.
+    import tracemalloc
+
+    rng = np.random.default_rng(13)
+    w = rng.uniform(-1, 1, (2000, 1000)).astype(dtype)
+    x = rng.uniform(-1, 1, (4, 1000)).astype(dtype)
+    xt = np.ascontiguousarray(x.T)
+    tracemalloc.start()
+    try:
+        out1 = C.matmul(x, w.T)
+        out2 = C.matmul(xt.T, w.T)
+        batched = C.matmul(np.broadcast_to(x, (3, 4, 1000)), np.broadcast_to(w.T, (3, 1000, 2000)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < w.nbytes // 4
+    expected = reference(x, w.T)
+    t = tol(dtype, 1000)
+    np.testing.assert_allclose(out1, expected, rtol=t, atol=t)
+    np.testing.assert_allclose(out2, expected, rtol=t, atol=t)
+    np.testing.assert_allclose(batched, np.broadcast_to(expected, (3, 4, 2000)), rtol=t, atol=t)
+
+
+# --------------------------------------------------------------------------- micro-tile / cache-block edges
+
+
+def test_gemm_config():
+    cfg = C.gemm_config()
+    for dt in ("float32", "float64"):
+        c = cfg[dt]
+        assert c["isa"] in ("avx512", "avx2", "portable")
+        assert c["mr"] >= 1 and c["nr"] >= 1 and c["kc"] >= 1
+        assert c["mc"] % c["mr"] == 0 and c["nc"] % c["nr"] == 0
+    assert cfg["float32"]["isa"] == cfg["float64"]["isa"]
+
+
+def _edges(x):
+    return sorted({max(1, x - 1), x, x + 1})
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)])
+def test_gemm_micro_tile_edges(dtype, trans_a, trans_b):
+    cfg = C.gemm_config()[np.dtype(dtype).name]
+    mr, nr, kc = cfg["mr"], cfg["nr"], cfg["kc"]
+    rng = np.random.default_rng(14)
+    ms = [1, *_edges(mr), 2 * mr + 1]
+    ns = [1, *_edges(nr), 2 * nr + 3]
+    ks = [1, 3, *_edges(kc)]
+    for m in ms:
+        for n in ns:
+            for k in ks:
+                a, op_a = _op_input(rng, m, k, dtype, trans_a)
+                b, op_b = _op_input(rng, k, n, dtype, trans_b)
+                out = C.gemm(a, b, trans_a=trans_a, trans_b=trans_b)
+                t = tol(dtype, k)
+                np.testing.assert_allclose(out, reference(op_a, op_b), rtol=t, atol=t,
+                                           err_msg=f"m={m} n={n} k={k}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, True)])
+def test_gemm_cache_block_edges(dtype, trans_a, trans_b):
+    # Several MC x KC x NC blocks with ragged last blocks, large enough to be
+    # split over threads; also M or N smaller than a micro-tile with big K.
+    cfg = C.gemm_config()[np.dtype(dtype).name]
+    mc, kc, nc, mr, nr = cfg["mc"], cfg["kc"], cfg["nc"], cfg["mr"], cfg["nr"]
+    rng = np.random.default_rng(15)
+    for m, n, k in [(mc + 1, nr * 5 + 1, 2 * kc + 1), (mc - 1, nc + 1, kc - 1),
+                    (2 * mc + mr + 3, 2 * nr + 1, kc + 1), (3, nc + nr + 1, 2 * kc + 7),
+                    (2 * mc + 5, 3, 2 * kc + 7)]:
+        a, op_a = _op_input(rng, m, k, dtype, trans_a)
+        b, op_b = _op_input(rng, k, n, dtype, trans_b)
+        out = C.gemm(a, b, trans_a=trans_a, trans_b=trans_b)
+        t = tol(dtype, k)
+        np.testing.assert_allclose(out, reference(op_a, op_b), rtol=t, atol=t,
+                                   err_msg=f"m={m} n={n} k={k}")
+        np.testing.assert_allclose(C.matmul(op_a, op_b), out, rtol=t, atol=t)
+
+
+# --------------------------------------------------------------------------- _C.gemm
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (1.0, 1.0), (-0.5, 2.0), (2.0, 0.0), (0.0, 0.5),
+                                        (0.0, 0.0)])
+def test_gemm_alpha_beta_in_place(dtype, alpha, beta):
+    rng = np.random.default_rng(16)
+    for m, n, k in [(3, 5, 4), (29, 67, 300), (140, 70, 33), (4, 3, 0)]:
+        a = rng.uniform(-1, 1, (m, k)).astype(dtype)
+        b = rng.uniform(-1, 1, (k, n)).astype(dtype)
+        c0 = rng.uniform(-1, 1, (m, n)).astype(dtype)
+        c = c0.copy()
+        if beta == 0.0:
+            c[...] = np.nan  # never read when beta == 0
+        out = C.gemm(a, b, c, alpha=alpha, beta=beta)
+        assert out is c
+        expected = alpha * reference(a, b) + (beta * c0.astype(np.float64) if beta else 0.0)
+        t = tol(dtype, k)
+        np.testing.assert_allclose(c, expected, rtol=t, atol=t)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_strided_c_and_flipped_layouts(dtype):
+    rng = np.random.default_rng(17)
+    m, n, k = 37, 45, 51
+    big = rng.uniform(-1, 1, (m + 4, n + 9)).astype(dtype)
+    before = big.copy()
+    c = big[2 : 2 + m, 3 : 3 + n]  # row stride n + 9: only the window is written
+    a = rng.uniform(-1, 1, (k, m)).astype(dtype)  # op(a) = a.T
+    bt = rng.uniform(-1, 1, (k, n)).astype(dtype)
+    b = bt.T  # a transposed view given with trans_b=True: op(b) = bt again
+    C.gemm(a, b, c, alpha=1.5, beta=-1.0, trans_a=True, trans_b=True)
+    expected = 1.5 * reference(a.T, bt) - before[2 : 2 + m, 3 : 3 + n]
+    t = tol(dtype, k)
+    np.testing.assert_allclose(c, expected, rtol=t, atol=t)
+    outside = np.ones(big.shape, bool)
+    outside[2 : 2 + m, 3 : 3 + n] = False
+    np.testing.assert_array_equal(big[outside], before[outside])
+
+
+def test_gemm_without_c_ignores_beta():
+    a = np.arange(6, dtype=np.float64).reshape(2, 3)
+    b = np.arange(12, dtype=np.float64).reshape(3, 4)
+    np.testing.assert_array_equal(C.gemm(a, b, beta=3.0), a @ b)
+    np.testing.assert_array_equal(C.gemm(a.T, b, trans_a=True), a @ b)
+    np.testing.assert_array_equal(C.gemm(a, b.T, trans_b=True), a @ b)
+    for shape_a, shape_b in [((0, 3), (3, 4)), ((2, 0), (0, 4)), ((2, 3), (3, 0))]:
+        out = C.gemm(np.ones(shape_a), np.ones(shape_b))
+        assert out.shape == (shape_a[0], shape_b[1]) and not out.any()
+
+
+def test_gemm_errors():
+    f32 = np.ones((2, 3), np.float32)
+    with pytest.raises(TypeError, match="float32"):
+        C.gemm(f32, np.ones((3, 2), np.float64))
+    with pytest.raises(TypeError):
+        C.gemm(np.ones((2, 3), np.int32), np.ones((3, 2), np.int32))
+    with pytest.raises(ValueError, match="not aligned"):
+        C.gemm(f32, f32)
+    with pytest.raises(ValueError, match="2-D"):
+        C.gemm(np.ones((1, 2, 3), np.float32), np.ones((1, 3, 2), np.float32))
+    with pytest.raises(ValueError, match=r"c has shape \(2, 3\), expected \(2, 2\)"):
+        C.gemm(f32, f32.T, np.zeros((2, 3), np.float32))
+    with pytest.raises(TypeError):
+        C.gemm(f32, f32.T, np.zeros((2, 2), np.float64))
+    with pytest.raises(ValueError, match="stride"):
+        C.gemm(f32, f32.T, np.zeros((2, 2), np.float32).T)
+    ro = np.zeros((2, 2), np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError):
+        C.gemm(f32, f32.T, ro)
+    assert not ro.any()
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -284,3 +499,52 @@ def test_native_backend_errors(backend):
         backend.matmul(np.ones((2, 3)), np.ones((4, 5)))
     with pytest.raises(ValueError):
         backend.matmul(np.ones((2, 3, 4)), np.ones((3, 4, 5)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "shape_a,shape_b,swap_a,swap_b",
+    [
+        ((16, 30), (20, 30), False, True),  # linear forward: x @ w.T
+        ((2, 16, 30), (20, 30), False, True),  # batched x @ w.T (folded into one GEMM)
+        ((16, 20), (20, 30), False, False),  # grad_x = g @ w
+        ((16, 30), (16, 20), True, False),  # grad_w.T = x.T @ g
+        ((3, 16, 30), (3, 16, 20), True, False),  # batched swapaxes(a) @ g
+        ((3, 16, 20), (3, 30, 20), False, True),  # batched g @ swapaxes(b)
+        ((3, 16, 30), (16, 20), True, False),  # batch of transposed a, shared b
+        ((2, 1, 16, 30), (4, 20, 16), True, True),  # broadcasting + both transposed
+    ],
+)
+def test_native_backend_transposed_operands(backend, dtype, shape_a, shape_b, swap_a, swap_b):
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal(shape_a).astype(dtype)
+    b = rng.standard_normal(shape_b).astype(dtype)
+    a = np.swapaxes(a, -1, -2) if swap_a else a
+    b = np.swapaxes(b, -1, -2) if swap_b else b
+    out = backend.matmul(a, b)
+    expected = np.matmul(a.astype(np.float64), b.astype(np.float64))
+    assert out.shape == expected.shape and out.dtype == dtype
+    t = tol(dtype, a.shape[-1])
+    np.testing.assert_allclose(out, expected, rtol=t, atol=t)
+
+
+def test_native_backend_does_not_copy_transposed_operands(backend):
+    import tracemalloc
+
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((1500, 1000)).astype(np.float32)  # 6 MB
+    x = rng.standard_normal((2, 3, 1000)).astype(np.float32)
+    g = rng.standard_normal((2, 3, 1500)).astype(np.float32)
+    tracemalloc.start()
+    try:
+        y = backend.matmul(x, w.T)  # forward of linear
+        gx = backend.matmul(g, np.swapaxes(w.T, -1, -2))  # backward to x
+        xt = np.swapaxes(np.ascontiguousarray(np.swapaxes(x, -1, -2)), -1, -2)
+        y2 = backend.matmul(xt, w.T)  # batch of transposed a, shared transposed b
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < w.nbytes // 4
+    np.testing.assert_allclose(y, x @ w.T, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(y2, x @ w.T, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gx, g @ w, rtol=1e-4, atol=1e-4)

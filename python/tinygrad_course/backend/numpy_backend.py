@@ -109,7 +109,12 @@ class NumpyBackend:
         win = _windows(_pad_hw(x, padding, -np.inf), kernel, stride, (1, 1))
         oh, ow = win.shape[2:4]
         flat = win.reshape(n, c, oh, ow, kh * kw)
-        k = flat.argmax(axis=-1)
+        # The first maximum in row-major window order wins (the first NaN if any), but never a
+        # padding cell: an all -inf window must point at a real input element.
+        real = _windows(_pad_hw(np.ones((1, 1, h, w), dtype=bool), padding, False), kernel, stride, (1, 1))
+        real = real.reshape(1, 1, oh, ow, kh * kw)
+        best = flat.max(axis=-1, keepdims=True)
+        k = (real & ((flat == best) | np.isnan(flat))).argmax(axis=-1)
         y = np.take_along_axis(flat, k[..., None], axis=-1)[..., 0]
         rows = np.arange(oh).reshape(oh, 1) * stride[0] - padding[0] + k // kw
         cols = np.arange(ow).reshape(1, ow) * stride[1] - padding[1] + k % kw

@@ -1,0 +1,114 @@
+"""Smoke tests of the benchmark suite (benchmarks/bench.py, machine.py, peak.c): it must not rot.
+
+Nothing here times anything seriously: a trivial workload, the markdown/README rendering on
+synthetic results, and a very short run of the FMA probe when a C compiler is present.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+import tinygrad_course as tg
+
+BENCH_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+sys.path.insert(0, BENCH_DIR)
+bench = pytest.importorskip("bench")
+machine = pytest.importorskip("machine")
+
+
+def test_the_suite_has_the_workloads_of_the_issue():
+    names = [w.name for w in bench.all_workloads()]
+    for n in (256, 512, 1024, 2048):
+        assert f"GEMM {n}x{n} @ {n}x{n}" in names
+    for shape in ("128x784 @ 784x256", "128x256 @ 256x784", "784x128 @ 128x256",
+                  "128x1024 @ 1024x1000", "128x1000 @ 1000x1024", "1024x128 @ 128x1000"):
+        assert any(shape in n for n in names), shape
+    assert sum(n.startswith("conv") for n in names) == 6
+    for key in ("max_pool", "batch_norm", "cross_entropy", "CifarNet, batch", "batch norm + dropout", "MNIST", "circles"):
+        assert any(key in n for n in names), key
+    assert len(set(names)) == len(names)
+
+
+def test_measure_times_interleaved_and_leaves_out_an_implementation_that_raises():
+    def boom():
+        raise RuntimeError("kernel not built")
+    impls = {"numpy": bench.Impl(lambda: np.ones(10).sum(), backend="numpy"), "torch": bench.Impl(boom)}
+    plan = bench.Plan(repeats=4, warmup=1, budget_s=0.05, min_sample_s=1e-4, rounds=2)
+    times, extra = bench.measure(impls, plan)
+    assert set(times) == {"numpy"} and "torch" in extra["errors"]
+    st = times["numpy"]
+    assert st["repeats"] >= 3 and st["min_s"] <= st["q1_s"] <= st["median_s"] <= st["q3_s"] <= st["max_s"]
+
+
+@pytest.mark.skipif("native" not in tg.available_backends(), reason="native backend not built")
+def test_backend_calls_sees_native_kernels_and_reference_fallbacks():
+    with tg.use_backend("native"):
+        be = tg.get_backend()
+        a = np.ones((4, 4), dtype=np.float32)
+        with bench.backend_calls() as calls:
+            be.matmul(a, a)
+            be.matmul(a.astype(np.int64), a.astype(np.int64))  # integers: the reference runs it
+    assert "matmul" in calls["native"] and "matmul" in calls["reference"]
+    # and the classes are restored afterwards
+    assert bench.NumpyBackend.matmul.__qualname__ == "NumpyBackend.matmul"
+
+
+def _synthetic_results(with_torch=True):
+    stat = {"median_s": 0.01, "q1_s": 0.009, "q3_s": 0.011, "iqr_s": 0.002, "min_s": 0.008, "max_s": 0.02,
+            "repeats": 5, "inner": 1}
+    times = {"native": stat, "numpy": dict(stat, median_s=0.05)}
+    if with_torch:
+        times.update(torch_nchw=dict(stat, median_s=0.03), torch_cl=dict(stat, median_s=0.02))
+    info = {"cpu": "Test CPU", "cores": 2, "threads": 2, "numpy": np.__version__, "numpy_blas": "blas",
+            "date": "2030-01-01T00:00:00", "peak": {"gflops": 100.0, "isa": "avx512"}, "peak_1thread": {"gflops": 50.0},
+            "bandwidth": {"gbps": 20.0}}
+    if with_torch:
+        info.update(torch="2.13.0", torch_threads=2)
+    rows = [{"workload": "conv", "group": "conv", "flop": 1e9, "bytes": None, "times": copy.deepcopy(times),
+             "native_coverage": "partial"},
+            {"workload": "pool", "group": "memory", "flop": None, "bytes": 1e8, "times": copy.deepcopy(times)}]
+    results = {"machine": info, "quick": True, "notes": [], "results": rows}
+    for row in rows:
+        row["derived"] = bench.derived(row, info)
+    return results
+
+
+def test_markdown_table_ratio_throughput_and_layout():
+    results = _synthetic_results()
+    conv = results["results"][0]["derived"]
+    assert conv["torch_best"] == "torch_cl" and conv["ratio"] == pytest.approx(0.5)
+    assert conv["gflops"] == pytest.approx(100.0) and conv["pct_peak"] == pytest.approx(100.0)
+    pool = results["results"][1]["derived"]
+    assert pool["gbps"] == pytest.approx(10.0) and pool["pct_bandwidth"] == pytest.approx(50.0)
+    table = bench.to_markdown(results)
+    assert "| conv | 10.00 ±20% ‡ | 50.00 ±4% | - | 20.00 ±10% CL | 0.50 | 100.0 GFLOP/s | 100% FMA |" in table
+    assert "10.0 GB/s" in table and "50% BW" in table and "Quick mode" in table and "2030-01-01" in table
+    no_torch = bench.to_markdown(_synthetic_results(with_torch=False))
+    assert "torch best" not in no_torch and "/ torch" not in no_torch
+
+
+def test_update_readme_replaces_only_between_the_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# T\n\nbefore\n\n{bench.TABLE_START}\nBENCHMARK_TABLE\n{bench.TABLE_END}\n\nafter\n")
+    bench.update_readme("| a |\n|---|\n", str(readme))
+    bench.update_readme("| b |\n|---|\n", str(readme))  # idempotent: replaces the previous table
+    text = readme.read_text()
+    assert text == f"# T\n\nbefore\n\n{bench.TABLE_START}\n| b |\n|---|\n{bench.TABLE_END}\n\nafter\n"
+    readme.write_text("no markers\n")
+    with pytest.raises(SystemExit):
+        bench.update_readme("| c |\n", str(readme))
+
+
+@pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None, reason="no C compiler")
+def test_peak_probe_compiles_and_reports_a_positive_rate():
+    with machine.Probe() as probe:
+        assert probe.exe is not None, probe.error
+        peak = machine.measure_peak(probe, 1, seconds=0.05)
+        assert peak["gflops"] > 0 and peak["threads"] == 1 and peak["isa"] in ("avx512", "avx2", "scalar")
+        bw = machine.measure_bandwidth(probe, 1, mib=16)
+        assert bw["gbps"] > 0

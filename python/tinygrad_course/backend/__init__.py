@@ -4,8 +4,8 @@ A backend is an object with the methods of `NumpyBackend` (matmul, conv2d and
 its two gradients, pooling, batch/layer norm). On the "cpu" device the choice
 is "numpy" (the readable reference) or "native" (our C++ kernels, built into
 `tinygrad_course._C`). Choose with `set_backend(name)` or the environment
-variable TINYGRAD_COURSE_BACKEND; the default is "numpy" until the native
-kernels are complete.
+variable TINYGRAD_COURSE_BACKEND; the default is "native" when the extension
+is built, else "numpy".
 """
 from __future__ import annotations
 
@@ -58,8 +58,12 @@ def set_backend(name: str) -> None:
 def get_backend_name() -> str:
     global _cpu_choice
     if _cpu_choice is None:
-        _cpu_choice = os.environ.get("TINYGRAD_COURSE_BACKEND", "numpy")
-        _load(_cpu_choice)
+        requested = os.environ.get("TINYGRAD_COURSE_BACKEND")
+        if requested:
+            _load(requested)  # an explicit request that cannot be met is an error
+            _cpu_choice = requested
+        else:
+            _cpu_choice = "native" if "native" in available_backends() else "numpy"
     return _cpu_choice
 
 

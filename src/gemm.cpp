@@ -23,8 +23,10 @@
 // * Micro-kernel: an MR x NR tile of C lives in vector registers for the
 //   whole kc loop; each k step loads NR/W vectors of B and broadcasts MR
 //   scalars of A into FMAs (W = vector width):
-//     AVX-512 : float 14 x 32, double 14 x 16 (28 zmm accumulators, 2 for B,
-//               1 broadcast: 31 of the 32 registers);
+//     AVX-512 : float 14 x 32 (28 zmm accumulators, 2 for B, 1 broadcast:
+//               31 of the 32 registers), double 8 x 24 (24 accumulators,
+//               3 for B; measured ~7% faster than 14 x 16 here, whose 14 C
+//               rows 2^k bytes apart contend for one L1 set);
 //     AVX2+FMA: float  6 x 16, double  6 x  8 (12 ymm accumulators, 2 for B);
 //     portable: plain C++ 4 x 8 tile, left to the auto-vectoriser.
 //   The first K block writes C = alpha * AB + beta * C (C is not read when
@@ -33,13 +35,19 @@
 //   e.g. M = 128 = 9 * 14 + 2 computes no padding rows; the last columns
 //   (fewer than NR) are computed into a local tile and copied.
 // * Block sizes (Blocking<> below; float, AVX-512) are tuned on AMD Zen 4
-//   (32 KiB L1d, 1 MiB L2 per core, 32 MiB shared L3): KC = 512 makes every
-//   micro-kernel call 512 k steps long, so loading/storing the C tile is
-//   rare; the A block (MC = 224 rows, 448 KiB) stays in L2 with room for the
-//   B sliver (KC x NR = 64 KiB) streaming past it; the B panel (NC = 2048
-//   columns, 4 MiB) stays in L3. Measured: KC = 256 was ~5% slower, 384..768
-//   and MC = 84..336 within noise. Double uses the same byte sizes. Block
-//   counts are balanced (K = KC + 1 gives two blocks of about K/2).
+//   (32 KiB L1d, 1 MiB L2 per core, 32 MiB shared L3): KC = 1024 makes every
+//   micro-kernel call up to 1024 k steps long, so loading/storing the C tile
+//   is rare (for K <= KC, C is written once and never read); the A block
+//   (MC = 168 rows, 672 KiB) stays in L2 with room for the B sliver (KC x NR
+//   = 128 KiB) streaming past it; the B panel (NC = 2048 columns, 8 MiB)
+//   stays in L3. Neither sliver fits in L1, which costs little: each k step
+//   reads 184 bytes for 28 FMA cycles, well within L2 bandwidth. Measured
+//   (single thread, min of runs, noisy shared machine): KC = 256 ~5% slower
+//   than 512, KC = 1024 ~2-4% faster than 512 at 1536..3000; MC from 84 to
+//   336 and NC from 1024 to 4096 within noise; the micro-tiles 8 x 48,
+//   12 x 32 and 6 x 64 no faster than 14 x 32. Double uses about the same
+//   byte sizes. Block counts are balanced (K = KC + 1 gives two blocks of
+//   about K/2).
 // * Threads (OpenMP): C is split into a grid of nthreads rectangles (along M
 //   or N or both, in whole micro-tiles, choosing the split with the least
 //   work per thread, packing included); each thread runs the loops above on
@@ -58,7 +66,12 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdlib>
+#include <exception>
 #include <new>
+
+#ifdef _MSC_VER
+#include <malloc.h>
+#endif
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
@@ -87,12 +100,12 @@ struct Blocking;
 template <>
 struct Blocking<float> {
   static constexpr int MR = 14, NR = 32;
-  static constexpr idx KC = 512, MC = 14 * 16, NC = 32 * 64;
+  static constexpr idx KC = 1024, MC = 14 * 12, NC = 32 * 64;
 };
 template <>
 struct Blocking<double> {
-  static constexpr int MR = 14, NR = 16;
-  static constexpr idx KC = 512, MC = 14 * 8, NC = 16 * 64;
+  static constexpr int MR = 8, NR = 24;
+  static constexpr idx KC = 512, MC = 8 * 14, NC = 24 * 42;
 };
 #elif defined(__AVX2__) && defined(__FMA__)
 #define TGC_GEMM_ISA "avx2"
@@ -130,16 +143,20 @@ class Workspace {
   Workspace() = default;
   Workspace(const Workspace&) = delete;
   Workspace& operator=(const Workspace&) = delete;
-  ~Workspace() { std::free(ptr_); }
+  ~Workspace() { release(ptr_); }
 
-  // At least `bytes` bytes, 64-byte aligned; contents are not preserved.
+  // At least `bytes` bytes, page aligned; contents are not preserved.
   void* get(std::size_t bytes) {
     if (bytes > size_) {
-      std::free(ptr_);
+      release(ptr_);
       ptr_ = nullptr;
       size_ = 0;
       const std::size_t rounded = (bytes + 4095) / 4096 * 4096;
+#ifdef _MSC_VER
+      ptr_ = _aligned_malloc(rounded, 4096);
+#else
       ptr_ = std::aligned_alloc(4096, rounded);
+#endif
       if (!ptr_) throw std::bad_alloc();
       size_ = rounded;
     }
@@ -147,6 +164,14 @@ class Workspace {
   }
 
  private:
+  static void release(void* p) {
+#ifdef _MSC_VER
+    _aligned_free(p);
+#else
+    std::free(p);
+#endif
+  }
+
   void* ptr_ = nullptr;
   std::size_t size_ = 0;
 };
@@ -743,13 +768,22 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
   constexpr idx NR = Blocking<T>::NR;
   const idx mu = (m + MR - 1) / MR, nu = (n + NR - 1) / NR;
   const idx tm = best_tm, tn = best_tn;
+  // An exception (std::bad_alloc from a packing buffer) must not escape the
+  // parallel region (that would terminate the process): keep the first one.
+  std::exception_ptr error;
 #pragma omp parallel for num_threads(static_cast<int>(tm * tn)) schedule(static, 1)
   for (idx t = 0; t < tm * tn; ++t) {
     const idx ti = t / tn, tj = t % tn;
     const idx r0 = std::min(m, mu * ti / tm * MR), r1 = std::min(m, mu * (ti + 1) / tm * MR);
     const idx c0 = std::min(n, nu * tj / tn * NR), c1 = std::min(n, nu * (tj + 1) / tn * NR);
-    gemm_rect<T>(trans_a, trans_b, r0, r1, c0, c1, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    try {
+      gemm_rect<T>(trans_a, trans_b, r0, r1, c0, c1, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    } catch (...) {
+#pragma omp critical(tgc_gemm_error)
+      if (!error) error = std::current_exception();
+    }
   }
+  if (error) std::rethrow_exception(error);
 }
 
 template <typename T>

@@ -2,6 +2,7 @@
 #include "matmul.h"
 
 #include <algorithm>
+#include <exception>
 
 #include "gemm.h"
 
@@ -13,7 +14,7 @@ namespace {
 // (one single-threaded gemm per entry) rather than each gemm being threaded.
 constexpr std::int64_t kSmallMatrixFlops = std::int64_t{1} << 21;
 // Below this many multiply-adds in total the fork/join costs more than it saves.
-constexpr std::int64_t kParallelThreshold = std::int64_t{1} << 16;
+constexpr std::int64_t kParallelThreshold = std::int64_t{64} * 64 * 64;
 
 }  // namespace
 
@@ -31,11 +32,18 @@ void matmul_batched_strided(bool trans_a, bool trans_b, std::int64_t batch, std:
   if (batch > 1 && per < kSmallMatrixFlops) {
     const bool parallel = per * batch >= kParallelThreshold;
     (void)parallel;
+    std::exception_ptr error;  // must not escape the parallel region
 #pragma omp parallel for schedule(static) if (parallel)
     for (std::int64_t bi = 0; bi < batch; ++bi) {
-      gemm<T>(trans_a, trans_b, m, n, k, T(1), a + bi * stride_a, lda, b + bi * stride_b, ldb,
-              T(0), c + bi * m * n, n);
+      try {
+        gemm<T>(trans_a, trans_b, m, n, k, T(1), a + bi * stride_a, lda, b + bi * stride_b, ldb,
+                T(0), c + bi * m * n, n);
+      } catch (...) {
+#pragma omp critical(tgc_matmul_error)
+        if (!error) error = std::current_exception();
+      }
     }
+    if (error) std::rethrow_exception(error);
   } else {
     for (std::int64_t bi = 0; bi < batch; ++bi) {
       gemm<T>(trans_a, trans_b, m, n, k, T(1), a + bi * stride_a, lda, b + bi * stride_b, ldb,

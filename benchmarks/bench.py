@@ -798,7 +798,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer repeats and shorter probes (noisy)")
     parser.add_argument("--only", metavar="PATTERN", help="only workloads whose name matches this regex")
     parser.add_argument("--repeats", type=int, help="timed repeats per implementation (default 15, quick 5)")
-    parser.add_argument("--out", default=RESULTS, help="output folder (default benchmarks/results)")
+    parser.add_argument("--out", help="output folder (default benchmarks/results; with --only "
+                                      "benchmarks/results/partial, so a partial run never replaces the full results)")
     parser.add_argument("--update-readme", action="store_true", help="replace README.md's benchmark table")
     parser.add_argument("--render-only", action="store_true",
                         help="no timing: re-render results.md/ratios.png from OUT/results.json")
@@ -808,6 +809,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     workloads = all_workloads()
+    if args.out is None:
+        args.out = os.path.join(RESULTS, "partial") if args.only else RESULTS
     if args.only:
         pattern = re.compile(args.only, re.IGNORECASE)
         workloads = [w for w in workloads if pattern.search(w.name)]

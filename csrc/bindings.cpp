@@ -77,6 +77,7 @@ void bind_matmul(py::module_& m);
 void bind_pool(py::module_& m);
 void bind_norm(py::module_& m);
 void bind_conv(py::module_& m);
+void bind_elementwise(py::module_& m);
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "tinygrad_course native C++ kernels";
@@ -85,6 +86,7 @@ PYBIND11_MODULE(_C, m) {
   bind_pool(m);
   bind_norm(m);
   bind_conv(m);
+  bind_elementwise(m);
 
   m.def("openmp_enabled", &openmp_enabled, "Whether the kernels were built with OpenMP.");
   m.def("num_threads", &num_threads,

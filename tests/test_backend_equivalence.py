@@ -127,7 +127,7 @@ def arr(data, shape, dtype, lo=-1.0, hi=1.0, layouts=ALL_LAYOUTS, **kw):
 PRIMITIVES = sorted(n for n, f in inspect.getmembers(NumpyBackend, inspect.isfunction) if not n.startswith("_"))
 COVERED = {"matmul", "conv2d", "conv2d_grad_input", "conv2d_grad_weight", "max_pool2d", "max_pool2d_grad",
            "avg_pool2d", "avg_pool2d_grad", "batch_norm_train", "batch_norm_eval", "batch_norm_grad",
-           "layer_norm", "layer_norm_grad", "cross_entropy", "cross_entropy_grad"}
+           "layer_norm", "layer_norm_grad", "cross_entropy", "cross_entropy_grad", "relu", "relu_grad"}
 
 
 def test_every_primitive_has_an_equivalence_test():
@@ -155,6 +155,19 @@ def test_matmul(other, big, data):
     b = arr(data, batch_b + (k, n), dtype)
     actual, expected = call_both(other, "matmul", a, b)
     assert_same(actual, expected, k, "matmul")
+
+
+# --- relu -------------------------------------------------------------------------------------
+@given(data=st.data())
+def test_relu_and_its_gradient(other, big, data):
+    dtype = data.draw(DTYPES)
+    shape = (3, 70_000) if big else data.draw(shapes(max_dims=4, max_side=7, max_size=200))
+    x = arr(data, shape, dtype)
+    g = arr(data, shape, dtype)
+    actual, expected = call_both(other, "relu", x)
+    np.testing.assert_array_equal(actual, expected)
+    actual, expected = call_both(other, "relu_grad", g, x)
+    np.testing.assert_array_equal(actual, expected)
 
 
 # --- convolution ----------------------------------------------------------------------------

@@ -141,10 +141,10 @@ class Sigmoid(Function):
 class Relu(Function):
     def forward(self, a):
         self.save(a)
-        return np.maximum(a, 0)
+        return get_backend(self.device).relu(a)
 
     def backward(self, g):
-        return g * (self.saved[0] > 0)
+        return get_backend(self.device).relu_grad(g, self.saved[0])
 
 
 class LeakyRelu(Function):

@@ -90,6 +90,13 @@ class NativeBackend(NumpyBackend):
             out = _C.matmul(a3, b3)
         return out.reshape(batch_shape + (m, n))
 
+    # --- ReLU: src/elementwise.cpp (multithreaded, vectorised) -----------------------
+    def relu(self, x):
+        return _C.relu(x) if _native_floats(x) else super().relu(x)
+
+    def relu_grad(self, g, x):
+        return _C.relu_grad(g, x) if _native_floats(g, x) and g.shape == x.shape else super().relu_grad(g, x)
+
     # --- conv2d: src/conv2d.cpp (im2col + GEMM, direct kernel for few channels) ------
     def conv2d(self, x, w, b, stride, padding, dilation, groups):
         if not _native_floats(x, w, b):

@@ -66,6 +66,15 @@ class NumpyBackend:
         """Batched matrix product with NumPy broadcasting of leading dims (ndim >= 2)."""
         return np.matmul(a, b)
 
+    # --- ReLU (on the hot path of every image network) ------------------------------
+    def relu(self, x):
+        """max(x, 0); NaN passes through."""
+        return np.maximum(x, 0)
+
+    def relu_grad(self, g, x):
+        """g * (x > 0): the gradient at 0 is 0, as in PyTorch."""
+        return g * (x > 0)
+
     # --- conv2d -----------------------------------------------------------------
     # x (N, C, H, W), w (F, C/groups, KH, KW), y (N, F, OH, OW). With groups g the
     # channels split into g independent blocks; we expose the group axis and let

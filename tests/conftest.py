@@ -55,3 +55,13 @@ def _seed_and_restore_global_state():
     tg.set_default_dtype(dtype)
     if tg.is_grad_enabled() != grad_mode:  # a test leaked a switched grad mode: put it back
         _tensor_module._grad_mode.enabled = grad_mode
+
+
+@pytest.fixture(scope="session")
+def shared_datasets():
+    """The offline copies of the course data sets (../shared/datasets next to the repository); skip if absent."""
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+    if not path.is_dir():
+        pytest.skip(f"offline data sets not found at {path}")
+    return path

@@ -23,6 +23,7 @@ import tinygrad_course as tg
 from tinygrad_course.nn import functional as F
 from tinygrad_course.testing import gradcheck
 
+from resample_strategies import conv_transpose2d_configs, interpolate_configs
 from strategies import (WRITEABLE_LAYOUTS, arrays, axis_args, broadcast_shapes, conv2d_configs,
                         normalise_axes, pool_configs, separate, shapes)
 
@@ -658,6 +659,56 @@ def _mse(draw):
     return (lambda a, b: F.mse_loss(a, b, reduction=red)), [leaf(draw, shape), leaf(draw, shape)]
 
 
+# --- transposed convolution, resampling, segmentation losses -----------------------------------------
+@spec("conv_transpose2d", heavy=True)
+def _conv_transpose2d(draw):
+    c = draw(conv_transpose2d_configs())
+    inputs = [leaf(draw, c["x_shape"]), leaf(draw, c["w_shape"], -1.0, 1.0)]
+    if c["bias"]:
+        inputs.append(leaf(draw, (c["w_shape"][1] * c["groups"],)))
+    kw = dict(stride=_pair_or_int(draw, c["stride"]), padding=_pair_or_int(draw, c["padding"]),
+              output_padding=_pair_or_int(draw, c["output_padding"]), dilation=_pair_or_int(draw, c["dilation"]),
+              groups=c["groups"])
+    return (lambda x, w, b=None: F.conv_transpose2d(x, w, b, **kw)), inputs
+
+
+@spec("interpolate")
+def _interpolate(draw):
+    c = draw(interpolate_configs())
+    fn = F.interpolate if draw(st.booleans()) else F.upsample
+    return (lambda x: fn(x, mode=c["mode"], align_corners=c["align_corners"], **c["kwargs"])), \
+        [leaf(draw, c["x_shape"])]
+
+
+def _seg_shape(draw):
+    return draw(shapes(min_dims=1, max_dims=4, max_side=4, max_size=36))
+
+
+@spec("dice_loss")
+def _dice_loss(draw):
+    shape, red = _seg_shape(draw), draw(REDUCTIONS)
+    smooth = draw(st.sampled_from([0.0, 1e-3, 1.0]))
+    return (lambda x, t: F.dice_loss(x, t, smooth=smooth, reduction=red)), \
+        [leaf(draw, shape, -4, 4), leaf(draw, shape, 0, 1)]  # a soft target, differentiated too
+
+
+@spec("jaccard_loss")
+def _jaccard_loss(draw):
+    shape, red = _seg_shape(draw), draw(REDUCTIONS)
+    smooth = draw(st.sampled_from([0.0, 1e-3, 1.0]))
+    mask = np.round(draw(arrays(shape, 0.0, 1.0)))  # a hard 0/1 mask, not differentiated
+    return (lambda x: F.jaccard_loss(x, tg.Tensor(mask), smooth=smooth, reduction=red)), [leaf(draw, shape, -4, 4)]
+
+
+@spec("focal_loss")
+def _focal_loss(draw):
+    shape, red = _seg_shape(draw), draw(REDUCTIONS)
+    alpha, gamma = draw(st.sampled_from([0.25, None, 0.9, 0.0])), draw(st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.3]))
+    target = leaf(draw, shape, 0, 1, integral=draw(st.booleans()))
+    return (lambda x, t: F.focal_loss(x, t, alpha=alpha, gamma=gamma, reduction=red)), \
+        [leaf(draw, shape, -6, 6), target]
+
+
 # --- the hypothesis test ---------------------------------------------------------------------------
 LIGHT_NAMES = sorted(set(SPECS) - HEAVY)
 HEAVY_NAMES = sorted(HEAVY)
@@ -782,6 +833,21 @@ FIXED = {
     "bce": lambda: (F.binary_cross_entropy, [L((2, 3), 77, 0.05, 0.95), L((2, 3), 78, 0, 1)]),
     "mse_loss": lambda: (lambda a, b: F.mse_loss(a, b, reduction="none"), [L((2, 3), 79), L((2, 3), 80)]),
 }
+
+FIXED.update({
+    "conv_transpose2d": lambda: (lambda x, w, b: F.conv_transpose2d(x, w, b, stride=(2, 3), padding=(1, 0),
+                                                                     output_padding=(1, 2), groups=2, dilation=(1, 2)),
+                                 [L((1, 4, 3, 2), 81), L((4, 1, 3, 2), 82, -1, 1, layout="permuted"), L((2,), 83)]),
+    "interpolate": lambda: (lambda x: F.interpolate(x, scale_factor=(1.5, 2), mode="bilinear") +
+                            F.interpolate(x, size=(4, 5), mode="bilinear", align_corners=True)[:, :, :, :4] +
+                            F.upsample(x, scale_factor=(1.5, 2)), [L((1, 2, 3, 2), 84, layout="sliced")]),
+    "dice_loss": lambda: (lambda x, t: F.dice_loss(x, t, reduction="none"), [L((2, 1, 3, 2), 85, -3, 3),
+                                                                            L((2, 1, 3, 2), 86, 0, 1)]),
+    "jaccard_loss": lambda: (lambda x: F.jaccard_loss(x, tg.Tensor(np.array([[1, 0, 1], [0, 0, 0]])), smooth=0.5),
+                             [L((2, 3), 87, -3, 3)]),
+    "focal_loss": lambda: (lambda x, t: F.focal_loss(x, t, reduction="sum"), [L((2, 3), 88, -5, 5),
+                                                                             L((2, 3), 89, 0, 1)]),
+})
 
 
 def test_every_op_has_a_fixed_example():

@@ -194,3 +194,54 @@ def test_models_are_built_from_library_layers():
     for model in (CifarNet(batch_norm=True, dropout=0.5), mnist_mlp(), circles_mlp()):
         assert all(isinstance(m, nn.Module) for m in model.modules())
         assert all(type(m).__module__.startswith("tinygrad_course.") for m in model.modules())
+
+
+# --- the other course networks --------------------------------------------------------------------
+def test_mnist_cnn_iris_mlp_and_image_mlp_shapes_and_counts():
+    from tinygrad_course.models import MnistCNN, image_mlp, iris_mlp
+    model = MnistCNN()
+    assert model(tg.Tensor(_images(2, c=1, size=28))).shape == (2, 10)
+    assert model.num_parameters() == (25 + 1) * 32 + (25 * 32 + 1) * 64 + (3136 + 1) * 128 + (128 + 1) * 10
+    assert iris_mlp().num_parameters() == (4 + 1) * 8 + (8 + 1) * 3 == 67
+    mlp = image_mlp(784, act="leaky_relu", batch_norm=True, dropout=0.2)
+    assert [type(m).__name__ for m in mlp][:5] == ["Flatten", "Linear", "BatchNorm1d", "LeakyReLU", "Dropout"]
+    assert mlp(tg.Tensor(_images(3, c=1, size=28))).shape == (3, 10)
+    with pytest.raises(ValueError, match="activation"):
+        image_mlp(10, act="swish")
+
+
+@pytest.mark.parametrize("in_channels,size", [(1, 28), (3, 32)])
+def test_homework_cnn_matches_the_course_parameter_formula(in_channels, size):
+    from tinygrad_course.models import HomeworkCNN, parameter_count_formula
+    for filters in [(64, 128, 128, 256, 256), (32, 64, 64, 128, 128)]:
+        model = HomeworkCNN(in_channels=in_channels, image_size=size, filters=filters, dense=(256, 128))
+        side = size // 8
+        assert model.num_parameters() == parameter_count_formula(filters, in_channels,
+                                                                 (filters[-1] * side * side, 256, 128, 10))
+    small = HomeworkCNN(in_channels=in_channels, image_size=size, filters=(4, 4, 8, 8, 8), act="tanh",
+                        batch_norm=True)
+    assert small(tg.Tensor(_images(2, c=in_channels, size=size))).shape == (2, 10)
+    with pytest.raises(ValueError, match="5 positive"):
+        HomeworkCNN(filters=(8, 8))
+
+
+def test_segnet_gives_one_logit_per_pixel_and_learns_a_simple_mask():
+    from tinygrad_course.models import SegNet
+    tg.manual_seed(0)
+    model = SegNet(in_channels=3, widths=(4, 8, 8))
+    x = _images(4, c=3, size=16)
+    assert model(tg.Tensor(x)).shape == (4, 1, 16, 16)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        model(tg.Tensor(_images(1, c=3, size=18)))
+    # target: the top half of every image is "sky"; a few Adam steps must fit it well
+    mask = np.zeros((4, 1, 16, 16), np.float32)
+    mask[:, :, :8] = 1
+    opt = optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(30):
+        loss = F.binary_cross_entropy_with_logits(model(tg.Tensor(x)), tg.Tensor(mask))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    pred = model(tg.Tensor(x)).numpy() > 0
+    assert (pred == (mask > 0)).mean() > 0.95

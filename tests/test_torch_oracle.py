@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import tinygrad_course as tg
 from tinygrad_course.nn import functional as F
 
+from resample_strategies import conv_transpose2d_configs, interpolate_configs
 from strategies import ALL_LAYOUTS, arrays, axis_args, broadcast_shapes, conv2d_configs, normalise_axes, \
     pool_configs, shapes, WRITEABLE_LAYOUTS
 
@@ -484,6 +485,73 @@ def _mse(draw):
         [arr(draw, shape), arr(draw, shape)]
 
 
+# --- transposed convolution, resampling, segmentation losses -------------------------------------------
+@oracle("conv_transpose2d")
+def _conv_transpose2d(draw):
+    c = draw(conv_transpose2d_configs(max_batch=3, max_channels=6, max_kernel=4, max_stride=3, max_dilation=3,
+                                      max_input_elems=200, max_weight_elems=200))
+    ins = [arr(draw, c["x_shape"]), arr(draw, c["w_shape"])]
+    if c["bias"]:
+        ins.append(arr(draw, (c["w_shape"][1] * c["groups"],)))
+    kw = dict(stride=c["stride"], padding=c["padding"], output_padding=c["output_padding"], groups=c["groups"],
+              dilation=c["dilation"])
+    return (lambda x, w, b=None: F.conv_transpose2d(x, w, b, **kw)), \
+        (lambda x, w, b=None: TF.conv_transpose2d(x, w, b, **kw)), ins
+
+
+@oracle("interpolate")
+def _interpolate(draw):
+    c = draw(interpolate_configs(max_side=7, max_out=12))
+    kw = dict(mode=c["mode"], **c["kwargs"])
+    if c["mode"] == "bilinear":
+        kw["align_corners"] = c["align_corners"]
+    return (lambda x: F.interpolate(x, **kw)), (lambda x: TF.interpolate(x, **kw)), [arr(draw, c["x_shape"])]
+
+
+def torch_focal(x, t, alpha=0.25, gamma=2.0, reduction="mean"):
+    """torchvision.ops.sigmoid_focal_loss, written out."""
+    p = torch.sigmoid(x)
+    ce = TF.binary_cross_entropy_with_logits(x, t, reduction="none")
+    p_t = p * t + (1 - p) * (1 - t)
+    loss = ce * ((1 - p_t) ** gamma)
+    if alpha is not None and alpha >= 0:
+        loss = (alpha * t + (1 - alpha) * (1 - t)) * loss
+    return {"mean": loss.mean, "sum": loss.sum, "none": lambda: loss}[reduction]()
+
+
+def torch_overlap(x, t, smooth, kind, reduction):
+    """Soft Dice / Jaccard loss per sample, written out."""
+    p, t = torch.sigmoid(x).reshape(x.shape[0], -1), t.reshape(t.shape[0], -1)
+    inter, total = (p * t).sum(1), p.sum(1) + t.sum(1)
+    loss = 1 - ((2 * inter + smooth) / (total + smooth) if kind == "dice" else
+                (inter + smooth) / (total - inter + smooth))
+    return {"mean": loss.mean, "sum": loss.sum, "none": lambda: loss}[reduction]()
+
+
+@oracle("focal_loss")
+def _focal(draw):
+    shape, red = draw(shapes()), draw(REDUCTIONS)
+    alpha, gamma = draw(st.sampled_from([0.25, -1.0, 0.8])), draw(st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.0]))
+    # The written-out 1 - p_t cancels: for |x| = 20 it keeps only ~8 digits, while the fused op forms it
+    # from tail-accurate sigmoids. Logits up to 10 keep both within the tight tolerance; saturated
+    # logits (+-40, +-100) are compared in test_focal_loss_saturated.
+    scale = draw(st.sampled_from([5.0, 10.0]))
+    hard = draw(st.booleans())
+    target = np.asarray(np.round(draw(arrays(shape, 0.0, 1.0)))) if hard else arr(draw, shape, 0.0, 1.0)
+    return (lambda x, t: F.focal_loss(x, t, alpha, gamma, red)), (lambda x, t: torch_focal(x, t, alpha, gamma, red)), \
+        [arr(draw, shape, -scale, scale), target], [True, draw(st.booleans())]
+
+
+@oracle("dice_jaccard_loss")
+def _dice_jaccard(draw):
+    shape = draw(shapes(min_dims=1, max_dims=4))
+    kind, red = draw(st.sampled_from(["dice", "jaccard"])), draw(REDUCTIONS)
+    smooth = draw(st.sampled_from([0.0, 1.0, 1e-2]))
+    fn = F.dice_loss if kind == "dice" else F.jaccard_loss
+    return (lambda x, t: fn(x, t, smooth, red)), (lambda x, t: torch_overlap(x, t, smooth, kind, red)), \
+        [arr(draw, shape, -6.0, 6.0), arr(draw, shape, 0.0, 1.0)], [True, draw(st.booleans())]
+
+
 # --- the tests ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(ORACLE))
 @given(data=st.data())
@@ -553,3 +621,33 @@ def test_dropout_semantics(backend, p):
     y.backward(np.ones(y.shape))
     np.testing.assert_allclose(x.grad.numpy(), kept * scale)
     assert F.dropout(x, p, training=False) is x
+
+
+@pytest.mark.parametrize("gamma", [1.0, 2.0, 3.0])
+@pytest.mark.parametrize("alpha", [0.25, -1.0])
+def test_focal_loss_saturated(backend, gamma, alpha):
+    x = np.array([100.0, -100.0, 100.0, -100.0, 40.0, -40.0, 0.0])
+    t = np.array([1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0])
+    compare(lambda x, t: F.focal_loss(x, t, alpha, gamma, "none"), lambda x, t: torch_focal(x, t, alpha, gamma, "none"),
+            [x, t], [True, False])
+
+
+def test_focal_loss_finite_where_the_written_out_formula_is_not(backend):
+    # with gamma < 1, (1 - p_t) ** gamma has an infinite slope at 0: the formula above gives NaN gradients at
+    # saturated logits; the fused op forms the product stably and its gradient there is the limit, 0
+    x = tg.Tensor(np.array([100.0, -100.0, 100.0, -100.0]), requires_grad=True)
+    t = tg.Tensor(np.array([1.0, 0.0, 0.0, 1.0]))
+    F.focal_loss(x, t, gamma=0.5, reduction="sum").backward()
+    assert np.all(np.isfinite(x.grad.numpy()))
+    np.testing.assert_allclose(x.grad.numpy()[:2], 0.0, atol=1e-30)
+    np.testing.assert_allclose(x.grad.numpy()[2:], [0.75, -0.25], rtol=1e-12)
+
+
+@pytest.mark.parametrize("kw", [dict(stride=2, padding=1, output_padding=1), dict(stride=(1, 2), dilation=(3, 1),
+                                                                                   output_padding=(2, 1), groups=3)])
+def test_conv_transpose2d_fixed(backend, kw):
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((2, 6, 5, 4)), rng.standard_normal((6, 2, 3, 2))
+    b = rng.standard_normal(2 * kw.get("groups", 1))
+    compare(lambda x, w, b: F.conv_transpose2d(x, w, b, **kw), lambda x, w, b: TF.conv_transpose2d(x, w, b, **kw),
+            [x, w, b])

@@ -25,7 +25,7 @@ import numpy as np
 
 from .tensor import Tensor
 
-__all__ = ["save", "load", "save_module", "load_module", "CheckpointError", "METADATA_KEY"]
+__all__ = ["save", "load", "save_module", "load_module", "write_atomically", "CheckpointError", "METADATA_KEY"]
 
 METADATA_KEY = "__metadata__"
 # np.savez takes the arrays as keyword arguments, so these names would clash with its own parameters.
@@ -64,11 +64,21 @@ def save(path, state: dict, metadata: dict | None = None) -> None:
             raise TypeError(f"checkpoint metadata must be JSON-serialisable: {e}") from None
         arrays[METADATA_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
 
+    write_atomically(path, lambda f: np.savez(f, **arrays))
+
+
+def write_atomically(path, write, mode: str = "wb") -> None:
+    """Call `write(file)` on a temporary file in `path`'s folder, flush it to disk, then rename it over `path`.
+
+    A crash or an exception inside `write` leaves any previous file at `path` untouched. `mode` is "wb" or
+    "w" (text, UTF-8). Used for checkpoints and for the training logs.
+    """
+    path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_path, path)

@@ -71,6 +71,90 @@ def _info(_args) -> int:
     return 0
 
 
+def _run_recipe(args) -> int:
+    from .course import recipes
+    opts = recipes.RunOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                              data_root=args.data_root, subset=args.subset, test_subset=args.test_subset,
+                              out=args.out, resume=args.resume, plots=not args.no_plots, progress=not args.quiet)
+    kwargs = {k: getattr(args, k) for k in args.recipe_kwargs}
+    if "size" in kwargs:
+        kwargs["size"] = tuple(kwargs["size"])
+    if getattr(args, "zca_eps", None) is not None:
+        opts.extra["zca_eps"] = args.zca_eps
+    summary = args.recipe_fn(opts, **kwargs)
+    _print_summary(summary)
+    return 0
+
+
+def _print_summary(summary: dict) -> None:
+    print(f"\n{summary['recipe']} (backend {summary.get('backend')}), output in {summary.get('out')}")
+    if "rows" in summary:  # svm-circles
+        for row in summary["rows"]:
+            rep = row.get("reported_test_acc")
+            print(f"  {row['kernel']:>8} C={row['C']:<6g} test {100 * row['test_acc']:5.1f}%"
+                  + (f"  (reported {rep:.1f}%)" if rep is not None else ""))
+        return
+    final = summary.get("final", {})
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in final.items()
+                      if k not in ("epoch", "lr", "seconds", "train_seconds"))
+    print(f"  after {summary.get('epochs')} epochs ({summary.get('train_seconds_total')} s): {shown}")
+    print(f"  reported: {summary.get('reported')}")
+    for path in summary.get("plots", []):
+        print(f"  plot: {path}")
+
+
+def _common_options(p, default_epochs_note: str) -> None:
+    p.add_argument("--epochs", type=int, help=f"number of epochs (default: {default_epochs_note})")
+    p.add_argument("--batch-size", type=int, help="mini-batch size (default: the course's)")
+    p.add_argument("--lr", type=float, help="learning rate (default: the course's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-root", help="folder holding the data sets (default: $TINYGRAD_COURSE_DATA, "
+                                       "else the per-user cache)")
+    p.add_argument("--subset", type=int, help="train on the first N training samples only (quick runs)")
+    p.add_argument("--test-subset", type=int, help="evaluate on the first N test samples only")
+    p.add_argument("--out", help="output folder (default: runs/<recipe>)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in the output folder")
+    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_recipe_parsers(recipes_parser) -> None:
+    from .course import recipes as r
+
+    def add(name, fn, help_text, epochs_note, **fixed):
+        p = recipes_parser.add_parser(name, help=help_text, description=help_text)
+        _common_options(p, epochs_note)
+        p.set_defaults(func=_run_recipe, recipe_fn=fn, recipe_kwargs=[], **fixed)
+        return p
+
+    def option(p, flag, **kw):
+        action = p.add_argument(flag, **kw)
+        p.set_defaults(recipe_kwargs=p.get_default("recipe_kwargs") + [action.dest])
+
+    for model, note in (("mlp", "10"), ("cnn", "3"), ("cifarnet", "50")):
+        p = add(f"mnist-{model}", lambda o, model=model, **k: r.mnist(o, model, **k),
+                f"COURSE.md section 2: the {model} on MNIST (or --dataset fashion-mnist)", note)
+        option(p, "--dataset", choices=sorted(r.MNIST_SETS), default="mnist")
+    p = add("cifar10", r.cifar10, "COURSE.md section 3: the CIFAR network on one rung of the improvement ladder",
+            "40")
+    option(p, "--rung", choices=r.CIFAR_RUNGS, default="batchnorm")
+    p.add_argument("--zca-eps", type=float, help="ZCA epsilon (rung zca; default 1e-2)")
+    add("iris", r.iris, "COURSE.md section 4: the 4-8-3 MLP on Iris", "100")
+    p = add("homework", r.homework, "COURSE.md section 5: the homework MLP / CNN on Fashion-MNIST or CIFAR-10", "25")
+    option(p, "--part", choices=["mlp", "cnn"], default="cnn")
+    option(p, "--dataset", choices=["fashion-mnist", "mnist", "cifar10"], default="fashion-mnist")
+    option(p, "--act", choices=["relu", "leaky_relu", "sigmoid", "tanh"], default="relu")
+    option(p, "--batch-norm", action="store_true")
+    option(p, "--small", action="store_true", help="fewer filters: [32, 64, 64, 128, 128]")
+    p = add("horizon", r.horizon, "COURSE.md section 6: sky segmentation with an encoder-decoder", "40")
+    option(p, "--loss", choices=sorted(r.SEG_LOSSES), default="bce")
+    option(p, "--size", type=int, nargs=2, metavar=("H", "W"), default=[96, 128])
+    p = add("svm-circles", r.svm_circles, "COURSE.md section 1 bonus: kernel SVMs on circles, with a C sweep", "-")
+    option(p, "--kernels", nargs="+", choices=sorted(r.SVM_REPORTED), default=list(r.SVM_REPORTED))
+    option(p, "--cs", nargs="+", type=float, default=[0.1, 1.0, 10.0], help="values of C")
+
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tinygrad_course", description=__doc__)
     parser.add_argument("--backend", choices=["numpy", "native"], help="CPU backend for the heavy ops")
@@ -91,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-plots", action="store_true")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=_train_circles)
+
+    _add_recipe_parsers(recipes)
 
     info = sub.add_parser("info", help="version, backends and native build flags")
     info.set_defaults(func=_info)

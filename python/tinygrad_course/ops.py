@@ -551,3 +551,188 @@ class BinaryCrossEntropy(Function):
         gp = g * (p - y) / np.maximum(p * (1 - p), 1e-12) if self.needs_input_grad[0] else None
         gy = g * (self.logs[1] - self.logs[0]) if self.needs_input_grad[1] else None
         return gp, gy
+
+
+# --- transposed convolution, built from the conv2d primitives ------------------------------------
+class ConvTranspose2d(Function):
+    """Transposed convolution, the adjoint of conv2d in its input; weight (C_in, C_out/groups, kh, kw).
+
+    The three conv2d primitives swap roles: the forward is conv2d_grad_input (x plays the output
+    gradient), the input gradient is conv2d, and the weight gradient is conv2d_grad_weight with x and
+    the output gradient swapped. An output_padding of at least the stride (allowed while it stays
+    below the dilation) makes conv2d over the output yield extra rows/columns: x gets that many zero
+    rows/columns appended, which add nothing, so that every primitive sees consistent shapes.
+    """
+
+    def forward(self, x, w, b, stride, padding, output_padding, dilation, groups, out_hw):
+        self.in_hw = x.shape[2:]
+        extra = [op // s for op, s in zip(output_padding, stride)]
+        if any(extra):
+            x = np.pad(x, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
+        self.save(x, w)
+        self.params = (stride, padding, dilation, groups)
+        self.has_bias = b is not None
+        y_shape = (x.shape[0], w.shape[1] * groups) + tuple(out_hw)
+        y = get_backend(self.device).conv2d_grad_input(x, w, y_shape, *self.params)
+        if b is not None:
+            y = y + b.reshape(1, -1, 1, 1)
+        return y
+
+    def backward(self, g):
+        x, w = self.saved
+        be = get_backend(self.device)
+        h, wd = self.in_hw
+        gx = gw = gb = None
+        if self.needs_input_grad[0]:
+            gx = be.conv2d(g, w, None, *self.params)[:, :, :h, :wd]
+        if self.needs_input_grad[1]:
+            gw = be.conv2d_grad_weight(x, g, w.shape, *self.params)
+        if self.has_bias and self.needs_input_grad[2]:
+            gb = g.sum(axis=(0, 2, 3))
+        return gx, gw, gb
+
+
+# --- resampling (upsample / interpolate) ------------------------------------------------------
+def nearest_indices(n_in: int, n_out: int, scale_factor=None) -> np.ndarray:
+    """Source index of each output index under PyTorch's "nearest" rule.
+
+    src = min(floor(dst * r), n_in - 1) in float32, with r = 1 / scale_factor when a scale factor
+    was given, else n_in / n_out. As in PyTorch, an unchanged size is copied and an exactly doubled
+    one takes dst // 2, whatever the scale factor.
+    """
+    if n_out == n_in:
+        return np.arange(n_out)
+    if n_out == 2 * n_in:
+        return np.arange(n_out) // 2
+    r = np.float32(1.0 / scale_factor) if scale_factor else np.float32(n_in) / np.float32(n_out)
+    src = np.floor(np.arange(n_out, dtype=np.float32) * r).astype(np.int64)
+    return np.minimum(src, n_in - 1)
+
+
+def linear_taps(n_in: int, n_out: int, align_corners: bool, scale_factor=None, dtype=np.float64):
+    """Linear interpolation along one axis: (i0, i1, w0, w1), output k = w0[k] x[i0[k]] + w1[k] x[i1[k]].
+
+    PyTorch's source coordinate: align_corners=True maps the corner pixels onto each other,
+    src = dst (n_in - 1) / (n_out - 1); otherwise pixel centres, src = (dst + 0.5) r - 0.5 clamped
+    at 0, with r = 1 / scale_factor when given, else n_in / n_out. As in PyTorch, an axis whose size
+    does not change is copied whatever the scale factor.
+    """
+    dtype = np.dtype(dtype)
+    if n_out == n_in:
+        idx = np.arange(n_out)
+        return idx, idx, np.ones(n_out, dtype=dtype), np.zeros(n_out, dtype=dtype)
+    dst = np.arange(n_out, dtype=dtype)
+    if align_corners:
+        r = dtype.type(n_in - 1) / dtype.type(n_out - 1) if n_out > 1 else dtype.type(0)
+        src = dst * r
+    else:
+        r = dtype.type(1.0 / scale_factor) if scale_factor else dtype.type(n_in) / dtype.type(n_out)
+        src = np.maximum(r * (dst + dtype.type(0.5)) - dtype.type(0.5), 0)
+    # PyTorch floors in float32 and clamps the weight to [0, 1]
+    i0 = np.minimum(np.floor(src.astype(np.float32)).astype(np.int64), n_in - 1)
+    w1 = np.clip(src - i0, 0, 1).astype(dtype)
+    i1 = i0 + (i0 < n_in - 1)
+    return i0, i1, (1 - w1).astype(dtype), w1
+
+
+def _take(a, idx, axis, weight=None):
+    """a gathered at `idx` along `axis`, optionally scaled by a per-index weight."""
+    out = np.take(a, idx, axis=axis)
+    if weight is not None:
+        out = out * weight.reshape((-1,) + (1,) * (a.ndim - 1 - axis))
+    return out
+
+
+def _scatter_add(g, idx, n_in, axis, weight=None):
+    """Adjoint of `_take`: out[j] = sum over k with idx[k] == j of weight[k] * g[k] along `axis`.
+
+    idx is non-decreasing, so each j owns a contiguous run of k: one np.add.reduceat over runs
+    (exact sums, no Python loop). A zero slice appended along the axis keeps every run start valid.
+    """
+    if weight is not None:
+        g = g * weight.reshape((-1,) + (1,) * (g.ndim - 1 - axis))
+    starts = np.searchsorted(idx, np.arange(n_in))
+    pad_shape = list(g.shape)
+    pad_shape[axis] = 1
+    sums = np.add.reduceat(np.concatenate([g, np.zeros(pad_shape, dtype=g.dtype)], axis=axis), starts, axis=axis)
+    hit = (np.bincount(idx, minlength=n_in) > 0).reshape((-1,) + (1,) * (g.ndim - 1 - axis))
+    return np.where(hit, sums, np.zeros((), dtype=g.dtype))
+
+
+class Interpolate2d(Function):
+    """Resize the last two axes of NCHW input: mode "nearest" or "bilinear" (PyTorch's index rules).
+
+    Both modes are separable: the width axis is resampled, then the height axis. The gradient is the
+    transpose: a scatter-add of the output gradient (times the interpolation weights) back onto the
+    source pixels, height axis first.
+    """
+
+    def forward(self, x, size, mode, align_corners, scale_factors):
+        self.in_hw, self.mode = x.shape[2:], mode
+        if mode == "nearest":
+            self.taps = [(nearest_indices(n, m, s),) for n, m, s in zip(x.shape[2:], size, scale_factors)]
+            return np.ascontiguousarray(_take(_take(x, self.taps[1][0], 3), self.taps[0][0], 2))
+        self.taps = [linear_taps(n, m, align_corners, s, x.dtype) for n, m, s in zip(x.shape[2:], size, scale_factors)]
+        (h0, h1, a0, a1), (w0, w1, b0, b1) = self.taps
+        t = _take(x, w0, 3, b0) + _take(x, w1, 3, b1)
+        return _take(t, h0, 2, a0) + _take(t, h1, 2, a1)
+
+    def backward(self, g):
+        h, w = self.in_hw
+        if self.mode == "nearest":
+            (ih,), (iw,) = self.taps
+            return _scatter_add(_scatter_add(g, ih, h, 2), iw, w, 3)
+        (h0, h1, a0, a1), (w0, w1, b0, b1) = self.taps
+        gt = _scatter_add(g, h0, h, 2, a0) + _scatter_add(g, h1, h, 2, a1)
+        return _scatter_add(gt, w0, w, 3, b0) + _scatter_add(gt, w1, w, 3, b1)
+
+
+# --- segmentation losses -------------------------------------------------------------------
+def _sigmoid_pair(x):
+    """(sigmoid(x), sigmoid(-x)), each accurate in its own tail (no cancellation in 1 - s)."""
+    e = np.exp(-np.abs(x))
+    big, small = 1 / (1 + e), e / (1 + e)
+    return np.where(x >= 0, big, small), np.where(x >= 0, small, big)
+
+
+class SigmoidFocalLoss(Function):
+    """Elementwise binary focal loss on logits (torchvision's sigmoid_focal_loss before reduction):
+
+        alpha_t * ce * (1 - p_t) ** gamma,  ce = BCE-with-logits, p_t = p t + (1 - p)(1 - t),
+        alpha_t = alpha t + (1 - alpha)(1 - t) (alpha=None: 1), p = sigmoid(x).
+
+    1 - p_t is formed as p (1 - t) + (1 - p) t from two tail-accurate sigmoids, so saturated logits
+    (+-100) give finite values and gradients for every gamma >= 0.
+    """
+
+    def forward(self, x, t, alpha, gamma):
+        p, q = _sigmoid_pair(x)                        # p = sigmoid(x), q = 1 - p
+        one_m_pt = p * (1 - t) + q * t
+        ce = np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))
+        alpha_t = 1.0 if alpha is None else alpha * t + (1 - alpha) * (1 - t)
+        mod = one_m_pt ** gamma
+        self.save(x, t)
+        self.parts = (p, q, one_m_pt, ce, alpha_t, mod, gamma)
+        self.alpha = alpha
+        return (alpha_t * ce * mod).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        x, t = self.saved
+        p, q, one_m_pt, ce, alpha_t, mod, gamma = self.parts
+        gx = None
+        if self.needs_input_grad[0]:
+            # d(1 - p_t)/dx = p q (1 - 2t); p q / (1 - p_t) lies in [0, 1], so form it as a ratio
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(one_m_pt > 0, p * q / one_m_pt, 0)
+            dmod = gamma * mod * ratio * (1 - 2 * t)   # = d((1 - p_t) ** gamma) / dx
+            gx = g * alpha_t * ((p - t) * mod + ce * dmod)
+        gt = None
+        if self.needs_input_grad[1]:
+            # d/dt: alpha_t' = 2 alpha - 1, ce' = -x, (1 - p_t)' = q - p; ce (1 - p_t)^(gamma - 1) is
+            # formed as (ce / (1 - p_t)) (1 - p_t)^gamma, finite where (1 - p_t) underflows
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ce_ratio = np.where(one_m_pt > 0, ce / one_m_pt, 0)
+            ce_dmod = gamma * mod * ce_ratio * (q - p)   # = ce * d((1 - p_t) ** gamma) / dt
+            dalpha = 0.0 if self.alpha is None else 2 * self.alpha - 1
+            gt = g * (dalpha * ce * mod + alpha_t * (-x * mod + ce_dmod))
+        return gx, gt

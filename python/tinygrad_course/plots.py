@@ -52,6 +52,65 @@ def plot_decision_boundary(predict, x: np.ndarray, y: np.ndarray, path: str, tit
     return _save(fig, plt, path)
 
 
+def plot_history(history: list, path: str, title: str = "") -> str:
+    """One panel per metric (loss, top1, ...) with a line per split, from Trainer history rows
+    (keys "<split>_<metric>", e.g. "train_loss", "test_top1")."""
+    plt = _pyplot()
+    skip = {"epoch", "lr", "seconds", "train_seconds"}
+    keys = [k for k in history[0] if k not in skip] if history else []
+    metrics = list(dict.fromkeys(k.split("_", 1)[1] for k in keys if "_" in k))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
+    epochs = [row["epoch"] for row in history]
+    for ax, metric in zip(axes[0], metrics):
+        for key in keys:
+            split, name = key.split("_", 1)
+            if name == metric:
+                ax.plot(epochs, [row.get(key, np.nan) for row in history], "-" if split == "train" else "--",
+                        label=split)
+        ax.set(xlabel="epoch", title=metric)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, plt, path)
+
+
+def plot_confusion(matrix: np.ndarray, path: str, class_names=None, title: str = "") -> str:
+    """Confusion matrix (rows: true class, columns: predicted), counts written in the cells."""
+    plt = _pyplot()
+    matrix = np.asarray(matrix)
+    k = matrix.shape[0]
+    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * k, 0.8 + 0.55 * k))
+    ax.imshow(matrix, cmap="Blues")
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if matrix[i, j] > matrix.max() / 2 else "black")
+    ax.set_xticks(range(k), names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), names, fontsize=8)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    return _save(fig, plt, path)
+
+
+def plot_segmentation(images: np.ndarray, masks: np.ndarray, predictions: np.ndarray, path: str,
+                      title: str = "") -> str:
+    """Rows of (image, true mask, predicted mask over the image) for images (N, 3, H, W) in [0, 1]
+    and masks / predictions (N, H, W) in {0, 1}."""
+    plt = _pyplot()
+    n = len(images)
+    fig, axes = plt.subplots(n, 3, figsize=(9, 2.6 * n), squeeze=False)
+    for row, (img, mask, pred) in enumerate(zip(images, masks, predictions)):
+        rgb = np.clip(np.transpose(img, (1, 2, 0)), 0, 1)
+        overlay = rgb.copy()
+        overlay[pred > 0] = 0.5 * overlay[pred > 0] + 0.5 * np.array([1.0, 0.2, 0.2])
+        for ax, picture, name in zip(axes[row], (rgb, mask, overlay), ("image", "sky mask", "prediction")):
+            ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None)
+            ax.set_title(name, fontsize=8)
+            ax.axis("off")
+    fig.suptitle(title)
+    return _save(fig, plt, path)
+
+
 def _save(fig, plt, path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.tight_layout()

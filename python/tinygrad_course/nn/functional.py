@@ -16,7 +16,8 @@ __all__ = [
     "relu", "leaky_relu", "prelu", "tanh", "sigmoid", "softmax", "log_softmax", "linear",
     "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "layer_norm", "dropout",
     "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "binary_cross_entropy",
-    "mse_loss", "one_hot",
+    "mse_loss", "one_hot", "conv_transpose2d", "upsample", "interpolate", "dice_loss", "jaccard_loss",
+    "focal_loss",
 ]
 
 
@@ -104,6 +105,46 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     return ops.Conv2d.apply(x, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 
+def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+                     output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """Transposed 2-D convolution (PyTorch's semantics), NCHW input, weight (C_in, C_out/groups, kh, kw).
+
+    Output size per axis: (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1;
+    output_padding must be smaller than the stride or the dilation.
+    """
+    if x.ndim != 4 or weight.ndim != 4:
+        raise ValueError(f"conv_transpose2d: expected 4-D input (N, C_in, H, W) and 4-D weight "
+                         f"(C_in, C_out/groups, KH, KW), got input {x.shape} and weight {weight.shape}")
+    _check_dtypes("conv_transpose2d", x, weight)
+    stride, padding, dilation = _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation")
+    output_padding = _pair(output_padding, "output_padding")
+    if groups < 1 or weight.shape[0] % groups:
+        raise ValueError(f"conv_transpose2d: groups={groups} must divide the input channels {weight.shape[0]} "
+                         f"of weight {weight.shape}")
+    if x.shape[1] != weight.shape[0]:
+        raise ValueError(f"conv_transpose2d: input {x.shape} has {x.shape[1]} channels but weight "
+                         f"{weight.shape} expects {weight.shape[0]} (weight is (C_in, C_out/groups, KH, KW))")
+    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0 or min(output_padding) < 0:
+        raise ValueError(f"conv_transpose2d: stride {stride} and dilation {dilation} must be >= 1, padding "
+                         f"{padding} and output_padding {output_padding} >= 0")
+    if any(op >= max(s, d) for op, s, d in zip(output_padding, stride, dilation)):
+        raise ValueError(f"conv_transpose2d: output_padding {output_padding} must be smaller than the stride "
+                         f"{stride} or the dilation {dilation} in each dimension")
+    c_out = weight.shape[1] * groups
+    if bias is not None:
+        _check_dtypes("conv_transpose2d bias", x, bias)
+        if bias.shape != (c_out,):
+            raise ValueError(f"conv_transpose2d: bias shape {bias.shape} must be ({c_out},) for weight "
+                             f"{weight.shape} with groups={groups}")
+    out = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * (weight.shape[2 + i] - 1)
+                + output_padding[i] + 1 for i in range(2))
+    if min(out) < 1:
+        raise ValueError(f"conv_transpose2d: input {x.shape} with kernel {weight.shape[2:]}, stride {stride} "
+                         f"and padding {padding} gives an empty output {out}")
+    return ops.ConvTranspose2d.apply(x, weight, bias, stride=stride, padding=padding, output_padding=output_padding,
+                                     dilation=dilation, groups=groups, out_hw=out)
+
+
 def _pool_args(name, x, kernel_size, stride, padding):
     if x.ndim != 4:
         raise ValueError(f"{name}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
@@ -131,6 +172,42 @@ def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, count_include_pad
     kernel, stride, padding = _pool_args("avg_pool2d", x, kernel_size, stride, padding)
     return ops.AvgPool2d.apply(x, kernel=kernel, stride=stride, padding=padding,
                                count_include_pad=count_include_pad)
+
+
+# --- resampling ---------------------------------------------------------------------------------
+def upsample(x: Tensor, scale_factor=None, size=None, mode: str = "nearest", align_corners: bool = False) -> Tensor:
+    """Resize NCHW input to `size` (int or (H, W)) or by `scale_factor` (float or pair), like PyTorch's
+    interpolate: the output is floor(in * scale_factor) and the scale factor itself sets the source
+    coordinates. mode "nearest" (PyTorch's index rule, floor(dst / scale)) or "bilinear" (with
+    align_corners False: pixel centres; True: corner pixels aligned).
+    """
+    if x.ndim != 4:
+        raise ValueError(f"upsample: expected a 4-D input (N, C, H, W), got shape {x.shape}")
+    if mode not in ("nearest", "bilinear"):
+        raise ValueError(f"upsample: mode must be 'nearest' or 'bilinear', got {mode!r}")
+    if mode == "nearest" and align_corners:
+        raise ValueError("upsample: align_corners=True only applies to mode='bilinear'")
+    if mode == "bilinear" and x.dtype.kind != "f":
+        raise TypeError(f"upsample: bilinear mode needs a float input, got {x.dtype}")
+    if (size is None) == (scale_factor is None):
+        raise ValueError("upsample: give exactly one of size and scale_factor")
+    if size is not None:
+        out = _pair(size, "size")
+        scales = (None, None)
+    else:
+        scales = tuple(float(s) for s in (scale_factor if isinstance(scale_factor, (tuple, list))
+                                          else (scale_factor, scale_factor)))
+        if len(scales) != 2 or min(scales) <= 0:
+            raise ValueError(f"upsample: scale_factor must be a positive number or pair, got {scale_factor}")
+        out = tuple(int(np.floor(n * s)) for n, s in zip(x.shape[2:], scales))
+    if min(out) < 1:
+        raise ValueError(f"upsample: input {x.shape} resized to {out} would be empty")
+    return ops.Interpolate2d.apply(x, size=out, mode=mode, align_corners=bool(align_corners), scale_factors=scales)
+
+
+def interpolate(x: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners: bool = False) -> Tensor:
+    """PyTorch's name (and argument order) for `upsample`."""
+    return upsample(x, scale_factor=scale_factor, size=size, mode=mode, align_corners=align_corners)
 
 
 # --- normalisation and dropout ----------------------------------------------------------
@@ -254,6 +331,71 @@ def mse_loss(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
         raise ValueError(f"mse_loss: input {pred.shape} and target {target.shape} differ")
     diff = pred - target
     return _reduce(diff * diff, reduction)
+
+
+def _binary_target(name, logits: Tensor, target) -> Tensor:
+    """The target as a float tensor of the logits' dtype and shape (bool/int masks are converted)."""
+    if not isinstance(target, Tensor):
+        target = Tensor(np.asarray(target), dtype=logits.dtype)
+    elif target.dtype != logits.dtype:
+        if target.dtype.kind == "f":
+            _check_dtypes(name, logits, target)
+        target = Tensor(target.data.astype(logits.dtype))
+    if target.shape != logits.shape:
+        raise ValueError(f"{name}: input {logits.shape} and target {target.shape} differ")
+    return target
+
+
+def _overlap_terms(name, logits: Tensor, target, smooth: float):
+    """Per sample (sums over the non-batch axes): intersection sum(p t) and sum(p) + sum(t), p = sigmoid."""
+    if logits.ndim < 1:
+        raise ValueError(f"{name}: expected logits (N, ...) with a batch axis, got shape {logits.shape}")
+    if smooth < 0:
+        raise ValueError(f"{name}: smooth must be >= 0, got {smooth}")
+    target = _binary_target(name, logits, target)
+    n = logits.shape[0]
+    p, t = logits.sigmoid().reshape(n, -1), target.reshape(n, -1)
+    return (p * t).sum(axis=1), p.sum(axis=1) + t.sum(axis=1)
+
+
+def dice_loss(logits: Tensor, target, smooth: float = 1.0, reduction: str = "mean") -> Tensor:
+    """Soft Dice loss from per-pixel logits: 1 - (2 sum(p t) + smooth) / (sum(p) + sum(t) + smooth).
+
+    p = sigmoid(logits); the sums run over each sample's non-batch axes, then `reduction` averages
+    or sums the per-sample losses. The target is a binary or soft mask of the logits' shape.
+    With smooth > 0 an empty prediction of an empty mask has loss 0 (with smooth = 0 it is 0/0).
+    """
+    inter, total = _overlap_terms("dice_loss", logits, target, smooth)
+    return _reduce(1.0 - (2.0 * inter + smooth) / (total + smooth), reduction)
+
+
+def jaccard_loss(logits: Tensor, target, smooth: float = 1.0, reduction: str = "mean") -> Tensor:
+    """Soft Jaccard (IoU) loss from per-pixel logits: 1 - (sum(p t) + smooth) / (sum(p) + sum(t) - sum(p t) + smooth).
+
+    Per sample over its non-batch axes, p = sigmoid(logits), then reduced as in `dice_loss`.
+    """
+    inter, total = _overlap_terms("jaccard_loss", logits, target, smooth)
+    return _reduce(1.0 - (inter + smooth) / (total - inter + smooth), reduction)
+
+
+def focal_loss(logits: Tensor, target, alpha: float | None = 0.25, gamma: float = 2.0,
+               reduction: str = "mean") -> Tensor:
+    """Binary focal loss on logits (torchvision's sigmoid_focal_loss): alpha_t (1 - p_t)^gamma BCE(logits, t).
+
+    p_t = p t + (1 - p)(1 - t), alpha_t = alpha t + (1 - alpha)(1 - t); alpha=None (or < 0) disables
+    the class weighting. 'mean' averages over all elements. Finite for logits of +-100.
+    """
+    target = _binary_target("focal_loss", logits, target)
+    if gamma < 0:
+        raise ValueError(f"focal_loss: gamma must be >= 0, got {gamma}")
+    if alpha is not None and alpha < 0:
+        alpha = None
+    elif alpha is not None and alpha > 1:
+        raise ValueError(f"focal_loss: alpha must be in [0, 1] (or None / negative to disable), got {alpha}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return _reduce(ops.SigmoidFocalLoss.apply(logits, target, alpha=None if alpha is None else float(alpha),
+                                              gamma=float(gamma)), reduction)
 
 
 def one_hot(labels: Tensor, num_classes: int, dtype=None) -> Tensor:

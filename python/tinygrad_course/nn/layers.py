@@ -15,9 +15,11 @@ from . import init
 from .module import Module, Parameter
 
 __all__ = [
-    "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout",
+    "Linear", "Conv2d", "ConvTranspose2d", "Upsample", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d",
+    "LayerNorm", "Dropout",
     "ReLU", "LeakyReLU", "PReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Flatten", "Identity",
-    "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss",
+    "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "DiceLoss", "JaccardLoss",
+    "FocalLoss",
 ]
 
 
@@ -151,6 +153,75 @@ class Conv2d(Module):
         if self.bias is None:
             s += ", bias=False"
         return s
+
+
+class ConvTranspose2d(Module):
+    """Transposed 2-D convolution (a learnable upsampling), weight (in_channels, out_channels/groups, kh, kw).
+
+    Output size per axis: (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
+                 groups: int = 1, bias: bool = True, dilation=1, dtype=None):
+        super().__init__()
+        self.in_channels = _positive_int(in_channels, "in_channels")
+        self.out_channels = _positive_int(out_channels, "out_channels")
+        self.groups = _positive_int(groups, "groups")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"ConvTranspose2d: groups={groups} must divide in_channels={in_channels} "
+                             f"and out_channels={out_channels}")
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride, self.padding = _pair(stride, "stride"), _pair(padding, "padding")
+        self.output_padding, self.dilation = _pair(output_padding, "output_padding"), _pair(dilation, "dilation")
+        if any(op >= max(s, d) for op, s, d in zip(self.output_padding, self.stride, self.dilation)):
+            raise ValueError(f"ConvTranspose2d: output_padding {self.output_padding} must be smaller than the "
+                             f"stride {self.stride} or the dilation {self.dilation} in each dimension")
+        self.weight = _empty_parameter((in_channels, out_channels // groups) + self.kernel_size, dtype)
+        if bias:
+            self.bias = _empty_parameter((out_channels,), dtype)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: as Conv2d, with fan_in = weight.shape[1] * kh * kw = out_channels/groups * kh * kw."""
+        _default_init(self.weight, self.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
+                                  self.groups, self.dilation)
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        for name in ("padding", "output_padding", "dilation"):
+            if getattr(self, name) != ((1, 1) if name == "dilation" else (0, 0)):
+                s += f", {name}={getattr(self, name)}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class Upsample(Module):
+    """Resize NCHW input to `size` or by `scale_factor`, mode "nearest" or "bilinear" (see F.upsample)."""
+
+    def __init__(self, size=None, scale_factor=None, mode: str = "nearest", align_corners: bool = False):
+        super().__init__()
+        if (size is None) == (scale_factor is None):
+            raise ValueError("Upsample: give exactly one of size and scale_factor")
+        if mode not in ("nearest", "bilinear"):
+            raise ValueError(f"Upsample: mode must be 'nearest' or 'bilinear', got {mode!r}")
+        if mode == "nearest" and align_corners:
+            raise ValueError("Upsample: align_corners=True only applies to mode='bilinear'")
+        self.size, self.scale_factor, self.mode, self.align_corners = size, scale_factor, mode, align_corners
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.upsample(x, self.scale_factor, self.size, self.mode, self.align_corners)
+
+    def extra_repr(self) -> str:
+        what = f"size={self.size}" if self.size is not None else f"scale_factor={self.scale_factor}"
+        return f"{what}, mode={self.mode!r}" + (", align_corners=True" if self.align_corners else "")
 
 
 # --- pooling --------------------------------------------------------------------------------
@@ -438,3 +509,39 @@ class BCELoss(_Loss):
 class MSELoss(_Loss):
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
         return F.mse_loss(pred, target, self.reduction)
+
+
+class DiceLoss(_Loss):
+    """Soft Dice loss from per-pixel logits and a binary (or soft) mask, per sample then reduced."""
+
+    def __init__(self, smooth: float = 1.0, reduction: str = "mean"):
+        super().__init__(reduction)
+        if smooth < 0:
+            raise ValueError(f"smooth must be >= 0, got {smooth}")
+        self.smooth = smooth
+
+    def forward(self, logits: Tensor, target) -> Tensor:
+        return F.dice_loss(logits, target, self.smooth, self.reduction)
+
+
+class JaccardLoss(DiceLoss):
+    """Soft Jaccard (IoU) loss from per-pixel logits and a binary (or soft) mask, per sample then reduced."""
+
+    def forward(self, logits: Tensor, target) -> Tensor:
+        return F.jaccard_loss(logits, target, self.smooth, self.reduction)
+
+
+class FocalLoss(_Loss):
+    """Binary focal loss on logits (torchvision's sigmoid_focal_loss); alpha=None disables class weighting."""
+
+    def __init__(self, alpha: float | None = 0.25, gamma: float = 2.0, reduction: str = "mean"):
+        super().__init__(reduction)
+        if gamma < 0:
+            raise ValueError(f"gamma must be >= 0, got {gamma}")
+        self.alpha, self.gamma = alpha, gamma
+
+    def forward(self, logits: Tensor, target) -> Tensor:
+        return F.focal_loss(logits, target, self.alpha, self.gamma, self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, gamma={self.gamma}" + (f", {super().extra_repr()}" if super().extra_repr() else "")

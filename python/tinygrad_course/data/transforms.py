@@ -1,0 +1,244 @@
+"""Batch transforms on NumPy arrays: NCHW image batches or (N, D) feature matrices.
+
+Fitted transforms (Standardize, ZCA) learn their statistics with `.fit(x_train)` on the training
+split only and are then applied to every split. Random transforms draw from a NumPy Generator:
+the one passed at call time (`t(x, rng=g)`, what DataLoader does), else the one given to the
+constructor, else tinygrad_course's global generator (see manual_seed).
+"""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+__all__ = ["Transform", "Compose", "ToFloat", "Standardize", "ZCA", "RandomCrop", "CenterCrop",
+           "RandomHorizontalFlip", "OneHot", "one_hot"]
+
+
+def _generator(rng):
+    if rng is None:
+        from ..tensor import get_rng
+        return get_rng()
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(rng)
+
+
+def _takes_rng(t) -> bool:
+    """Whether a transform accepts an `rng` argument (our Transform classes all do)."""
+    if isinstance(t, Transform):
+        return True
+    try:
+        return "rng" in inspect.signature(t).parameters
+    except (TypeError, ValueError):  # some builtins have no signature
+        return False
+
+
+def _feature_axes(x: np.ndarray):
+    """Axes reduced to get per-channel (NCHW: 0, 2, 3) or per-feature ((N, D): 0) statistics."""
+    if x.ndim == 2:
+        return (0,)
+    if x.ndim == 4:
+        return (0, 2, 3)
+    raise ValueError(f"expected an (N, D) or (N, C, H, W) batch, got shape {x.shape}")
+
+
+def _chunks(x, rows: int = 2048):
+    for i in range(0, len(x), rows):
+        yield x[i:i + rows]
+
+
+def _check_images(x: np.ndarray, name: str) -> None:
+    if x.ndim != 4:
+        raise ValueError(f"{name} expects an NCHW batch, got shape {x.shape}")
+
+
+class Transform:
+    """Base class: `t(x, rng=None)` returns the transformed batch. Deterministic ones ignore rng."""
+
+    def __call__(self, x, rng=None):
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_") and k != "rng")
+        return f"{type(self).__name__}({args})"
+
+
+class Compose(Transform):
+    """Apply transforms in order; a call-time rng is passed on to each one that takes an rng."""
+
+    def __init__(self, transforms):
+        self.transforms = list(transforms)
+
+    def __call__(self, x, rng=None):
+        for t in self.transforms:
+            x = t(x, rng=rng) if _takes_rng(t) else t(x)
+        return x
+
+
+class ToFloat(Transform):
+    """Convert to float (float32 by default) and multiply by `scale` (1/255 maps bytes to [0, 1])."""
+
+    def __init__(self, scale: float = 1 / 255, dtype=np.float32):
+        self.scale, self.dtype = scale, np.dtype(dtype)
+
+    def __call__(self, x, rng=None):
+        return np.asarray(x, dtype=self.dtype) * self.dtype.type(self.scale)
+
+
+class Standardize(Transform):
+    """Per-channel (NCHW) or per-feature ((N, D)) standardisation: (x - mean) / std, stats from fit().
+
+    A constant channel (std 0) is only centred. Output float32 unless `dtype` says otherwise.
+    """
+
+    def __init__(self, dtype=np.float32):
+        self.dtype = np.dtype(dtype)
+        self.mean_ = self.std_ = None
+
+    def fit(self, x) -> "Standardize":
+        x = np.asarray(x)
+        axes = _feature_axes(x)
+        mean = x.mean(axis=axes, dtype=np.float64, keepdims=True)[0]
+        # second pass in chunks: no float64 copy of the whole training set
+        sq = sum(((c - mean) ** 2).sum(axis=axes) for c in _chunks(x))
+        std = np.sqrt(sq / (x.size / mean.size)).reshape(mean.shape)
+        self.mean_, self.std_ = mean, np.where(std > 0, std, 1.0)
+        return self
+
+    def __call__(self, x, rng=None):
+        if self.mean_ is None:
+            raise RuntimeError("Standardize: call fit(x_train) first")
+        x = np.asarray(x)
+        if x.shape[1:2] != self.mean_.shape[:1]:
+            raise ValueError(f"Standardize was fitted on {self.mean_.shape[0]} channels, got shape {x.shape}")
+        mean, std = self.mean_.astype(self.dtype), self.std_.astype(self.dtype)
+        return (x.astype(self.dtype) - mean) / std
+
+
+class ZCA(Transform):
+    """ZCA whitening: x -> (x - mean) W with W = Q diag(lambda + eps)^-1/2 Q^T.
+
+    Q, lambda: eigenvectors and eigenvalues of the covariance of the flattened, centred training
+    samples (fit). Whitened training data has covariance Q diag(lambda / (lambda + eps)) Q^T, close
+    to the identity wherever lambda >> eps, so eps depends on the data's scale (scale pixels to
+    [0, 1] first, e.g. with ToFloat, for an eps like 1e-2). Output keeps the input's shape, float32.
+    """
+
+    def __init__(self, eps: float = 1e-2, dtype=np.float32):
+        self.eps, self.dtype = eps, np.dtype(dtype)
+        self.mean_ = self.W_ = None
+
+    def fit(self, x) -> "ZCA":
+        x = np.asarray(x)
+        flat = x.reshape(len(x), -1)
+        self.mean_ = flat.mean(axis=0, dtype=np.float64)
+        cov = np.zeros((flat.shape[1],) * 2)
+        for c in _chunks(flat):  # float64 in chunks: no float64 copy of the whole training set
+            c = c - self.mean_
+            cov += c.T @ c
+        cov /= len(flat)
+        lam, q = np.linalg.eigh(cov)
+        lam = np.clip(lam, 0, None)  # round-off can make tiny eigenvalues negative
+        self.W_ = (q / np.sqrt(lam + self.eps)) @ q.T
+        return self
+
+    def __call__(self, x, rng=None):
+        if self.W_ is None:
+            raise RuntimeError("ZCA: call fit(x_train) first")
+        x = np.asarray(x)
+        flat = x.reshape(len(x), -1)
+        if flat.shape[1] != len(self.mean_):
+            raise ValueError(f"ZCA was fitted on {len(self.mean_)} values per sample, got shape {x.shape}")
+        w = self.W_.astype(self.dtype)
+        out = (flat.astype(self.dtype) - self.mean_.astype(self.dtype)) @ w
+        return out.reshape(x.shape)
+
+
+class RandomCrop(Transform):
+    """Random size x size crops of an NCHW batch, one offset per sample, after zero-padding by `padding`.
+
+    RandomCrop(32, padding=4) is the pad-4 augmentation that keeps CIFAR's 32x32 input;
+    RandomCrop(28) takes random 28x28 crops (pair it with CenterCrop(28) at test time).
+    """
+
+    def __init__(self, size, padding: int = 0, rng=None):
+        self.size = (size, size) if np.isscalar(size) else tuple(size)
+        self.padding, self.rng = padding, rng
+
+    def __call__(self, x, rng=None):
+        x = np.asarray(x)
+        _check_images(x, "RandomCrop")
+        g = _generator(rng if rng is not None else self.rng)
+        p = self.padding
+        if p:
+            x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+        n, _, h, w = x.shape
+        ch, cw = self.size
+        if ch > h or cw > w:
+            raise ValueError(f"crop {self.size} larger than the (padded) images {(h, w)}")
+        top = g.integers(0, h - ch + 1, size=n)
+        left = g.integers(0, w - cw + 1, size=n)
+        rows = top[:, None] + np.arange(ch)  # (N, ch)
+        cols = left[:, None] + np.arange(cw)  # (N, cw)
+        idx = np.arange(n)[:, None, None, None]
+        return x[idx, np.arange(x.shape[1])[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]]
+
+
+class CenterCrop(Transform):
+    """The central size x size window of an NCHW batch (rounding the offset down)."""
+
+    def __init__(self, size):
+        self.size = (size, size) if np.isscalar(size) else tuple(size)
+
+    def __call__(self, x, rng=None):
+        x = np.asarray(x)
+        _check_images(x, "CenterCrop")
+        h, w = x.shape[2:]
+        ch, cw = self.size
+        if ch > h or cw > w:
+            raise ValueError(f"crop {self.size} larger than the images {(h, w)}")
+        top, left = (h - ch) // 2, (w - cw) // 2
+        return x[:, :, top:top + ch, left:left + cw]
+
+
+class RandomHorizontalFlip(Transform):
+    """Mirror each image of an NCHW batch left-right with probability p.
+
+    Extra batches passed along (`flip(images, masks)`) get the same flips, for segmentation.
+    """
+
+    def __init__(self, p: float = 0.5, rng=None):
+        self.p, self.rng = p, rng
+
+    def __call__(self, x, *others, rng=None):
+        if others and (others[-1] is None or isinstance(others[-1], np.random.Generator)):
+            *others, rng = others  # the generator passed positionally: flip(x, rng)
+        g = _generator(rng if rng is not None else self.rng)
+        x = np.asarray(x)
+        _check_images(x, "RandomHorizontalFlip")
+        flip = g.random(len(x)) < self.p
+        out = []
+        for a in (x, *others):
+            a = np.array(a, copy=True)
+            a[flip] = a[flip][..., ::-1]
+            out.append(a)
+        return out[0] if not others else tuple(out)
+
+
+def one_hot(labels, num_classes: int, dtype=np.float32) -> np.ndarray:
+    """(N,) integer labels -> (N, num_classes) one-hot rows."""
+    labels = np.asarray(labels)
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"labels must be in 0..{num_classes - 1}, got {labels.min()}..{labels.max()}")
+    return np.eye(num_classes, dtype=dtype)[labels]
+
+
+class OneHot(Transform):
+    """Transform form of one_hot (e.g. a DataLoader target_transform)."""
+
+    def __init__(self, num_classes: int, dtype=np.float32):
+        self.num_classes, self.dtype = num_classes, dtype
+
+    def __call__(self, y, rng=None):
+        return one_hot(y, self.num_classes, self.dtype)

@@ -1,0 +1,137 @@
+"""Tests of the shared training loop (tinygrad_course.training.Trainer).
+
+Learning on an easy problem, the files it writes, exact resume after an interruption (same weights
+and history as an uninterrupted run, dropout included), refusal to resume with other settings,
+the metric arithmetic for both tasks, and a clear error on a non-finite loss.
+"""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from tinygrad_course import checkpoint, nn, optim
+from tinygrad_course.nn import functional as F
+from tinygrad_course.tensor import manual_seed
+from tinygrad_course.training import Trainer, _Counts
+
+
+class ListLoader:
+    """Minimal loader: shuffles from (seed, epoch) like the library's DataLoader."""
+
+    def __init__(self, x, y, batch_size, shuffle=False, seed=0):
+        self.x, self.y, self.batch_size, self.shuffle, self.seed, self.epoch = x, y, batch_size, shuffle, seed, 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __iter__(self):
+        order = (np.random.default_rng([self.seed, self.epoch]).permutation(len(self.x)) if self.shuffle
+                 else np.arange(len(self.x)))
+        for i in range(0, len(order), self.batch_size):
+            idx = order[i:i + self.batch_size]
+            yield self.x[idx], self.y[idx]
+
+
+def _blobs(n=240, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    centres = np.array([[0, 3], [3, -2], [-3, -2]], np.float32)
+    return (centres[y] + rng.standard_normal((n, 2)).astype(np.float32)), y
+
+
+def _setup(tmp_path, dropout=0.0, seed=0):
+    x, y = _blobs()
+    manual_seed(seed)
+    layers = [nn.Linear(2, 16), nn.ReLU()] + ([nn.Dropout(dropout)] if dropout else []) + [nn.Linear(16, 3)]
+    model = nn.Sequential(*layers)
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = optim.lr_scheduler.ExponentialLR(opt, gamma=0.9)
+    trainer = Trainer(model, opt, F.cross_entropy, ListLoader(x[:200], y[:200], 16, shuffle=True),
+                      {"test": ListLoader(x[200:], y[200:], 40)}, scheduler=sched, num_classes=3,
+                      out_dir=tmp_path, seed=seed, config={"lr": 0.1}, show_progress=False)
+    return trainer, model
+
+
+def test_trainer_learns_and_writes_logs(tmp_path):
+    trainer, _ = _setup(tmp_path)
+    history = trainer.fit(5)
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5]
+    assert history[-1]["test_top1"] > 0.9 and history[-1]["train_loss"] < history[0]["train_loss"]
+    assert history[1]["lr"] == pytest.approx(0.1 * 0.9)  # the schedule steps once per epoch
+    assert "test_top5" not in history[-1]  # three classes: top-5 is meaningless
+    doc = json.loads((tmp_path / "metrics.json").read_text())
+    assert doc["history"] == json.loads(json.dumps(history))
+    assert np.asarray(doc["confusion"]["test"]).sum() == 40
+    with open(tmp_path / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 5 and float(rows[-1]["test_top1"]) == pytest.approx(history[-1]["test_top1"])
+    _, meta = checkpoint.load(tmp_path / "checkpoint.npz")
+    assert meta["epoch"] == 5 and len(meta["history"]) == 5
+
+
+def test_resume_reproduces_an_uninterrupted_run_exactly(tmp_path):
+    full, full_model = _setup(tmp_path / "full", dropout=0.3)
+    full.fit(4)
+    first, _ = _setup(tmp_path / "parts", dropout=0.3)
+    first.fit(2)  # "interrupted" after two epochs
+    resumed, resumed_model = _setup(tmp_path / "parts", dropout=0.3, seed=0)
+    # a different initialisation must not matter: everything comes from the checkpoint
+    for p in resumed_model.parameters():
+        p.data[...] = 0
+    history = resumed.fit(4, resume=True)
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4]
+    assert [r["train_loss"] for r in history] == [r["train_loss"] for r in full.history]
+    for (name, a), (_, b) in zip(full_model.state_dict().items(), resumed_model.state_dict().items()):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    assert resumed.scheduler.get_last_lr() == full.scheduler.get_last_lr()
+
+
+def test_resume_refuses_other_settings_and_starts_fresh_without_checkpoint(tmp_path, capsys):
+    trainer, _ = _setup(tmp_path)
+    trainer.fit(1)
+    other, _ = _setup(tmp_path)
+    other.config = {"lr": 0.5}
+    with pytest.raises(ValueError, match="lr: 0.1 there, 0.5 now"):
+        other.fit(2, resume=True)
+    fresh, _ = _setup(tmp_path / "empty")
+    assert len(fresh.fit(1, resume=True)) == 1
+    assert "starting from scratch" in capsys.readouterr().out
+
+
+def test_non_finite_loss_raises_with_position(tmp_path):
+    trainer, _ = _setup(tmp_path)
+    trainer.loss_fn = lambda logits, target: (logits * float("nan")).sum()
+    with pytest.raises(FloatingPointError, match="epoch 1, batch 0"):
+        trainer.fit(1)
+
+
+def test_classification_counts_top1_top5_and_confusion():
+    counts = _Counts("classification", 6)
+    logits = np.array([[0, 1, 2, 3, 4, 5], [5, 4, 3, 2, 1, 0], [0, 0, 9, 0, 0, 0]], np.float32)
+    target = np.array([5, 5, 1])  # top-1 right, in top-5? no (rank 6), top-5 yes (rank 2)
+    counts.add(2.0, logits, target)
+    s = counts.summary()
+    assert s == {"loss": 2.0, "top1": pytest.approx(1 / 3), "top5": pytest.approx(2 / 3)}
+    expected = np.zeros((6, 6), int)
+    expected[5, 5] = expected[5, 0] = expected[1, 2] = 1
+    np.testing.assert_array_equal(counts.confusion, expected)
+
+
+def test_segmentation_counts_pixel_accuracy_iou_dice():
+    counts = _Counts("segmentation", None)
+    logits = np.array([[[[1.0, -1.0], [2.0, 3.0]]]])   # predicted foreground: 3 pixels
+    target = np.array([[[[1.0, 1.0], [0.0, 1.0]]]])    # true foreground: 3 pixels, 2 shared
+    counts.add(0.5, logits, target)
+    s = counts.summary()
+    assert s["pixel_acc"] == pytest.approx(2 / 4)
+    assert s["iou"] == pytest.approx(2 / 4)             # tp / (tp + fp + fn) = 2 / 4
+    assert s["dice"] == pytest.approx(4 / 6)            # 2 tp / (2 tp + fp + fn)
+    empty = _Counts("segmentation", None)
+    empty.add(0.1, -np.ones((1, 1, 2, 2)), np.zeros((1, 1, 2, 2)))
+    assert empty.summary()["iou"] == 1.0 and empty.summary()["dice"] == 1.0

@@ -16,7 +16,7 @@ import pytest
 from data_writers import write_cifar_binary, write_images_masks, write_mnist
 
 from tinygrad_course.cli import main
-from tinygrad_course.course import recipes
+from tinygrad_course.course import recipes, results
 
 
 def _run(*argv):
@@ -115,6 +115,14 @@ def test_iris_horizon_and_svm_recipes_run(tiny_root, tmp_path):
     _run("svm-circles", "--kernels", "rbf", "--cs", "1", "--out", str(tmp_path / "svm"), "--no-plots")
     (row,) = _summary(tmp_path / "svm")["rows"]
     assert row["kernel"] == "rbf" and row["test_acc"] >= 0.94  # the circles data is generated: real figure
+    table = results.markdown(results.collect(tmp_path))
+    assert [line.split(" | ")[0] for line in table.splitlines()[2:]] == ["| horizon-dice", "| iris", "| svm-circles"]
+    assert "rbf" in table and "val IoU" in table
+
+
+def test_results_command_on_an_empty_folder(tmp_path, capsys):
+    assert main(["results", str(tmp_path)]) == 1
+    assert "no summary.json" in capsys.readouterr().out
 
 
 def test_missing_data_gives_a_clear_error(tmp_path):

@@ -53,6 +53,16 @@ def _train_circles(args) -> int:
     return 0
 
 
+def _results(args) -> int:
+    from .course import results
+    summaries = results.collect(args.root)
+    if not summaries:
+        print(f"no summary.json under {args.root!r}; run a recipe first (python -m tinygrad_course train ...)")
+        return 1
+    print(results.markdown(summaries))
+    return 0
+
+
 def _backend_name():
     from .backend import get_backend_name
     return get_backend_name()
@@ -177,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_train_circles)
 
     _add_recipe_parsers(recipes)
+
+    res = sub.add_parser("results", help="markdown table of the recipe runs (summary.json files) under a folder")
+    res.add_argument("root", nargs="?", default="runs")
+    res.set_defaults(func=_results)
 
     info = sub.add_parser("info", help="version, backends and native build flags")
     info.set_defaults(func=_info)

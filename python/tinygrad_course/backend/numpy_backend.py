@@ -165,7 +165,7 @@ class NumpyBackend:
 
     def batch_norm_train(self, x, gamma, beta, eps):
         """Normalise with the batch's statistics. Returns (y, mean, biased var) per channel."""
-        axes, shape = self._bn_axes(x), self._bn_shape(x)
+        axes = self._bn_axes(x)
         mean = x.mean(axis=axes)
         var = x.var(axis=axes)
         y = self.batch_norm_eval(x, mean, var, gamma, beta, eps)

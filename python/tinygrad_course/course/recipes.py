@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import nn, optim
+from .. import optim
 from ..backend import get_backend_name
 from ..checkpoint import write_atomically
 from ..data import (CIFAR10, ZCA, DataLoader, FashionMNIST, HorizonSky, Iris, MNIST, RandomCrop,
@@ -27,6 +27,7 @@ from ..models import CifarNet, HomeworkCNN, MnistCNN, SegNet, image_mlp, iris_ml
 from ..nn import functional as F
 from ..tensor import Tensor, manual_seed, no_grad
 from ..training import Trainer
+from .results import machine
 
 # Reported test figures (COURSE.md): top-1 accuracy in %, or a note where the course reports none.
 REPORTED = {
@@ -107,7 +108,8 @@ def _summary(name, history, config, seconds, out) -> dict:
     return {"recipe": name, "reported": REPORTED.get(name, REPORTED.get(name.split("/")[0], "-")),
             "final": final, "epochs": len(history), "wall_seconds_this_run": round(seconds, 1),
             "train_seconds_total": round(sum(r.get("seconds", 0.0) for r in history), 1),
-            "backend": get_backend_name(), "config": config, "out": out}
+            "backend": get_backend_name(), "machine": machine(), "date": time.strftime("%Y-%m-%d"),
+            "config": config, "out": out}
 
 
 def _write_summary(out, summary):
@@ -358,6 +360,7 @@ def svm_circles(opts: RunOptions, kernels=tuple(SVM_REPORTED), cs=(0.1, 1.0, 10.
                     return np.stack([-d, d], axis=1)
                 plots_made.append(plots.plot_decision_boundary(
                     scores, x_te, y_te, os.path.join(out, f"boundary_{kernel}.png"), title=f"SVM {kernel}, C=1"))
-    summary = {"recipe": "svm-circles", "rows": rows, "backend": get_backend_name(), "plots": plots_made, "out": out}
+    summary = {"recipe": "svm-circles", "rows": rows, "backend": get_backend_name(), "machine": machine(),
+               "date": time.strftime("%Y-%m-%d"), "plots": plots_made, "out": out}
     _write_summary(out, summary)
     return summary

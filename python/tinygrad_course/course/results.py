@@ -1,0 +1,60 @@
+"""Collect the summary.json files that recipe runs write into one results table (markdown).
+
+    python -m tinygrad_course results runs/      # prints the table
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+
+
+def machine() -> str:
+    """CPU model and core count, e.g. 'AMD EPYC 9R14, 2 cores' (Linux; the platform name elsewhere)."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def collect(root: str = "runs") -> list[dict]:
+    """Every summary.json below `root`, sorted by recipe name."""
+    found = []
+    for folder, _, files in os.walk(root):
+        if "summary.json" in files:
+            with open(os.path.join(folder, "summary.json"), encoding="utf-8") as f:
+                found.append(json.load(f))
+    return sorted(found, key=lambda s: s["recipe"])
+
+
+def _figure(summary: dict) -> str:
+    if "rows" in summary:  # svm-circles: test accuracy per kernel at C = 1
+        return ", ".join(f"{r['kernel']} {100 * r['test_acc']:.1f}" for r in summary["rows"] if r["C"] == 1.0)
+    final = summary.get("final", {})
+    if "val_iou" in final:
+        return f"val IoU {final['val_iou']:.3f}, Dice {final['val_dice']:.3f}, pixel acc {final['val_pixel_acc']:.3f}"
+    parts = [f"{100 * final['test_top1']:.2f}"] if "test_top1" in final else []
+    if "test_top5" in final:
+        parts.append(f"{100 * final['test_top5']:.2f}")
+    if "test_loss" in final:
+        parts.append(f"{final['test_loss']:.4f}")
+    text = " / ".join(parts)
+    if "test_exact_top1" in final:
+        text += f" (exact 1,000: {100 * final['test_exact_top1']:.2f})"
+    return text
+
+
+def markdown(summaries: list[dict]) -> str:
+    lines = ["| recipe | ours (test top-1 % / top-5 % / loss) | reported | epochs | train time | backend | machine |",
+             "|---|---|---|---:|---:|---|---|"]
+    for s in summaries:
+        seconds = s.get("train_seconds_total", sum(r.get("seconds", 0.0) for r in s.get("rows", [])))
+        reported = s.get("reported", "-")
+        if "rows" in s:
+            reported = "linear 53.0, poly 54.5, sigmoid 65, rbf 94"
+        lines.append(f"| {s['recipe']} | {_figure(s)} | {reported} | {s.get('epochs', '-')} | {seconds:.0f} s "
+                     f"| {s.get('backend', '-')} | {s.get('machine', '-')} |")
+    return "\n".join(lines)

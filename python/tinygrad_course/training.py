@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from . import checkpoint
+from . import checkpoint, metrics
 from .progress import progress
 from .tensor import Tensor, manual_seed, no_grad
 
@@ -64,11 +64,10 @@ class _Counts:
             pred = logits.argmax(axis=1)
             self.width = logits.shape[1]
             self.top1 += int((pred == target).sum())
-            if logits.shape[1] >= 5:
-                top5 = np.argpartition(-logits, 4, axis=1)[:, :5]
-                self.top5 += int((top5 == target[:, None]).any(axis=1).sum())
+            if self.width >= 5:
+                self.top5 += round(metrics.top_k_accuracy(logits, target, 5) * n)
             if self.confusion is not None:
-                np.add.at(self.confusion, (target.astype(np.int64), pred), 1)
+                self.confusion += metrics.confusion_matrix(pred, target, self.num_classes)
         else:
             pred = logits.reshape(n, -1) > 0
             truth = target.reshape(n, -1) >= 0.5

@@ -97,3 +97,17 @@ def test_cli_trains_and_writes_metrics_and_plots(tmp_path, capsys):
 def test_cli_rejects_unknown_recipe():
     with pytest.raises(SystemExit):
         main(["train", "no-such-recipe"])
+
+
+def test_cli_learning_rate_and_batch_sweeps(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(["train", "circles", "--epochs", "3", "--sweep", "lr", "--values", "0.01", "0.3",
+                 "--out", str(out), "--quiet", "--no-plots"]) == 0
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["sweep"] == "lr" and list(doc["results"]) == ["lr=0.01", "lr=0.3"]
+    low, high = doc["results"]["lr=0.01"], doc["results"]["lr=0.3"]
+    assert high["train_loss"][-1] < low["train_loss"][-1]  # 30x the rate: further in 3 epochs
+    assert main(["train", "circles", "--epochs", "1", "--sweep", "batch", "--values", "1", "100",
+                 "--out", str(out), "--quiet", "--no-plots"]) == 0
+    assert list(json.loads((out / "metrics.json").read_text())["results"]) == ["batch=1", "batch=100"]
+    assert "batch=100" in capsys.readouterr().out

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -11,15 +12,23 @@ CIRCLES_REPORTED = {"manual": (96.5, 94.0), "autograd": (96.5, 94.5), "nn": (98.
 
 
 def _train_circles(args) -> int:
+    from .checkpoint import write_atomically
     from .course import circles
 
     cfg = circles.CirclesConfig(dataset=args.dataset, n_samples=args.n_samples, noise=args.noise, lr=args.lr,
                                 batch_size=args.batch_size, epochs=args.epochs, seed=args.seed)
-    steps = circles.STEPS if args.step == "all" else (args.step,)
     data = circles.load_data(cfg)
+    if args.sweep:  # one step ("optim" unless --step names another) per value of lr or batch size
+        step = "optim" if args.step == "all" else args.step
+        field = {"lr": "lr", "batch": "batch_size"}[args.sweep]
+        cast = float if field == "lr" else int
+        runs = {f"{args.sweep}={v:g}": (step, dataclasses.replace(cfg, **{field: cast(v)})) for v in args.values}
+    else:
+        runs = {step: (step, cfg) for step in (circles.STEPS if args.step == "all" else (args.step,))}
     results, trainers = {}, {}
-    for step in steps:
-        results[step], trainers[step] = circles.train(step, cfg, data=data, show_progress=not args.quiet)
+    for label, (step, run_cfg) in runs.items():
+        results[label], trainers[label] = circles.train(step, run_cfg, data=data, show_progress=not args.quiet)
+    steps = list(runs)
 
     print(f"\n{cfg.dataset}: {len(data[0])} train / {len(data[1])} test points, lr {cfg.lr}, batch {cfg.batch_size}, "
           f"{cfg.epochs} epochs, backend {_backend_name()}")
@@ -32,8 +41,8 @@ def _train_circles(args) -> int:
 
     os.makedirs(args.out, exist_ok=True)
     metrics_path = os.path.join(args.out, "metrics.json")
-    with open(metrics_path, "w") as f:
-        json.dump({"config": vars(cfg), "results": {k: h.as_dict() for k, h in results.items()}}, f, indent=1)
+    document = {"config": vars(cfg), "sweep": args.sweep, "results": {k: h.as_dict() for k, h in results.items()}}
+    write_atomically(metrics_path, lambda f: json.dump(document, f, indent=1), "w")
     print(f"metrics: {metrics_path}")
     if not args.no_plots:
         try:
@@ -184,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", default=os.path.join("runs", "circles"), help="folder for metrics.json and plots")
     c.add_argument("--no-plots", action="store_true")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.add_argument("--sweep", choices=["lr", "batch"], help="train one step once per value of --values")
+    c.add_argument("--values", type=float, nargs="+", default=[0.003, 0.03, 0.3, 3.0],
+                   help="the learning rates or batch sizes of --sweep")
     c.set_defaults(func=_train_circles)
 
     _add_recipe_parsers(recipes)

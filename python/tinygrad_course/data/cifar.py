@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import ArrayDataset
+from .dataset import ImageClassification
 from .root import DatasetError, data_root, download_url, missing_files_error
 
 __all__ = ["read_cifar_binary", "read_cifar_python", "CIFAR10", "CIFAR10_CLASSES"]
@@ -109,7 +109,7 @@ def _read_provenance(path: Path, labels: np.ndarray) -> np.ndarray:
     return np.array([s == "exact" for s in sources])
 
 
-class CIFAR10(ArrayDataset):
+class CIFAR10(ImageClassification):
     """CIFAR-10: `.images` uint8 (N, 3, 32, 32), `.labels` int64 (N,), `.classes`, `.exact_mask` bool (N,).
 
     Searches <root>/cifar-10/, <root>/cifar-10-batches-bin/ and <root>/cifar-10-batches-py/ (also
@@ -151,14 +151,6 @@ class CIFAR10(ArrayDataset):
             images, labels, exact = images[exact], labels[exact], exact[exact]
         self.exact_mask = exact
         super().__init__(images, labels)
-
-    @property
-    def images(self) -> np.ndarray:
-        return self.arrays[0]
-
-    @property
-    def labels(self) -> np.ndarray:
-        return self.arrays[1]
 
     def _find(self, names):
         """(folder, paths, reader) for the first folder that holds every batch in `names`, else None."""

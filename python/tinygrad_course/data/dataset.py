@@ -35,6 +35,18 @@ class ArrayDataset:
         return f"{type(self).__name__}({shapes})"
 
 
+class ImageClassification(ArrayDataset):
+    """An ArrayDataset of (images, labels): uint8 NCHW images and int64 class labels."""
+
+    @property
+    def images(self) -> np.ndarray:
+        return self.arrays[0]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.arrays[1]
+
+
 class Subset:
     """The samples `indices` of `dataset` (e.g. one part of random_split)."""
 

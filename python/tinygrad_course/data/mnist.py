@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import ArrayDataset
+from .dataset import ImageClassification
 from .root import DatasetError, data_root, download_url, missing_files_error
 
 __all__ = ["read_idx", "MNIST", "FashionMNIST"]
@@ -51,7 +51,7 @@ def read_idx(path) -> np.ndarray:
     return np.frombuffer(data, dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
 
 
-class MNIST(ArrayDataset):
+class MNIST(ImageClassification):
     """MNIST digits: `.images` uint8 (N, 1, 28, 28), `.labels` int64 (N,), `.classes` names.
 
     Looks in <root>/mnist/ for train-images-idx3-ubyte(.gz) and friends (see data.root for how
@@ -88,14 +88,6 @@ class MNIST(ArrayDataset):
         if len(labels) and labels.max() >= len(self.classes):
             raise DatasetError(f"{paths[1]}: label {labels.max()} out of range 0..{len(self.classes) - 1}")
         super().__init__(images[:, None], labels.astype(np.int64))
-
-    @property
-    def images(self) -> np.ndarray:
-        return self.arrays[0]
-
-    @property
-    def labels(self) -> np.ndarray:
-        return self.arrays[1]
 
     def _find(self, folder: Path, name: str, download: bool) -> Path:
         for candidate in (folder / (name + ".gz"), folder / name):

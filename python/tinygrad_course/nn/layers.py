@@ -68,10 +68,7 @@ class Linear(Module):
         self.in_features = _positive_int(in_features, "in_features")
         self.out_features = _positive_int(out_features, "out_features")
         self.weight = _empty_parameter((out_features, in_features), dtype)
-        if bias:
-            self.bias = _empty_parameter((out_features,), dtype)
-        else:
-            self.register_parameter("bias", None)
+        self.register_parameter("bias", _empty_parameter((out_features,), dtype) if bias else None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -109,10 +106,7 @@ class Conv2d(Module):
         else:
             self.padding = _pair(padding, "padding")
         self.weight = _empty_parameter((out_channels, in_channels // groups) + self.kernel_size, dtype)
-        if bias:
-            self.bias = _empty_parameter((out_channels,), dtype)
-        else:
-            self.register_parameter("bias", None)
+        self.register_parameter("bias", _empty_parameter((out_channels,), dtype) if bias else None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -177,10 +171,7 @@ class ConvTranspose2d(Module):
             raise ValueError(f"ConvTranspose2d: output_padding {self.output_padding} must be smaller than the "
                              f"stride {self.stride} or the dilation {self.dilation} in each dimension")
         self.weight = _empty_parameter((in_channels, out_channels // groups) + self.kernel_size, dtype)
-        if bias:
-            self.bias = _empty_parameter((out_channels,), dtype)
-        else:
-            self.register_parameter("bias", None)
+        self.register_parameter("bias", _empty_parameter((out_channels,), dtype) if bias else None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

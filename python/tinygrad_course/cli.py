@@ -150,7 +150,7 @@ def _add_recipe_parsers(recipes_parser) -> None:
         action = p.add_argument(flag, **kw)
         p.set_defaults(recipe_kwargs=p.get_default("recipe_kwargs") + [action.dest])
 
-    for model, note in (("mlp", "10"), ("cnn", "3"), ("cifarnet", "50")):
+    for model, note in (("mlp", "10"), ("cnn", "5"), ("cifarnet", "50")):
         p = add(f"mnist-{model}", lambda o, model=model, **k: r.mnist(o, model, **k),
                 f"COURSE.md section 2: the {model} on MNIST (or --dataset fashion-mnist)", note)
         option(p, "--dataset", choices=sorted(r.MNIST_SETS), default="mnist")

@@ -137,7 +137,7 @@ def mnist(opts: RunOptions, model_name: str = "mlp", dataset: str = "mnist") -> 
         x_tr, x_te = x_tr.reshape(len(x_tr), -1), x_te.reshape(len(x_te), -1)
         model, lr, batch, epochs, momentum = mnist_mlp(), 0.1, 64, 10, 0.0
     elif model_name == "cnn":
-        model, lr, batch, epochs, momentum = MnistCNN(), 0.05, 64, 3, 0.9
+        model, lr, batch, epochs, momentum = MnistCNN(), 0.05, 64, 5, 0.9
     elif model_name == "cifarnet":  # the course checks its CIFAR training loop on MNIST first
         model, lr, batch, epochs, momentum = CifarNet(in_channels=1, image_size=28), 0.1, 128, 50, 0.0
     else:

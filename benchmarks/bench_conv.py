@@ -5,8 +5,8 @@
 
 Layers (float32, batch 128, 5x5 kernels, padding 2, stride 1):
   conv1  3 -> 32 channels on 32x32   (few input channels: our direct kernel)
-  conv2 32 -> 64 channels on 16x16   (im2col + GEMM)
-  conv3 64 -> 64 channels on 8x8     (im2col + GEMM)
+  conv2 32 -> 64 channels on 16x16   (small images: our channel-vectorised direct kernel)
+  conv3 64 -> 64 channels on 8x8     (small images: our channel-vectorised direct kernel)
 
 For each layer we time the forward, the gradient with respect to the input and the gradient with
 respect to the weight, for ours (NCHW) and for torch with NCHW and with channels_last tensors

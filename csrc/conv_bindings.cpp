@@ -68,7 +68,9 @@ tgc::ConvAlgo algo_arg(const char* op, const std::string& name) {
   if (name == "auto") return tgc::ConvAlgo::kAuto;
   if (name == "gemm") return tgc::ConvAlgo::kGemm;
   if (name == "direct") return tgc::ConvAlgo::kDirect;
-  throw py::value_error(std::string(op) + ": algorithm must be 'auto', 'gemm' or 'direct', got '" +
+  if (name == "direct_channels") return tgc::ConvAlgo::kDirectChannels;
+  throw py::value_error(std::string(op) +
+                        ": algorithm must be 'auto', 'gemm', 'direct' or 'direct_channels', got '" +
                         name + "'");
 }
 
@@ -76,6 +78,7 @@ const char* algo_name(tgc::ConvAlgo a) {
   switch (a) {
     case tgc::ConvAlgo::kGemm: return "gemm";
     case tgc::ConvAlgo::kDirect: return "direct";
+    case tgc::ConvAlgo::kDirectChannels: return "direct_channels";
     default: return "auto";
   }
 }
@@ -279,15 +282,18 @@ dilation are (h, w) pairs (or ints). Returns y (N, F, OH, OW) with
 OH = (H + 2 ph - dh (KH - 1) - 1) // sh + 1 (likewise OW). All arrays float32
 or all float64 (TypeError otherwise); ValueError naming the shapes when they do
 not fit. Non-contiguous inputs are copied once; the GIL is released while the
-kernel runs. `algorithm`: "auto" (default), "gemm" (im2col + GEMM) or "direct"
-(few-channel direct kernel); for testing and benchmarking.)doc");
+kernel runs. `algorithm`: "auto" (default), "gemm" (im2col + GEMM), "direct"
+(direct kernel vectorised over output width) or "direct_channels" (direct
+kernel vectorised over output channels, skipping padding taps); for testing and
+benchmarking.)doc");
   m.def("conv2d_grad_input", &conv2d_grad_input, py::arg("gy"), py::arg("w"), py::arg("x_shape"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
         py::arg("algorithm") = "auto",
         R"doc(Gradient of conv2d with respect to its input: gx of shape x_shape.
 
 gy must have the output shape of a convolution of an x_shape input with w.
-`algorithm` "direct" applies to stride 1 only (other strides use "gemm").)doc");
+`algorithm` "direct" and "direct_channels" apply to stride 1 only (other strides
+use "gemm").)doc");
   m.def("conv2d_grad_weight", &conv2d_grad_weight, py::arg("gy"), py::arg("x"),
         py::arg("w_shape"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
         py::arg("groups"), py::arg("algorithm") = "auto",
@@ -298,6 +304,6 @@ the result is deterministic for a given number of threads.)doc");
   m.def("conv2d_algorithms", &conv2d_algorithms, py::arg("x_shape"), py::arg("w_shape"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
         py::arg("dtype") = py::str("float32"),
-        "Dict {'forward', 'grad_input', 'grad_weight'} -> 'gemm' or 'direct': what 'auto' picks\n"
-        "for this geometry and dtype (float32 or float64).");
+        "Dict {'forward', 'grad_input', 'grad_weight'} -> 'gemm', 'direct' or 'direct_channels':\n"
+        "what 'auto' picks for this geometry and dtype (float32 or float64).");
 }

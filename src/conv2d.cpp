@@ -1,10 +1,12 @@
-// 2-D convolution: im2col + GEMM and a direct few-channel path; see conv2d.h
-// for the algorithms and the layout assumptions.
+// 2-D convolution: im2col + GEMM, a direct kernel vectorised over output width
+// and one vectorised over output channels; see conv2d.h for the algorithms and
+// the layout assumptions.
 #include "conv2d.h"
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #if defined(__AVX512F__)
@@ -25,6 +27,13 @@
 #define TGC_UNROLL _Pragma("GCC unroll 16")
 #else
 #define TGC_UNROLL
+#endif
+
+// Prefetch the cache line at address p into all cache levels (a hint).
+#if defined(__GNUC__) || defined(__clang__)
+#define TGC_PREFETCH(p) __builtin_prefetch((p), 0, 3)
+#else
+#define TGC_PREFETCH(p) ((void)(p))
 #endif
 
 namespace tgc {
@@ -77,7 +86,9 @@ T* conv_workspace(std::size_t n) {
   return buf.data();
 }
 
-enum : int { kWsInput = 0, kWsWeights = 1, kWsPartial = 2, kWsPad = 3, kWsFlip = 4, kWsChunks = 5 };
+enum : int {
+  kWsInput = 0, kWsWeights = 1, kWsPartial = 2, kWsPad = 3, kWsFlip = 4, kWsChunks = 5, kWsRow = 6
+};
 
 inline i64 ceil_div(i64 a, i64 b) {  // b > 0, a of any sign
   return a >= 0 ? (a + b - 1) / b : -((-a) / b);
@@ -236,10 +247,10 @@ struct Block {
   int size;
 };
 
-std::vector<Block> even_blocks(i64 total, int max_size) {
+// `total` split into `nb` blocks, sizes differing by at most one (larger first).
+std::vector<Block> split_blocks(i64 total, i64 nb) {
   std::vector<Block> blocks;
   if (total <= 0) return blocks;
-  const i64 nb = ceil_div(total, max_size);
   const i64 base = total / nb, extra = total % nb;
   i64 start = 0;
   for (i64 b = 0; b < nb; ++b) {
@@ -248,6 +259,10 @@ std::vector<Block> even_blocks(i64 total, int max_size) {
     start += size;
   }
   return blocks;
+}
+
+std::vector<Block> even_blocks(i64 total, int max_size) {
+  return split_blocks(total, ceil_div(total, max_size));
 }
 
 constexpr int kFwdMaxMR = 8;      // output channels per micro-tile
@@ -530,6 +545,404 @@ void direct_grad_weight(const DGeom& g, const T* x, const T* gy, T* gw) {
       for (i64 ti = 0; ti < ntiles; ++ti) run_tile(xq, pr, ti, acc);
     }
     for (i64 e = 0; e < total; ++e) gw[e] = lane_sum(acc + e * L);
+  }
+}
+
+// ------------------------------------------------------------------ channel-vectorised direct convolution
+//
+// The SIMD vectors run over output channels; the register tile is FV vectors
+// of output channels times RB images at one output pixel (forward) or RB input
+// channels at one kernel position (grad_weight); only the taps that touch real
+// input pixels are visited (the tap range of a pixel is a rectangle [kh0, kh1)
+// x [kw0, kw1), the same for every image): no padding copy, no multiplications
+// by zero, full vectors whatever the image width.
+
+// dst[c*ld_dst + r] = src[r*ld_src + c] for r < rows, c < cols, in cache-sized blocks.
+template <typename T>
+void transpose(const T* src, i64 rows, i64 cols, i64 ld_src, T* dst, i64 ld_dst) {
+  constexpr i64 kB = 16;
+  for (i64 r0 = 0; r0 < rows; r0 += kB)
+    for (i64 c0 = 0; c0 < cols; c0 += kB) {
+      const i64 r1 = std::min(rows, r0 + kB), c1 = std::min(cols, c0 + kB);
+      for (i64 c = c0; c < c1; ++c)
+        for (i64 r = r0; r < r1; ++r) dst[c * ld_dst + r] = src[r * ld_src + c];
+    }
+}
+
+#if defined(__AVX512F__)
+// r[i] = row i of a 16 x 16 block -> r[i] = column i.
+inline void transpose16x16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+    t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+  }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+  }
+}
+
+// float: the same with 16 x 16 blocks transposed in registers (about a third
+// of the scalar loop's time: the inputs of the channel-vectorised kernel are
+// transposed on every call).
+inline void transpose(const float* src, i64 rows, i64 cols, i64 ld_src, float* dst, i64 ld_dst) {
+  const i64 c16 = cols / 16 * 16;
+  for (i64 r0 = 0; r0 < rows; r0 += 16) {
+    const int nr = static_cast<int>(std::min<i64>(16, rows - r0));
+    const __mmask16 m = static_cast<__mmask16>((1u << nr) - 1u);
+    for (i64 c0 = 0; c0 < c16; c0 += 16) {
+      __m512 r[16];
+      for (int i = 0; i < 16; ++i)
+        r[i] = i < nr ? _mm512_loadu_ps(src + (r0 + i) * ld_src + c0) : _mm512_setzero_ps();
+      transpose16x16(r);
+      for (int i = 0; i < 16; ++i) _mm512_mask_storeu_ps(dst + (c0 + i) * ld_dst + r0, m, r[i]);
+    }
+    for (i64 c = c16; c < cols; ++c)
+      for (i64 r = r0; r < r0 + nr; ++r) dst[c * ld_dst + r] = src[r * ld_src + c];
+  }
+}
+#endif
+
+constexpr int kCvMaxFV = 4;   // output-channel vectors per micro-tile
+constexpr int kCvMaxRB = 14;  // images (forward) / input channels (grad_weight) per micro-tile
+constexpr int kCvAcc = 28;    // the most accumulators (RB * FV) of any micro-tile
+
+// Rows per micro-tile: RB * FV accumulators, FV weight vectors and a broadcast
+// in the 32 vector registers.
+constexpr int cv_rb(int fv) { return std::min(kCvMaxRB, (31 - fv) / fv); }
+static_assert(cv_rb(1) * 1 <= kCvAcc && cv_rb(2) * 2 <= kCvAcc && cv_rb(3) * 3 <= kCvAcc &&
+                  cv_rb(4) * 4 <= kCvAcc,
+              "kCvAcc bounds the micro-tiles");
+
+// Kernel positions [lo, hi) of output position o that read inside [0, size):
+// 0 <= o*s - p + k*d < size.
+inline void taps_of_output(i64 o, i64 s, i64 p, i64 d, i64 k, i64 size, i64& lo, i64& hi) {
+  const i64 i0 = o * s - p;
+  lo = clamp64(ceil_div(-i0, d), 0, k);
+  hi = clamp64(ceil_div(size - i0, d), lo, k);
+}
+
+// Output positions [lo, hi) (of osize) that kernel position k reads inside [0, size).
+inline void outputs_of_tap(i64 k, i64 s, i64 p, i64 d, i64 size, i64 osize, i64& lo, i64& hi) {
+  const i64 i0 = k * d - p;
+  lo = clamp64(ceil_div(-i0, s), 0, osize);
+  hi = clamp64(ceil_div(size - i0, s), lo, osize);
+}
+
+// out[j][v*L + l] = init[v*L + l] + sum over the taps (c < ci, a < nkh, b < nkw) of
+// wb[c*w_c + a*w_h + b*FV*L + v*L + l] * xb[c*x_c + a*x_h + b*x_w + j]:
+// RB images (innermost in x) times FV vectors of output channels.
+template <typename T, int FV, int RB>
+void cv_fwd_tile(const T* xb, const T* wb, i64 ci, i64 nkh, i64 nkw, i64 x_c, i64 x_h, i64 x_w,
+                 i64 w_c, i64 w_h, const T* init, T* out) {
+  using S = Simd<T>;
+  constexpr int L = S::L;
+  const auto full = S::make_mask(L);
+  typename S::reg acc[RB][FV];
+  TGC_UNROLL
+  for (int v = 0; v < FV; ++v) {
+    const typename S::reg b = init ? S::load(full, init + v * L) : S::zero();
+    TGC_UNROLL
+    for (int j = 0; j < RB; ++j) acc[j][v] = b;
+  }
+  const i64 span = static_cast<i64>(sizeof(T)) * ((nkw - 1) * x_w + RB);  // bytes of x per kernel row
+  for (i64 c = 0; c < ci; ++c)
+    for (i64 a = 0; a < nkh; ++a) {
+      const T* xr = xb + c * x_c + a * x_h;
+      const T* wr = wb + c * w_c + a * w_h;
+      // The same kernel row two channels ahead: its input is usually no longer
+      // in L1 (the tile touches ci * nkh such runs) and the stride is too long
+      // for the hardware prefetcher. (Integer arithmetic: may point past xi.)
+      const std::uintptr_t ahead = reinterpret_cast<std::uintptr_t>(xr) + 2 * x_c * sizeof(T);
+      for (i64 q = 0; q < span; q += 64) TGC_PREFETCH(reinterpret_cast<const void*>(ahead + q));
+      for (i64 b = 0; b < nkw; ++b, xr += x_w, wr += FV * L) {
+        typename S::reg wv[FV];
+        TGC_UNROLL
+        for (int v = 0; v < FV; ++v) wv[v] = S::load(full, wr + v * L);
+        TGC_UNROLL
+        for (int j = 0; j < RB; ++j) {
+          const typename S::reg xv = S::set1(xr[j]);
+          TGC_UNROLL
+          for (int v = 0; v < FV; ++v) acc[j][v] = S::fma(wv[v], xv, acc[j][v]);
+        }
+      }
+    }
+  TGC_UNROLL
+  for (int j = 0; j < RB; ++j)
+    TGC_UNROLL
+    for (int v = 0; v < FV; ++v) S::store(full, out + (j * FV + v) * L, acc[j][v]);
+}
+
+// acc[j][v*L + l] (rows acc_ld apart) += sum over images n < nimg, output rows
+// a < noh, columns o < now of gyb[n*gy_n + a*gy_h + o*gy_w + v*L + l] *
+// xb[n*x_n + a*x_h + o*x_w + j]: the weight gradient of RB input channels
+// (innermost in x) times FV vectors of output channels at one kernel position.
+template <typename T, int FV, int RB>
+void cv_gw_tile(const T* gyb, const T* xb, i64 nimg, i64 noh, i64 now, i64 gy_n, i64 gy_h,
+                i64 gy_w, i64 x_n, i64 x_h, i64 x_w, T* acc_mem, i64 acc_ld) {
+  using S = Simd<T>;
+  constexpr int L = S::L;
+  const auto full = S::make_mask(L);
+  typename S::reg acc[RB][FV];
+  TGC_UNROLL
+  for (int j = 0; j < RB; ++j)
+    TGC_UNROLL
+    for (int v = 0; v < FV; ++v) acc[j][v] = S::load(full, acc_mem + j * acc_ld + v * L);
+  for (i64 n = 0; n < nimg; ++n)
+    for (i64 a = 0; a < noh; ++a) {
+      const T* gp = gyb + n * gy_n + a * gy_h;
+      const T* xp = xb + n * x_n + a * x_h;
+      for (i64 o = 0; o < now; ++o, gp += gy_w, xp += x_w) {
+        typename S::reg gv[FV];
+        TGC_UNROLL
+        for (int v = 0; v < FV; ++v) gv[v] = S::load(full, gp + v * L);
+        TGC_UNROLL
+        for (int j = 0; j < RB; ++j) {
+          const typename S::reg xv = S::set1(xp[j]);
+          TGC_UNROLL
+          for (int v = 0; v < FV; ++v) acc[j][v] = S::fma(gv[v], xv, acc[j][v]);
+        }
+      }
+    }
+  TGC_UNROLL
+  for (int j = 0; j < RB; ++j)
+    TGC_UNROLL
+    for (int v = 0; v < FV; ++v) S::store(full, acc_mem + j * acc_ld + v * L, acc[j][v]);
+}
+
+template <typename T>
+using CvFwdFn = void (*)(const T*, const T*, i64, i64, i64, i64, i64, i64, i64, i64, const T*, T*);
+template <typename T>
+using CvGwFn = void (*)(const T*, const T*, i64, i64, i64, i64, i64, i64, i64, i64, i64, T*, i64);
+
+template <typename T, int FV, std::size_t... R>
+CvFwdFn<T> cv_fwd_rb(int rb, std::index_sequence<R...>) {
+  static constexpr CvFwdFn<T> fns[] = {&cv_fwd_tile<T, FV, static_cast<int>(R) + 1>...};
+  return fns[rb - 1];
+}
+template <typename T, int FV, std::size_t... R>
+CvGwFn<T> cv_gw_rb(int rb, std::index_sequence<R...>) {
+  static constexpr CvGwFn<T> fns[] = {&cv_gw_tile<T, FV, static_cast<int>(R) + 1>...};
+  return fns[rb - 1];
+}
+
+// The micro-kernel for fv (1..kCvMaxFV) vectors and rb (1..cv_rb(fv)) rows.
+template <typename T>
+CvFwdFn<T> cv_fwd_pick(int fv, int rb) {
+  switch (fv) {
+    case 1: return cv_fwd_rb<T, 1>(rb, std::make_index_sequence<cv_rb(1)>{});
+    case 2: return cv_fwd_rb<T, 2>(rb, std::make_index_sequence<cv_rb(2)>{});
+    case 3: return cv_fwd_rb<T, 3>(rb, std::make_index_sequence<cv_rb(3)>{});
+    default: return cv_fwd_rb<T, 4>(rb, std::make_index_sequence<cv_rb(4)>{});
+  }
+}
+template <typename T>
+CvGwFn<T> cv_gw_pick(int fv, int rb) {
+  switch (fv) {
+    case 1: return cv_gw_rb<T, 1>(rb, std::make_index_sequence<cv_rb(1)>{});
+    case 2: return cv_gw_rb<T, 2>(rb, std::make_index_sequence<cv_rb(2)>{});
+    case 3: return cv_gw_rb<T, 3>(rb, std::make_index_sequence<cv_rb(3)>{});
+    default: return cv_gw_rb<T, 4>(rb, std::make_index_sequence<cv_rb(4)>{});
+  }
+}
+
+// Output-channel blocks of one group, in SIMD vectors (at most kCvMaxFV each).
+template <typename T>
+std::vector<Block> cv_fblocks(i64 mo) {
+  return even_blocks(ceil_div(mo, Simd<T>::L), kCvMaxFV);
+}
+
+// Direct convolution dst = conv(src, w) (+ bias) vectorised over output
+// channels; w is (groups * mo, ci, kh, kw). Work items: (group, block of up to
+// RB images); the images of an item are interleaved (xi[c][ih][iw][image]) so
+// that the RB broadcasts of one tap are adjacent.
+template <typename T>
+void cv_conv(const DGeom& g, const T* src, const T* w, const T* bias, T* dst) {
+  constexpr int L = Simd<T>::L;
+  constexpr i64 FL = kCvMaxFV * L;  // packed output channels per block and tap
+  const i64 taps = g.taps(), kk = g.kh * g.kw, np = g.oh * g.ow, hw = g.hs * g.ws;
+  const std::vector<Block> fb = cv_fblocks<T>(g.mo);
+  const i64 nfb = static_cast<i64>(fb.size());
+  const int threads = max_threads();
+
+  // Image blocks: at most RB images (for the widest channel block), and a
+  // multiple of the thread count when that costs at most a few images per block.
+  const int rb = cv_rb(fb[0].size);
+  i64 nblk = ceil_div(g.n, rb);
+  for (i64 k = nblk; k <= std::min(g.n, nblk + threads); ++k)
+    if ((g.groups * k) % threads == 0) {
+      nblk = k;
+      break;
+    }
+  const std::vector<Block> iblocks = split_blocks(g.n, nblk);
+
+  // Weights as [group][channel block][tap][FL] (zero beyond mo), bias as [group][block][FL].
+  T* wp = conv_workspace<T, kWsWeights>(static_cast<std::size_t>(g.groups * nfb * (taps + 1) * FL));
+  T* bp = wp + g.groups * nfb * taps * FL;
+  for (i64 gi = 0; gi < g.groups; ++gi)
+    for (i64 b = 0; b < nfb; ++b) {
+      T* wb = wp + (gi * nfb + b) * taps * FL;
+      const i64 f0 = fb[static_cast<std::size_t>(b)].start * L, fv = fb[static_cast<std::size_t>(b)].size;
+      for (i64 t = 0; t < taps; ++t)
+        for (i64 l = 0; l < fv * L; ++l)
+          wb[t * fv * L + l] = f0 + l < g.mo ? w[(gi * g.mo + f0 + l) * taps + t] : T(0);
+      for (i64 l = 0; l < FL; ++l)
+        bp[(gi * nfb + b) * FL + l] = bias && f0 + l < g.mo ? bias[gi * g.mo + f0 + l] : T(0);
+    }
+  // Valid kernel rows / columns of each output row / column.
+  std::vector<i64> rh(static_cast<std::size_t>(2 * g.oh)), rw(static_cast<std::size_t>(2 * g.ow));
+  for (i64 o = 0; o < g.oh; ++o) taps_of_output(o, g.sh, g.ph, g.dh, g.kh, g.hs, rh[2 * o], rh[2 * o + 1]);
+  for (i64 o = 0; o < g.ow; ++o) taps_of_output(o, g.sw, g.pw, g.dw, g.kw, g.ws, rw[2 * o], rw[2 * o + 1]);
+
+  const i64 cin = g.groups * g.ci, cout = g.groups * g.mo;
+  auto interleave = [&](i64 gi, const Block& ib, T* xi) {
+    transpose(src + (ib.start * cin + gi * g.ci) * hw, ib.size, g.ci * hw, cin * hw, xi, ib.size);
+  };
+  // Output row oh of channel block b for the images of ib, into y (image j,
+  // channel f of the group at y + j*y_img + f*np).
+  auto row = [&](i64 gi, const Block& ib, const T* xi, i64 b, i64 oh, T* y, i64 y_img) {
+    const i64 nb = ib.size;
+    const Block& f = fb[static_cast<std::size_t>(b)];
+    const i64 fv = f.size, f0 = f.start * L, fn = std::min<i64>(fv * L, g.mo - f0);
+    const CvFwdFn<T> fn_tile = cv_fwd_pick<T>(f.size, ib.size);
+    const T* wb = wp + (gi * nfb + b) * taps * FL;
+    const T* init = bias ? bp + (gi * nfb + b) * FL : nullptr;
+    // The tiles of the row go to out[ow][image][channel]; then out is written to
+    // y one contiguous output row at a time (not one element per plane per tile).
+    const i64 tile = nb * fv * L;
+    T* out = conv_workspace<T, kWsRow>(static_cast<std::size_t>(g.ow * kCvAcc * L));
+    const i64 kh0 = rh[2 * oh], nkh = rh[2 * oh + 1] - kh0;
+    for (i64 ow = 0; ow < g.ow; ++ow) {
+      const i64 kw0 = rw[2 * ow], nkw = rw[2 * ow + 1] - kw0;
+      const i64 ih = oh * g.sh - g.ph + kh0 * g.dh, iw = ow * g.sw - g.pw + kw0 * g.dw;
+      const T* xb = nkh > 0 && nkw > 0 ? xi + (ih * g.ws + iw) * nb : xi;
+      fn_tile(xb, wb + (kh0 * g.kw + kw0) * fv * L, g.ci, nkh, nkw, hw * nb, g.dh * g.ws * nb,
+              g.dw * nb, kk * fv * L, g.kw * fv * L, init, out + ow * tile);
+    }
+    for (i64 j = 0; j < nb; ++j)
+      transpose(out + j * fv * L, g.ow, fn, tile, y + j * y_img + f0 * np + oh * g.ow, np);
+  };
+
+  const i64 items = g.groups * static_cast<i64>(iblocks.size());
+  const i64 nb_max = iblocks[0].size;
+  if (split_pairs(items, threads)) {
+#pragma omp parallel num_threads(threads)
+    {
+      T* xi = conv_workspace<T, kWsInput>(static_cast<std::size_t>(g.ci * hw * nb_max));
+#pragma omp for schedule(dynamic, 1)
+      for (i64 it = 0; it < items; ++it) {
+        const i64 gi = it % g.groups;
+        const Block& ib = iblocks[static_cast<std::size_t>(it / g.groups)];
+        T* y = dst + (ib.start * cout + gi * g.mo) * np;
+        interleave(gi, ib, xi);
+        for (i64 b = 0; b < nfb; ++b)
+          for (i64 oh = 0; oh < g.oh; ++oh) row(gi, ib, xi, b, oh, y, cout * np);
+      }
+    }
+  } else {
+    T* xi = conv_workspace<T, kWsInput>(static_cast<std::size_t>(g.ci * hw * nb_max));
+    for (i64 it = 0; it < items; ++it) {
+      const i64 gi = it % g.groups;
+      const Block& ib = iblocks[static_cast<std::size_t>(it / g.groups)];
+      interleave(gi, ib, xi);
+      const i64 rows = nfb * g.oh;
+      T* y = dst + (ib.start * cout + gi * g.mo) * np;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && rows > 1)
+      for (i64 r = 0; r < rows; ++r) row(gi, ib, xi, r / g.oh, r % g.oh, y, cout * np);
+    }
+  }
+}
+
+// gw (groups * mo, ci, kh, kw) = sum over images of the correlation of gy with
+// x, vectorised over output channels; only pixel pairs inside the image are
+// visited. Images are split into chunks with one partial sum each, laid out as
+// part[group][kernel position][input channel][output channel, padded to
+// vectors]; within a chunk, batches of images are transposed to channel-
+// innermost layouts (xt[image][ih][iw][c], gyt[image][oh][ow][f]).
+template <typename T>
+void cv_grad_weight(const DGeom& g, const T* x, const T* gy, T* gw) {
+  constexpr int L = Simd<T>::L;
+  const i64 kk = g.kh * g.kw, np = g.oh * g.ow, hw = g.hs * g.ws;
+  const std::vector<Block> fb = cv_fblocks<T>(g.mo);
+  const i64 fp = ceil_div(g.mo, L) * L;  // padded output channels
+  const int rb = cv_rb(fb[0].size);
+  const std::vector<Block> cb = even_blocks(g.ci, rb);
+  const i64 part = g.groups * kk * g.ci * fp;
+  const i64 cin = g.groups * g.ci, cout = g.groups * g.mo;
+  const int threads = max_threads();
+  const i64 nch = weight_chunks(g.n, threads, part, sizeof(T));
+  // Images per transposed batch: both transposes within about 512 KiB.
+  const i64 per_image = (g.ci * hw + np * fp) * static_cast<i64>(sizeof(T));
+  const i64 batch = clamp64((i64{512} << 10) / std::max<i64>(per_image, 1), 1, ceil_div(g.n, nch));
+
+  std::vector<i64> ro(static_cast<std::size_t>(2 * g.kh)), co(static_cast<std::size_t>(2 * g.kw));
+  for (i64 k = 0; k < g.kh; ++k) outputs_of_tap(k, g.sh, g.ph, g.dh, g.hs, g.oh, ro[2 * k], ro[2 * k + 1]);
+  for (i64 k = 0; k < g.kw; ++k) outputs_of_tap(k, g.sw, g.pw, g.dw, g.ws, g.ow, co[2 * k], co[2 * k + 1]);
+
+  // acc += the images [n0, n1) of group gi.
+  auto images = [&](i64 gi, i64 n0, i64 n1, T* xt, T* gyt, T* acc) {
+    const i64 nb = n1 - n0;
+    for (i64 n = 0; n < nb; ++n) {
+      transpose(x + ((n0 + n) * cin + gi * g.ci) * hw, g.ci, hw, hw, xt + n * hw * g.ci, g.ci);
+      T* gd = gyt + n * np * fp;
+      transpose(gy + ((n0 + n) * cout + gi * g.mo) * np, g.mo, np, np, gd, fp);
+      if (fp > g.mo)
+        for (i64 e = 0; e < np; ++e) std::fill(gd + e * fp + g.mo, gd + (e + 1) * fp, T(0));
+    }
+    for (const Block& f : fb)
+      for (i64 kh = 0; kh < g.kh; ++kh)
+        for (i64 kw = 0; kw < g.kw; ++kw) {
+          const i64 oh0 = ro[2 * kh], noh = ro[2 * kh + 1] - oh0;
+          const i64 ow0 = co[2 * kw], now = co[2 * kw + 1] - ow0;
+          if (noh == 0 || now == 0) continue;
+          const i64 ih = oh0 * g.sh - g.ph + kh * g.dh, iw = ow0 * g.sw - g.pw + kw * g.dw;
+          for (const Block& c : cb)
+            cv_gw_pick<T>(f.size, c.size)(
+                gyt + (oh0 * g.ow + ow0) * fp + f.start * L, xt + (ih * g.ws + iw) * g.ci + c.start,
+                nb, noh, now, np * fp, g.ow * fp, fp, hw * g.ci, g.sh * g.ws * g.ci, g.sw * g.ci,
+                acc + ((gi * kk + kh * g.kw + kw) * g.ci + c.start) * fp + f.start * L, fp);
+        }
+  };
+
+  T* parts = conv_workspace<T, kWsChunks>(static_cast<std::size_t>(nch * part));
+#pragma omp parallel num_threads(threads) if (threads > 1 && nch > 1)
+  {
+    T* xt = conv_workspace<T, kWsInput>(static_cast<std::size_t>(batch * hw * g.ci));
+    T* gyt = conv_workspace<T, kWsPartial>(static_cast<std::size_t>(batch * np * fp));
+#pragma omp for schedule(dynamic, 1)
+    for (i64 ch = 0; ch < nch; ++ch) {
+      T* acc = parts + ch * part;
+      std::fill(acc, acc + part, T(0));
+      const i64 n0 = g.n * ch / nch, n1 = g.n * (ch + 1) / nch;
+      for (i64 gi = 0; gi < g.groups; ++gi)
+        for (i64 n = n0; n < n1; n += batch) images(gi, n, std::min(n1, n + batch), xt, gyt, acc);
+    }
+    // The sum over chunks (in chunk order) into the first partial, then
+    // gw[gi*mo + f][c][k] = part[gi][k][c][f].
+#pragma omp for schedule(static)
+    for (i64 e0 = 0; e0 < part; e0 += 1024) {
+      const i64 e1 = std::min(part, e0 + 1024);
+      for (i64 ch = 1; ch < nch; ++ch)
+        for (i64 e = e0; e < e1; ++e) parts[e] += parts[ch * part + e];
+    }
+#pragma omp for schedule(static)
+    for (i64 r = 0; r < g.groups * kk * g.ci; ++r) {  // r = (gi*kk + k)*ci + c
+      const i64 gi = r / (kk * g.ci), k = (r / g.ci) % kk, c = r % g.ci;
+      for (i64 f = 0; f < g.mo; ++f) gw[((gi * g.mo + f) * g.ci + c) * kk + k] = parts[r * fp + f];
+    }
   }
 }
 
@@ -846,19 +1259,77 @@ void gemm_grad_weight(const Conv2dParams& p, const DGeom& g, const T* gy, const 
 // (GEMM reads x in place). Its grad_weight (dot products over slots) wins only
 // for few input channels. With one input channel per group grad_input has one
 // output channel per micro-tile (one FMA per load) and GEMM + col2im is faster.
+//
+// The channel-vectorised kernel (2 threads, interleaved runs, minima; ms for
+// forward / grad_input / grad_weight, against the best of the other two):
+//   batch 128, 32->64 5x5 on 16x16:        13.4 / 13.5 / 13.7  vs 15.9 / 16.2 / 21.4
+//   batch 128, 64->64 5x5 on 8x8:           5.7 /  5.6 /  6.1  vs 12.5 / 12.2 / 13.4
+//   batch 64, 128->128 3x3 on 8x8:          5.8 /  6.0 /  7.1  vs  8.5 /  8.0 / 11.7
+//   batch 64, 256->256 3x3 on 4x4:          6.1 /  6.5 /  9.5  vs  9.6 /  9.6 / 16.1
+//   batch 32, 64->64 3x3 on 16x16:          2.7 /  2.7 /  2.8  vs  2.9 /  2.9 /  3.7
+//   batch 32, 64->128 3x3 stride 2, 32x32:  5.9 /    - /  6.2  vs  6.4 /    - /  7.4
+//   float64, batch 128, 64->64 5x5 on 8x8: 14.7 / 15.1 / 13.3  vs 18.1 / 18.3 / 28.6
+// Its forward loses on larger images, where few taps are padding and the
+// width-vectorised kernel has full vectors (64->64 3x3 on 32x32: 14.8 vs 12.3;
+// on 64x64, batch 8: 20.1 vs 11.1), for small batches (image blocks of few
+// images: batch 16, 32->64 on 16x16: 2.9 vs 1.9) and with partly filled
+// vectors (16->24: 3.5 vs 3.0; grad_input of 3 input channels: 3 of 16 lanes).
+// Its grad_weight is the fastest for every shape measured with more than a few
+// input channels, from batch 2 to 128 and 4x4 to 56x56 images (56x56: 39.9 vs
+// 41.0 GEMM); with 3 input channels (3->32 on 32x32) the width-vectorised
+// kernel stays ahead (4.3 vs 6.2).
 
 // Few input channels per group: K = C/g*KH*KW is too short for GEMM to run well.
 constexpr i64 kFewChannels = 4;
 constexpr i64 kDirectGradWeightMaxChannels = 8;
 
-// Fraction of SIMD lanes that output rows of width ow fill.
-double lane_fill(i64 ow, std::size_t elem_size) {
+// Fraction of SIMD lanes that n consecutive elements (an output row of width
+// n, or n output channels) fill.
+double lane_fill(i64 n, std::size_t elem_size) {
   const i64 lanes = elem_size == sizeof(float) ? Simd<float>::L : Simd<double>::L;
-  return static_cast<double>(ow) / static_cast<double>(ceil_div(ow, lanes) * lanes);
+  return static_cast<double>(n) / static_cast<double>(ceil_div(n, lanes) * lanes);
 }
 
 bool direct_suits(const Conv2dParams& p, std::size_t elem_size) {
   return !is_pointwise(p) && lane_fill(p.ow(), elem_size) >= 0.75;
+}
+
+// Fraction of the kernel taps of all outputs that read real input pixels
+// (not the padding), for stride 1: what the channel-vectorised kernel computes.
+double valid_tap_fraction(const Conv2dParams& p) {
+  auto axis = [](i64 out, i64 s, i64 pad, i64 d, i64 k, i64 size) {
+    i64 valid = 0;
+    for (i64 o = 0; o < out; ++o) {
+      i64 lo, hi;
+      taps_of_output(o, s, pad, d, k, size, lo, hi);
+      valid += hi - lo;
+    }
+    return static_cast<double>(valid) / static_cast<double>(out * k);
+  };
+  return axis(p.oh(), p.sh, p.ph, p.dh, p.kh, p.h) * axis(p.ow(), p.sw, p.pw, p.dw, p.kw, p.w);
+}
+
+// The channel-vectorised kernel for the forward (in = C/g, out = F/g) and the
+// stride-1 grad_input (in = F/g, out = C/g): several input channels, output
+// channels that fill the vectors, a batch for its image blocks, and small
+// images (or at least 10% of the taps in the padding).
+constexpr i64 kChannelsMinBatch = 32;
+constexpr i64 kChannelsMaxPixels = 256;
+constexpr double kChannelsMaxValidTaps = 0.9;
+constexpr double kChannelsMinFill = 0.9;
+
+bool channels_suit(const Conv2dParams& p, i64 in, i64 out, std::size_t elem_size) {
+  return in > kFewChannels && p.n >= kChannelsMinBatch &&
+         lane_fill(out, elem_size) >= kChannelsMinFill &&
+         (p.oh() * p.ow() <= kChannelsMaxPixels || valid_tap_fraction(p) <= kChannelsMaxValidTaps);
+}
+
+// Its grad_weight wins for every measured shape with more than a few input
+// channels (not 1x1: GEMM reads x in place) and output channels that fill at
+// least half of the vectors.
+bool channels_suit_grad_weight(const Conv2dParams& p, std::size_t elem_size) {
+  return p.c / p.groups > kFewChannels && !is_pointwise(p) &&
+         lane_fill(p.f / p.groups, elem_size) >= 0.5;
 }
 
 DGeom forward_geom(const Conv2dParams& p) {
@@ -870,13 +1341,15 @@ DGeom forward_geom(const Conv2dParams& p) {
 
 ConvAlgo conv2d_forward_algo(const Conv2dParams& p, std::size_t elem_size) {
   if (p.algo != ConvAlgo::kAuto) return p.algo;
+  if (channels_suit(p, p.c / p.groups, p.f / p.groups, elem_size)) return ConvAlgo::kDirectChannels;
   const i64 cg = p.c / p.groups;
   return cg <= kFewChannels || direct_suits(p, elem_size) ? ConvAlgo::kDirect : ConvAlgo::kGemm;
 }
 
 ConvAlgo conv2d_grad_input_algo(const Conv2dParams& p, std::size_t elem_size) {
-  if (p.sh != 1 || p.sw != 1) return ConvAlgo::kGemm;  // direct needs stride 1
+  if (p.sh != 1 || p.sw != 1) return ConvAlgo::kGemm;  // the direct kernels need stride 1
   if (p.algo != ConvAlgo::kAuto) return p.algo;
+  if (channels_suit(p, p.f / p.groups, p.c / p.groups, elem_size)) return ConvAlgo::kDirectChannels;
   const i64 cg = p.c / p.groups;
   return cg >= 2 && (cg <= kFewChannels || direct_suits(p, elem_size)) ? ConvAlgo::kDirect
                                                                         : ConvAlgo::kGemm;
@@ -884,6 +1357,7 @@ ConvAlgo conv2d_grad_input_algo(const Conv2dParams& p, std::size_t elem_size) {
 
 ConvAlgo conv2d_grad_weight_algo(const Conv2dParams& p, std::size_t elem_size) {
   if (p.algo != ConvAlgo::kAuto) return p.algo;
+  if (channels_suit_grad_weight(p, elem_size)) return ConvAlgo::kDirectChannels;
   const i64 cg = p.c / p.groups;
   return cg <= kFewChannels || (cg <= kDirectGradWeightMaxChannels && direct_suits(p, elem_size))
              ? ConvAlgo::kDirect
@@ -900,7 +1374,10 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
         std::fill(y + (n * p.f + f) * np, y + (n * p.f + f + 1) * np, bias ? bias[f] : T(0));
     return;
   }
-  if (conv2d_forward_algo(p, sizeof(T)) == ConvAlgo::kDirect) {
+  const ConvAlgo algo = conv2d_forward_algo(p, sizeof(T));
+  if (algo == ConvAlgo::kDirectChannels) {
+    cv_conv<T>(forward_geom(p), x, w, bias, y);
+  } else if (algo == ConvAlgo::kDirect) {
     direct_conv<T>(forward_geom(p), x, w, bias, y);
   } else {
     gemm_forward<T>(forward_geom(p), is_pointwise(p), x, w, bias, y);
@@ -914,9 +1391,13 @@ void conv2d_grad_input(const Conv2dParams& p, const T* gy, const T* w, T* gx) {
     std::fill(gx, gx + p.n * p.c * p.h * p.w, T(0));
     return;
   }
-  if (conv2d_grad_input_algo(p, sizeof(T)) == ConvAlgo::kDirect) {
-    // Transposed convolution with stride 1: a forward convolution of gy with the
-    // kernel flipped in space, channels swapped, padding d(k-1) - p.
+  // Direct algorithms: the transposed convolution with stride 1 is a forward
+  // convolution of gy with the kernel flipped in space, channels swapped,
+  // padding d(k-1) - p.
+  const ConvAlgo algo = conv2d_grad_input_algo(p, sizeof(T));
+  if (algo == ConvAlgo::kDirectChannels) {
+    cv_conv<T>(transposed_geom(p), gy, flipped_weights(p, w), nullptr, gx);
+  } else if (algo == ConvAlgo::kDirect) {
     direct_conv<T>(transposed_geom(p), gy, flipped_weights(p, w), nullptr, gx);
   } else {
     gemm_grad_input<T>(p, forward_geom(p), gy, w, gx);
@@ -931,7 +1412,10 @@ void conv2d_grad_weight(const Conv2dParams& p, const T* gy, const T* x, T* gw) {
     std::fill(gw, gw + total, T(0));
     return;
   }
-  if (conv2d_grad_weight_algo(p, sizeof(T)) == ConvAlgo::kDirect) {
+  const ConvAlgo algo = conv2d_grad_weight_algo(p, sizeof(T));
+  if (algo == ConvAlgo::kDirectChannels) {
+    cv_grad_weight<T>(forward_geom(p), x, gy, gw);
+  } else if (algo == ConvAlgo::kDirect) {
     direct_grad_weight<T>(forward_geom(p), x, gy, gw);
   } else {
     gemm_grad_weight<T>(p, forward_geom(p), gy, x, gw);

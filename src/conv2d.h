@@ -9,8 +9,8 @@
 //     KH, KW >= 1, OH, OW >= 1; N, C or F may be 0 (then there is nothing to do,
 //     or the result is all zeros / the bias).
 //
-// Two algorithms; Conv2dParams::algo forces one (for tests), kAuto picks per call
-// (conv2d_*_algo; the rule and the measurements behind it are in conv2d.cpp).
+// Three algorithms; Conv2dParams::algo forces one (for tests), kAuto picks per
+// call (conv2d_*_algo; the rule and the measurements behind it are in conv2d.cpp).
 //
 // 1. im2col + GEMM (tgc::gemm from gemm.h). Per image n and group g, with
 //    K = C/g * KH * KW and P = OH * OW:
@@ -42,15 +42,45 @@
 //                   be negative, i.e. a crop); other strides use im2col + GEMM;
 //      grad_weight  per (4 output channels x 6 taps) tile, dot products over all
 //                   slots, accumulated lane-wise in a per-thread buffer.
+// 3. Channel-vectorised direct convolution (kDirectChannels), chosen for the
+//    forward and the stride-1 grad_input of small images with several channels
+//    and a batch of 32 or more (there the padding holds 10-30% of the taps and
+//    rows are too short for 2.), and for grad_weight with more than a few input
+//    channels. One SIMD
+//    vector holds L consecutive output channels (L = 16 float / 8 double
+//    lanes); output channels are split into blocks of FV <= 4 vectors (zero-
+//    padded), the weights are repacked once per call to [block][c][kh][kw][FV*L].
+//    Only taps that read real input pixels are visited: for output (oh, ow) the
+//    valid kernel rows / columns are a range [kh0, kh1) x [kw0, kw1), the same
+//    for every image, so the loops simply start and stop there (no padded copy,
+//    no multiplications by zero; borders need no special code).
+//      forward      register tile: RB images x FV vectors at one output pixel
+//                   (RB * FV <= 28 accumulators, e.g. 6 x 4 or 14 x 2); per tap
+//                   FV weight vectors times RB broadcast inputs. The RB images of
+//                   a work item are interleaved once (xi[c][ih][iw][image]) so
+//                   the broadcasts of a tap are adjacent; the tiles of one output
+//                   row are staged [ow][image][channel] and written out as
+//                   contiguous NCHW rows (a transpose per row).
+//      grad_input   for stride 1 only, the transposed convolution as in 2.
+//      grad_weight  register tile: RB input channels x FV vectors of output
+//                   channels at one kernel position (kh, kw), summed over the
+//                   pixels where that tap is valid (a rectangle of outputs) of a
+//                   batch of images transposed to channel-innermost layouts
+//                   (x[n][ih][iw][c], gy[n][oh][ow][f]); per pixel FV gy vectors
+//                   times RB broadcast inputs. Partial sums per image chunk.
 //
 // Threads (OpenMP): with at least as many (image, group) pairs as threads, the
 // pairs are handed to the threads dynamically (a shared machine slows threads
 // unevenly); each thread uses its own workspaces and gemm runs single-threaded
 // inside the parallel region. With fewer pairs (batch 1) the pairs are
 // processed one after the other and the parallelism is inside (gemm's own
-// threads, or the direct micro-kernel's tiles). grad_weight splits the pairs
-// into a fixed number of chunks with one partial sum each, added in chunk order
-// at the end: deterministic for a given thread count.
+// threads, or the direct micro-kernel's tiles). The channel-vectorised kernel
+// hands out (group, image block) work items the same way (as many image blocks
+// as a multiple of the thread count where that costs at most a few images per
+// block), or splits the output rows of one item over the threads. grad_weight
+// splits the pairs (kDirectChannels: the images) into a fixed number of chunks
+// with one partial sum each, added in chunk order at the end: deterministic for
+// a given thread count.
 //
 // Workspaces (padded images, column buffers, packed weights, partial sums) are
 // thread-local and only grow, so repeated calls allocate (and page-fault)
@@ -62,7 +92,8 @@
 
 namespace tgc {
 
-enum class ConvAlgo : int { kAuto = 0, kGemm = 1, kDirect = 2 };
+// kDirect: 2. above (vectorised over output width); kDirectChannels: 3. (over output channels).
+enum class ConvAlgo : int { kAuto = 0, kGemm = 1, kDirect = 2, kDirectChannels = 3 };
 
 struct Conv2dParams {
   std::int64_t n = 0, c = 0, h = 0, w = 0;  // input

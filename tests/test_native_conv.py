@@ -9,8 +9,10 @@ error of any summation order grows like sqrt(K) * eps:
   * float32: rtol 1e-4, atol 1e-5 * sqrt(K)
   * float64: rtol 1e-12, atol 1e-12 * sqrt(K)
 
-Both algorithms are tested on every drawn configuration ("gemm": im2col + GEMM, "direct": the
-few-channel kernel; "auto" picks one), with contiguous and non-contiguous inputs.
+Every algorithm is tested on every drawn configuration ("gemm": im2col + GEMM, "direct": the
+direct kernel vectorised over output width, "direct_channels": the direct kernel vectorised over
+output channels that skips padding taps; "auto" picks one), with contiguous and non-contiguous
+inputs.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from tinygrad_course.nn import functional as F  # noqa: E402
 from tinygrad_course.testing import gradcheck  # noqa: E402
 
 REF = NumpyBackend()
-ALGORITHMS = ("auto", "gemm", "direct")
+ALGORITHMS = ("auto", "gemm", "direct", "direct_channels")
 DTYPES = st.sampled_from([np.float32, np.float64])
 LAYOUTS = ("contiguous", "permuted", "sliced", "fortran")
 
@@ -150,6 +152,16 @@ def test_many_channels(c, dtype, seed):
     run_all_three(c, dtype, np.random.default_rng(seed))
 
 
+@settings(max_examples=20)
+@given(c=configs(max_batch=15, max_cg=9, max_fg=70, max_kernel=5), dtype=DTYPES,
+       seed=st.integers(0, 2**32 - 1))
+def test_direct_channels_blocks(c, dtype, seed):
+    """The channel-vectorised kernel's blocking: image blocks of up to 6-14 images with a remainder,
+    output channels in blocks of up to 4 vectors (70 = 3 + 2 float32 vectors) with a ragged last
+    vector, input-channel blocks in grad_weight, border pixels with partial tap ranges."""
+    run_all_three(c, dtype, np.random.default_rng(seed), algorithms=("direct_channels",))
+
+
 @settings(max_examples=15)
 @given(c=configs(max_batch=2), dtype=DTYPES, layout=st.sampled_from(LAYOUTS[1:]),
        seed=st.integers(0, 2**32 - 1))
@@ -178,12 +190,17 @@ def test_algorithm_choice():
     def algos(x_shape, w_shape, stride=s, padding=p, dtype="float32"):
         return tuple(C.conv2d_algorithms(x_shape, w_shape, stride, padding, d, 1, dtype=dtype).values())
 
-    # the CIFAR network: 3 input channels; 16-wide rows; 8-wide rows (half a float32 vector)
+    # the CIFAR network: 3 input channels; then small images where 14% / 28% of the taps are padding
     assert algos((128, 3, 32, 32), (32, 3, 5, 5)) == ("direct", "direct", "direct")
-    assert algos((128, 32, 16, 16), (64, 32, 5, 5)) == ("direct", "direct", "gemm")
-    if C.build_info()["simd"] == "avx512":  # 16 float / 8 double lanes (the portable build has 8 and 8)
-        assert algos((128, 64, 8, 8), (64, 64, 5, 5)) == ("gemm", "gemm", "gemm")
-    assert algos((128, 64, 8, 8), (64, 64, 5, 5), dtype="float64") == ("direct", "direct", "gemm")
+    assert algos((128, 32, 16, 16), (64, 32, 5, 5)) == ("direct_channels",) * 3
+    assert algos((128, 64, 8, 8), (64, 64, 5, 5)) == ("direct_channels",) * 3
+    assert algos((128, 64, 8, 8), (64, 64, 5, 5), dtype="float64") == ("direct_channels",) * 3
+    # large images (few padding taps) and small batches keep the width-vectorised kernel, except
+    # in grad_weight; partly filled channel vectors (24 of 32 lanes) too
+    assert algos((32, 64, 32, 32), (64, 64, 3, 3), padding=(1, 1)) == ("direct", "direct", "direct_channels")
+    assert algos((16, 32, 16, 16), (64, 32, 5, 5)) == ("direct", "direct", "direct_channels")
+    if C.build_info()["simd"] == "avx512":  # 16 float lanes (the portable build has 8)
+        assert algos((128, 16, 16, 16), (24, 16, 5, 5))[0] == "direct"
     # 1x1 kernels read x in place; the direct transposed convolution needs stride 1
     assert algos((8, 64, 32, 32), (64, 64, 1, 1), padding=0) == ("gemm", "gemm", "gemm")
     assert algos((2, 3, 9, 9), (4, 3, 3, 3), stride=(2, 2))[1] == "gemm"
@@ -293,7 +310,7 @@ def test_shape_errors():
         C.conv2d_grad_input(np.zeros((1, 6, 4, 4), np.float32), w, (1, 4, 6), *s, 2)
     with pytest.raises(ValueError, match=r"stride >= 1, .* got stride \(0, 1\), padding \(0, 0\)"):
         C.conv2d(x, w, None, (0, 1), (0, 0), (1, 1), 2)
-    with pytest.raises(ValueError, match="algorithm must be 'auto', 'gemm' or 'direct'"):
+    with pytest.raises(ValueError, match="algorithm must be 'auto', 'gemm', 'direct' or 'direct_channels'"):
         C.conv2d(x, w, None, *s, 2, algorithm="winograd")
 
 

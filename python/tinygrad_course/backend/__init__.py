@@ -12,7 +12,10 @@ from __future__ import annotations
 import contextlib
 import os
 
+from .allocator import tune_allocator
 from .numpy_backend import NumpyBackend
+
+tune_allocator()
 
 _CPU_BACKENDS = ("numpy", "native")
 _instances: dict[str, object] = {}

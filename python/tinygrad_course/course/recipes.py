@@ -372,6 +372,7 @@ def svm_circles(opts: RunOptions, kernels=tuple(SVM_REPORTED), cs=(0.1, 1.0, 10.
                 plots_made.append(plots.plot_decision_boundary(
                     scores, x_te, y_te, os.path.join(out, f"boundary_{kernel}.png"), title=f"SVM {kernel}, C=1"))
     summary = {"recipe": "svm-circles", "rows": rows, "backend": get_backend_name(), "machine": machine(),
+               "reported": ", ".join(f"{k} {v:g}" for k, v in SVM_REPORTED.items()),
                "date": time.strftime("%Y-%m-%d"), "plots": plots_made, "out": out}
     _write_summary(out, summary)
     return summary

@@ -90,6 +90,8 @@ def test_cli_trains_and_writes_metrics_and_plots(tmp_path, capsys):
     assert "optim" in printed and "test %" in printed
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["results"]["optim"]["test_acc"]) == 2
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["recipe"] == "circles" and summary["figure"].startswith("optim ")
     assert (out / "curves.png").stat().st_size > 1000
     assert (out / "decision_boundary.png").stat().st_size > 1000
 

@@ -44,6 +44,7 @@ def _train_circles(args) -> int:
     document = {"config": vars(cfg), "sweep": args.sweep, "results": {k: h.as_dict() for k, h in results.items()}}
     write_atomically(metrics_path, lambda f: json.dump(document, f, indent=1), "w")
     print(f"metrics: {metrics_path}")
+    _write_circles_summary(args, cfg, results)
     if not args.no_plots:
         try:
             from . import plots
@@ -70,6 +71,20 @@ def _results(args) -> int:
         return 1
     print(results.markdown(summaries))
     return 0
+
+
+def _write_circles_summary(args, cfg, results) -> None:
+    """summary.json for `python -m tinygrad_course results`: test accuracy per step (or per sweep value)."""
+    from .checkpoint import write_atomically
+    from .course.results import machine
+    name = "circles" if not args.sweep else f"circles --sweep {args.sweep}"
+    reported = (", ".join(f"{k} {v[1]:.1f}" for k, v in CIRCLES_REPORTED.items())
+                if cfg.dataset == "circles" and not args.sweep else "-")
+    summary = {"recipe": name if cfg.dataset == "circles" else f"{name} ({cfg.dataset})",
+               "figure": ", ".join(f"{k} {100 * h.final_test_acc:.1f}" for k, h in results.items()),
+               "reported": reported, "epochs": cfg.epochs, "train_seconds_total": sum(h.seconds for h in results.values()),
+               "backend": _backend_name(), "machine": machine(), "out": args.out}
+    write_atomically(os.path.join(args.out, "summary.json"), lambda f: json.dump(summary, f, indent=1), "w")
 
 
 def _backend_name():

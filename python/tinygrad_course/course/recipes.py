@@ -11,7 +11,6 @@ Reported figures (COURSE.md) live in REPORTED, next to the recipe that should me
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -332,11 +331,6 @@ def horizon(opts: RunOptions, loss: str = "bce", size=(96, 128)) -> dict:
                                                     title=f"{name}: validation images")]
     _write_summary(out, summary)
     return summary
-
-
-def steps_per_epoch(n: int, batch: int) -> int:
-    """The course's vocabulary: ceil(N / batch) updates per epoch."""
-    return math.ceil(n / batch)
 
 
 # --- support-vector machines on circles (section 1, bonus) ------------------------------------------------------

@@ -135,3 +135,16 @@ def test_segmentation_counts_pixel_accuracy_iou_dice():
     empty = _Counts("segmentation", None)
     empty.add(0.1, -np.ones((1, 1, 2, 2)), np.zeros((1, 1, 2, 2)))
     assert empty.summary()["iou"] == 1.0 and empty.summary()["dice"] == 1.0
+
+
+def test_history_plot_splits_keys_into_split_and_metric(tmp_path):
+    pytest.importorskip("matplotlib")
+    from tinygrad_course import plots
+    assert plots._split_metric("test_exact_top1") == ("test_exact", "top1")
+    assert plots._split_metric("val_pixel_acc") == ("val", "pixel_acc")
+    assert plots._split_metric("train_seconds") == (None, None)
+    rows = [{"epoch": e, "lr": 0.1, "train_loss": 1.0 / e, "test_loss": 1.2 / e, "test_exact_top1": 0.1 * e,
+             "seconds": 1.0} for e in (1, 2)]
+    assert (tmp_path / "h.png").exists() is False
+    plots.plot_history(rows, str(tmp_path / "h.png"))
+    assert (tmp_path / "h.png").stat().st_size > 1000

@@ -52,18 +52,28 @@ def plot_decision_boundary(predict, x: np.ndarray, y: np.ndarray, path: str, tit
     return _save(fig, plt, path)
 
 
+METRIC_NAMES = ("loss", "top1", "top5", "pixel_acc", "iou", "dice")
+
+
+def _split_metric(key: str):
+    """A Trainer history key into (split, metric): "test_exact_top1" -> ("test_exact", "top1")."""
+    for metric in METRIC_NAMES:
+        if key.endswith("_" + metric):
+            return key[:-len(metric) - 1], metric
+    return None, None
+
+
 def plot_history(history: list, path: str, title: str = "") -> str:
     """One panel per metric (loss, top1, ...) with a line per split, from Trainer history rows
     (keys "<split>_<metric>", e.g. "train_loss", "test_top1")."""
     plt = _pyplot()
-    skip = {"epoch", "lr", "seconds", "train_seconds"}
-    keys = [k for k in history[0] if k not in skip] if history else []
-    metrics = list(dict.fromkeys(k.split("_", 1)[1] for k in keys if "_" in k))
+    keys = [k for k in history[0] if _split_metric(k)[0]] if history else []
+    metrics = list(dict.fromkeys(_split_metric(k)[1] for k in keys))
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
     epochs = [row["epoch"] for row in history]
     for ax, metric in zip(axes[0], metrics):
         for key in keys:
-            split, name = key.split("_", 1)
+            split, name = _split_metric(key)
             if name == metric:
                 ax.plot(epochs, [row.get(key, np.nan) for row in history], "-" if split == "train" else "--",
                         label=split)

@@ -104,7 +104,8 @@ def _classification_run(name, opts, model, optimizer, train_loader, eval_loaders
 
 def _summary(name, history, config, seconds, out) -> dict:
     final = dict(history[-1]) if history else {}
-    return {"recipe": name, "reported": REPORTED.get(name, REPORTED.get(name.split("/")[0], "-")),
+    family = "homework" if name.startswith("homework") else name.split("/")[0]
+    return {"recipe": name, "reported": REPORTED.get(name, REPORTED.get(family, "-")),
             "final": final, "epochs": len(history), "wall_seconds_this_run": round(seconds, 1),
             "train_seconds_total": round(sum(r.get("seconds", 0.0) for r in history), 1),
             "backend": get_backend_name(), "machine": machine(), "date": time.strftime("%Y-%m-%d"),

@@ -60,6 +60,20 @@ def _default_init(weight, bias) -> None:
         init.uniform_(bias, -bound, bound)
 
 
+def _conv_extra_repr(layer, **defaults) -> str:
+    """Channels, kernel and stride, then every option in `defaults` that differs from its default."""
+    s = f"{layer.in_channels}, {layer.out_channels}, kernel_size={layer.kernel_size}, stride={layer.stride}"
+    for name, default in defaults.items():
+        value = getattr(layer, name)
+        if value != default:
+            s += f", {name}={value!r}" if isinstance(value, str) else f", {name}={value}"
+    if layer.groups != 1:
+        s += f", groups={layer.groups}"
+    if layer.bias is None:
+        s += ", bias=False"
+    return s
+
+
 class Linear(Module):
     """y = x W^T + b with W of shape (out_features, in_features)."""
 
@@ -137,16 +151,7 @@ class Conv2d(Module):
         return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0, 0):
-            s += f", padding={self.padding!r}" if isinstance(self.padding, str) else f", padding={self.padding}"
-        if self.dilation != (1, 1):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
+        return _conv_extra_repr(self, padding=(0, 0), dilation=(1, 1))
 
 
 class ConvTranspose2d(Module):
@@ -183,15 +188,7 @@ class ConvTranspose2d(Module):
                                   self.groups, self.dilation)
 
     def extra_repr(self) -> str:
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        for name in ("padding", "output_padding", "dilation"):
-            if getattr(self, name) != ((1, 1) if name == "dilation" else (0, 0)):
-                s += f", {name}={getattr(self, name)}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
+        return _conv_extra_repr(self, padding=(0, 0), output_padding=(0, 0), dilation=(1, 1))
 
 
 class Upsample(Module):

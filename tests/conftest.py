@@ -18,7 +18,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-import tinygrad_course as tg
+# Numba's CUDA kernels run under its CUDA simulator when this machine has no NVIDIA GPU (as in CI);
+# numba reads the variable when numba.cuda is first imported, which is after this file runs.
+if not any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0")):
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+import tinygrad_course as tg  # noqa: E402
 
 # function_scoped_fixture: the `backend` and seeding fixtures below are deliberately per test, not
 # per example (the backend is constant within a test; examples draw their own data from hypothesis).

@@ -25,7 +25,13 @@ blocking (GEMM panels, 8-channel conv micro-tiles) and past the element counts w
 threads (2**14-2**15 elements), still with odd sizes. Convolutions also run with <= 4 and with > 4
 input channels per group (the `path` parameter: the native direct kernel vs im2col + GEMM).
 
-With only the numpy backend available (tinygrad_course._C not built) these tests skip.
+The "cuda" backend runs here twice: "cuda-emulated" is CudaBackend on the CPU emulation of the very same
+kernels/*.cu sources (tinygrad_course.backend.cuda.emulated_runtime: needs only a C++17 compiler; outputs
+poisoned with NaN), small and big inputs (about 10 s in all); tests/test_cuda_kernels.py adds targeted cases
+(GEMM and convolution tile boundaries, split-K). "cuda-host" is CudaBackend on a real GPU wrapped in
+HostArrays (NumPy arrays in and out); it is marked `gpu` and skips without CuPy and a GPU.
+
+With only the numpy backend available (tinygrad_course._C not built, no C++ compiler) these tests skip.
 """
 from __future__ import annotations
 
@@ -38,6 +44,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinygrad_course as tg
+import tinygrad_course.backend as tg_backend
+from tinygrad_course.backend import cuda as cuda_backend
 from tinygrad_course.backend.numpy_backend import NumpyBackend
 from tinygrad_course.nn import functional as F
 
@@ -54,10 +62,28 @@ def _backend_object(name):
         return tg.get_backend()
 
 
-@pytest.fixture(params=OTHER_BACKENDS or [pytest.param("native", marks=_SKIP)], ids=str)
-def other(request):
+def _cuda_backend_object(name):
+    """CudaBackend on the CPU emulation ("cuda-emulated") or on a real GPU behind HostArrays ("cuda-host")."""
+    try:
+        if name == "cuda-emulated":
+            return cuda_backend.CudaBackend(cuda_backend.emulated_runtime(), poison=True)
+        return cuda_backend.HostArrays(cuda_backend.CudaBackend(cuda_backend.cuda_runtime(), poison=True))
+    except (cuda_backend.CudaUnavailableError, RuntimeError) as e:
+        pytest.skip(f"{name}: {e}")
+
+
+CUDA_PARAMS = [pytest.param("cuda-emulated"), pytest.param("cuda-host", marks=pytest.mark.gpu)]
+
+
+@pytest.fixture(params=(OTHER_BACKENDS or [pytest.param("native", marks=_SKIP)]) + CUDA_PARAMS, ids=str)
+def other(request, monkeypatch):
     """The backend object under test (every available backend except the reference)."""
-    return _backend_object(request.param)
+    if request.param not in ("cuda-emulated", "cuda-host"):
+        return _backend_object(request.param)
+    backend = _cuda_backend_object(request.param)
+    # registered for this test, so that tg.use_backend(backend.name) selects it (the network test)
+    monkeypatch.setitem(tg_backend._instances, backend.name, backend)
+    return backend
 
 
 DTYPES = st.sampled_from([np.float32, np.float64])

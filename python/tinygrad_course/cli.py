@@ -109,7 +109,8 @@ def _run_recipe(args) -> int:
     from .course import recipes
     opts = recipes.RunOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                               data_root=args.data_root, subset=args.subset, test_subset=args.test_subset,
-                              out=args.out, resume=args.resume, plots=not args.no_plots, progress=not args.quiet)
+                              out=args.out, resume=args.resume, plots=not args.no_plots, progress=not args.quiet,
+                              device=args.device)
     kwargs = {k: getattr(args, k) for k in args.recipe_kwargs}
     if "size" in kwargs:
         kwargs["size"] = tuple(kwargs["size"])
@@ -192,6 +193,8 @@ def _add_recipe_parsers(recipes_parser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tinygrad_course", description=__doc__)
     parser.add_argument("--backend", choices=["numpy", "native"], help="CPU backend for the heavy ops")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="where recipes train: cpu (default) or cuda (our GPU kernels; needs CuPy and a GPU)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a course model")
@@ -224,8 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+CPU_ONLY_RECIPES = ("circles", "svm-circles")  # tiny models: a GPU would only add launch overhead
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.device != "cpu" and getattr(args, "recipe", None) in CPU_ONLY_RECIPES:
+        parser.error(f"--device {args.device}: the {args.recipe} recipe runs on the CPU only")
     if args.backend:
         from .backend import set_backend
         set_backend(args.backend)

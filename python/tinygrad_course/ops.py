@@ -6,12 +6,15 @@ none). Gradients of broadcasting ops may keep the broadcast shape: the engine
 sums them back to each input's shape. Heavy primitives (matmul, convolution,
 pooling, normalisation) go through the backend selected for the device, so
 the numpy reference, the C++ kernels and the GPU kernels share these rules.
+Array functions go through `self.xp` (numpy on "cpu", cupy on "cuda") or, in helpers,
+`xp_of(array)`; `np` is left for host-side bookkeeping (shapes, index tables, errstate).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .backend import get_backend
+from .device import to_device, to_numpy, xp_of
 from .tensor import Function, get_rng
 
 
@@ -66,7 +69,7 @@ class Pow(Function):
         gb = None
         if self.needs_input_grad[1]:
             with np.errstate(divide="ignore", invalid="ignore"):
-                gb = g * out * np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0)
+                gb = g * out * self.xp.where(a > 0, self.xp.log(self.xp.where(a > 0, a, 1)), 0)
         return ga, gb
 
 
@@ -80,7 +83,7 @@ class Neg(Function):
 
 class Exp(Function):
     def forward(self, a):
-        out = np.exp(a)
+        out = self.xp.exp(a)
         self.save(out)
         return out
 
@@ -91,7 +94,7 @@ class Exp(Function):
 class Log(Function):
     def forward(self, a):
         self.save(a)
-        return np.log(a)
+        return self.xp.log(a)
 
     def backward(self, g):
         return g / self.saved[0]
@@ -99,7 +102,7 @@ class Log(Function):
 
 class Sqrt(Function):
     def forward(self, a):
-        out = np.sqrt(a)
+        out = self.xp.sqrt(a)
         self.save(out)
         return out
 
@@ -110,15 +113,15 @@ class Sqrt(Function):
 class Abs(Function):
     def forward(self, a):
         self.save(a)
-        return np.abs(a)
+        return self.xp.abs(a)
 
     def backward(self, g):
-        return g * np.sign(self.saved[0])
+        return g * self.xp.sign(self.saved[0])
 
 
 class Tanh(Function):
     def forward(self, a):
-        out = np.tanh(a)
+        out = self.xp.tanh(a)
         self.save(out)
         return out
 
@@ -129,7 +132,7 @@ class Tanh(Function):
 
 class Sigmoid(Function):
     def forward(self, a):
-        out = 0.5 * (1 + np.tanh(0.5 * a))  # overflow-free form of 1 / (1 + exp(-a))
+        out = 0.5 * (1 + self.xp.tanh(0.5 * a))  # overflow-free form of 1 / (1 + exp(-a))
         self.save(out)
         return out
 
@@ -151,21 +154,21 @@ class LeakyRelu(Function):
     def forward(self, a, slope):
         self.slope = slope
         self.save(a)
-        return np.where(a > 0, a, a * slope)
+        return self.xp.where(a > 0, a, a * slope)
 
     def backward(self, g):
-        return np.where(self.saved[0] > 0, g, g * self.slope)
+        return self.xp.where(self.saved[0] > 0, g, g * self.slope)
 
 
 class Clamp(Function):
     def forward(self, a, lo, hi):
         self.save(a)
         self.lo, self.hi = lo, hi
-        return np.clip(a, lo, hi)
+        return self.xp.clip(a, lo, hi)
 
     def backward(self, g):
         a = self.saved[0]
-        inside = np.ones(a.shape, dtype=bool)
+        inside = self.xp.ones(a.shape, dtype=bool)
         if self.lo is not None:
             inside &= a >= self.lo
         if self.hi is not None:
@@ -176,12 +179,12 @@ class Clamp(Function):
 class Where(Function):
     def forward(self, a, b, cond):
         self.cond = cond
-        return np.where(cond, a, b)
+        return self.xp.where(cond, a, b)
 
     def backward(self, g):
-        zero = np.zeros((), dtype=g.dtype)
-        return (np.where(self.cond, g, zero) if self.needs_input_grad[0] else None,
-                np.where(self.cond, zero, g) if self.needs_input_grad[1] else None)
+        zero = self.xp.zeros((), dtype=g.dtype)
+        return (self.xp.where(self.cond, g, zero) if self.needs_input_grad[0] else None,
+                self.xp.where(self.cond, zero, g) if self.needs_input_grad[1] else None)
 
 
 class Cast(Function):
@@ -191,6 +194,17 @@ class Cast(Function):
 
     def backward(self, g):
         return g.astype(self.in_dtype) if self.in_dtype.kind == "f" else None
+
+
+class ToDevice(Function):
+    """A copy on another device; the gradient is copied back."""
+
+    def forward(self, a, device):
+        self.out_device = device
+        return to_device(a, device)
+
+    def backward(self, g):
+        return to_device(g, self.device)
 
 
 class Clone(Function):
@@ -218,17 +232,17 @@ class Permute(Function):
 
     def forward(self, a, axes):
         self.axes = axes
-        return np.transpose(a, axes)
+        return self.xp.transpose(a, axes)
 
     def backward(self, g):
-        return np.transpose(g, np.argsort(self.axes))
+        return self.xp.transpose(g, tuple(np.argsort(self.axes)))
 
 
 class Expand(Function):
     is_view = True
 
     def forward(self, a, shape):
-        return np.broadcast_to(a, shape)
+        return self.xp.broadcast_to(a, shape)
 
     def backward(self, g):
         return g  # the engine sums it back to the input's shape
@@ -247,9 +261,9 @@ class GetItem(Function):
         return a[index]
 
     def backward(self, g):
-        gx = np.zeros(self.in_shape, dtype=g.dtype)
+        gx = self.xp.zeros(self.in_shape, dtype=g.dtype)
         if _is_advanced(self.index):
-            np.add.at(gx, self.index, g)  # repeated indices accumulate
+            self.xp.add.at(gx, self.index, g)  # repeated indices accumulate
         else:
             gx[self.index] = g
         return gx
@@ -258,7 +272,7 @@ class GetItem(Function):
 class Pad(Function):
     def forward(self, a, widths, value):
         self.slices = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, a.shape))
-        return np.pad(a, widths, constant_values=value)
+        return self.xp.pad(a, widths, constant_values=value)
 
     def backward(self, g):
         return g[self.slices]
@@ -268,24 +282,25 @@ class Concat(Function):
     def forward(self, *arrays, axis):
         self.axis = axis
         self.splits = np.cumsum([a.shape[axis] for a in arrays])[:-1]
-        return np.concatenate(arrays, axis=axis)
+        return self.xp.concatenate(arrays, axis=axis)
 
     def backward(self, g):
-        return tuple(np.split(g, self.splits, axis=self.axis))
+        return tuple(self.xp.split(g, self.splits.tolist(), axis=self.axis))
 
 
 # --- reductions ------------------------------------------------------------------------
 def _expand_reduced(g, in_shape, axis, keepdims):
     """Broadcast a reduced gradient back over the reduced axes."""
+    xp = xp_of(g)
     if axis is not None and not keepdims:
-        g = np.expand_dims(g, axis)
-    return np.broadcast_to(g, in_shape)
+        g = xp.expand_dims(g, axis)
+    return xp.broadcast_to(g, in_shape)
 
 
 class Sum(Function):
     def forward(self, a, axis, keepdims):
         self.in_shape, self.axis, self.keepdims = a.shape, axis, keepdims
-        return np.asarray(a.sum(axis=axis, keepdims=keepdims))
+        return self.xp.asarray(a.sum(axis=axis, keepdims=keepdims))
 
     def backward(self, g):
         return _expand_reduced(g, self.in_shape, self.axis, self.keepdims)
@@ -299,7 +314,7 @@ class Var(Function):
         self.axis, self.keepdims = axis, keepdims
         self.centered = a - a.mean(axis=axis, keepdims=True)
         self.scale = 1.0 / (n - correction)
-        return np.asarray((self.centered ** 2).sum(axis=axis, keepdims=keepdims) * self.scale, dtype=a.dtype)
+        return self.xp.asarray((self.centered ** 2).sum(axis=axis, keepdims=keepdims) * self.scale, dtype=a.dtype)
 
     def backward(self, g):
         g = _expand_reduced(g, self.centered.shape, self.axis, self.keepdims)
@@ -308,12 +323,12 @@ class Var(Function):
 
 class Std(Var):
     def forward(self, a, axis, keepdims, correction):
-        self.out = np.sqrt(super().forward(a, axis, keepdims, correction))
+        self.out = self.xp.sqrt(super().forward(a, axis, keepdims, correction))
         return self.out
 
     def backward(self, g):
         with np.errstate(divide="ignore", invalid="ignore"):
-            g = np.where(self.out > 0, g / (2 * self.out), 0)
+            g = self.xp.where(self.out > 0, g / (2 * self.out), 0)
         return super().backward(g)
 
 
@@ -327,16 +342,17 @@ class Max(Function):
         out = a.max(axis=axis, keepdims=True)
         mask = a == out
         self.weights = mask / mask.sum(axis=axis, keepdims=True)
-        return np.asarray(out if keepdims else (out.reshape(()) if axis is None else out.squeeze(axis)))
+        return self.xp.asarray(out if keepdims else (out.reshape(()) if axis is None else out.squeeze(axis)))
 
     def backward(self, g):
         return _expand_reduced(g, self.weights.shape, self.axis, self.keepdims) * self.weights
 
 
 def _stable_lse(a, axis):
+    xp = xp_of(a)
     m = a.max(axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
-    return np.log(np.exp(a - m).sum(axis=axis, keepdims=True)) + m
+    m = xp.where(xp.isfinite(m), m, 0)
+    return xp.log(xp.exp(a - m).sum(axis=axis, keepdims=True)) + m
 
 
 class LogSumExp(Function):
@@ -348,12 +364,12 @@ class LogSumExp(Function):
 
     def backward(self, g):
         a = self.saved[0]
-        return _expand_reduced(g, a.shape, self.axis, self.keepdims) * np.exp(a - self.lse)
+        return _expand_reduced(g, a.shape, self.axis, self.keepdims) * self.xp.exp(a - self.lse)
 
 
 class Softmax(Function):
     def forward(self, a, axis):
-        e = np.exp(a - a.max(axis=axis, keepdims=True))
+        e = self.xp.exp(a - a.max(axis=axis, keepdims=True))
         out = e / e.sum(axis=axis, keepdims=True)
         self.save(out)
         self.axis = axis
@@ -372,7 +388,7 @@ class LogSoftmax(Function):
         return out
 
     def backward(self, g):
-        return g - np.exp(self.saved[0]) * g.sum(axis=self.axis, keepdims=True)
+        return g - self.xp.exp(self.saved[0]) * g.sum(axis=self.axis, keepdims=True)
 
 
 # --- heavy primitives: dispatched to the backend ------------------------------------------
@@ -384,8 +400,8 @@ class Matmul(Function):
     def backward(self, g):
         a, b = self.saved
         be = get_backend(self.device)
-        ga = be.matmul(g, np.swapaxes(b, -1, -2)) if self.needs_input_grad[0] else None
-        gb = be.matmul(np.swapaxes(a, -1, -2), g) if self.needs_input_grad[1] else None
+        ga = be.matmul(g, self.xp.swapaxes(b, -1, -2)) if self.needs_input_grad[0] else None
+        gb = be.matmul(self.xp.swapaxes(a, -1, -2), g) if self.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -466,7 +482,7 @@ class BatchNorm(Function):
         else:
             mean, var = running_mean, running_var
             y = be.batch_norm_eval(x, mean, var, gamma, beta, eps)
-        self.mean, self.invstd = mean.copy(), 1.0 / np.sqrt(var + eps)
+        self.mean, self.invstd = mean.copy(), 1.0 / self.xp.sqrt(var + eps)
         self.save(x, gamma)
         return y
 
@@ -492,8 +508,13 @@ class Dropout(Function):
     """Inverted dropout: zero with probability p, scale survivors by 1/(1-p)."""
 
     def forward(self, x, p):
-        keep = get_rng().random(x.shape) >= p
-        self.mask = keep.astype(x.dtype) * (x.dtype.type(1.0 / (1.0 - p)) if p < 1 else 0)
+        scale = x.dtype.type(1.0 / (1.0 - p) if p < 1 else 0)
+        if self.device == "cpu":
+            keep = get_rng().random(x.shape) >= p
+            self.mask = keep.astype(x.dtype) * scale
+        else:  # drawn on the GPU by a Numba kernel, seeded from the global generator
+            from .backend.cuda_numba import dropout_mask
+            self.mask = dropout_mask(x.shape, p, scale, seed=int(get_rng().integers(2**63)), xp=self.xp)
         return x * self.mask
 
     def backward(self, g):
@@ -514,7 +535,7 @@ class CrossEntropy(Function):
     def backward(self, g):
         n = self.probs.shape[0]
         if self.reduction != "none":  # a scalar gradient, shared by every sample
-            g = np.full(n, g / n if self.reduction == "mean" else g, dtype=self.probs.dtype)
+            g = self.xp.full(n, 1 / n if self.reduction == "mean" else 1, dtype=self.probs.dtype) * g
         return get_backend(self.device).cross_entropy_grad(g, self.probs, self.target, self.smoothing), None
 
 
@@ -523,11 +544,11 @@ class BCEWithLogits(Function):
 
     def forward(self, x, y):
         self.save(x, y)
-        return np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))
+        return self.xp.maximum(x, 0) - x * y + self.xp.log1p(self.xp.exp(-self.xp.abs(x)))
 
     def backward(self, g):
         x, y = self.saved
-        gx = g * (0.5 * (1 + np.tanh(0.5 * x)) - y) if self.needs_input_grad[0] else None
+        gx = g * (0.5 * (1 + self.xp.tanh(0.5 * x)) - y) if self.needs_input_grad[0] else None
         gy = -g * x if self.needs_input_grad[1] else None
         return gx, gy
 
@@ -540,15 +561,15 @@ class BinaryCrossEntropy(Function):
 
     def forward(self, p, y):
         with np.errstate(divide="ignore"):
-            log_p = np.maximum(np.log(p), -100)
-            log_1mp = np.maximum(np.log1p(-p), -100)
+            log_p = self.xp.maximum(self.xp.log(p), -100)
+            log_1mp = self.xp.maximum(self.xp.log1p(-p), -100)
         self.save(p, y)
         self.logs = (log_p, log_1mp)
         return -(y * log_p + (1 - y) * log_1mp)
 
     def backward(self, g):
         p, y = self.saved
-        gp = g * (p - y) / np.maximum(p * (1 - p), 1e-12) if self.needs_input_grad[0] else None
+        gp = g * (p - y) / self.xp.maximum(p * (1 - p), 1e-12) if self.needs_input_grad[0] else None
         gy = g * (self.logs[1] - self.logs[0]) if self.needs_input_grad[1] else None
         return gp, gy
 
@@ -568,7 +589,7 @@ class ConvTranspose2d(Function):
         self.in_hw = x.shape[2:]
         extra = [op // s for op, s in zip(output_padding, stride)]
         if any(extra):
-            x = np.pad(x, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
+            x = self.xp.pad(x, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
         self.save(x, w)
         self.params = (stride, padding, dilation, groups)
         self.has_bias = b is not None
@@ -637,7 +658,7 @@ def linear_taps(n_in: int, n_out: int, align_corners: bool, scale_factor=None, d
 
 def _take(a, idx, axis, weight=None):
     """a gathered at `idx` along `axis`, optionally scaled by a per-index weight."""
-    out = np.take(a, idx, axis=axis)
+    out = xp_of(a).take(a, idx, axis=axis)
     if weight is not None:
         out = out * weight.reshape((-1,) + (1,) * (a.ndim - 1 - axis))
     return out
@@ -646,17 +667,22 @@ def _take(a, idx, axis, weight=None):
 def _scatter_add(g, idx, n_in, axis, weight=None):
     """Adjoint of `_take`: out[j] = sum over k with idx[k] == j of weight[k] * g[k] along `axis`.
 
-    idx is non-decreasing, so each j owns a contiguous run of k: one np.add.reduceat over runs
+    idx is non-decreasing, so each j owns a contiguous run of k: one add.reduceat over runs
     (exact sums, no Python loop). A zero slice appended along the axis keeps every run start valid.
+    The run starts and the hit mask are computed on the host from the (host) index table.
     """
+    xp = xp_of(g)
     if weight is not None:
         g = g * weight.reshape((-1,) + (1,) * (g.ndim - 1 - axis))
+    idx = to_numpy(idx)
     starts = np.searchsorted(idx, np.arange(n_in))
+    hit = (np.bincount(idx, minlength=n_in) > 0).reshape((-1,) + (1,) * (g.ndim - 1 - axis))
+    if xp is not np:
+        starts, hit = xp.asarray(starts), xp.asarray(hit)
     pad_shape = list(g.shape)
     pad_shape[axis] = 1
-    sums = np.add.reduceat(np.concatenate([g, np.zeros(pad_shape, dtype=g.dtype)], axis=axis), starts, axis=axis)
-    hit = (np.bincount(idx, minlength=n_in) > 0).reshape((-1,) + (1,) * (g.ndim - 1 - axis))
-    return np.where(hit, sums, np.zeros((), dtype=g.dtype))
+    sums = xp.add.reduceat(xp.concatenate([g, xp.zeros(pad_shape, dtype=g.dtype)], axis=axis), starts, axis=axis)
+    return xp.where(hit, sums, xp.zeros((), dtype=g.dtype))
 
 
 class Interpolate2d(Function):
@@ -670,12 +696,17 @@ class Interpolate2d(Function):
     def forward(self, x, size, mode, align_corners, scale_factors):
         self.in_hw, self.mode = x.shape[2:], mode
         if mode == "nearest":
-            self.taps = [(nearest_indices(n, m, s),) for n, m, s in zip(x.shape[2:], size, scale_factors)]
-            return np.ascontiguousarray(_take(_take(x, self.taps[1][0], 3), self.taps[0][0], 2))
-        self.taps = [linear_taps(n, m, align_corners, s, x.dtype) for n, m, s in zip(x.shape[2:], size, scale_factors)]
+            self.taps = [self._on_device(nearest_indices(n, m, s)) for n, m, s in zip(x.shape[2:], size, scale_factors)]
+            return self.xp.ascontiguousarray(_take(_take(x, self.taps[1][0], 3), self.taps[0][0], 2))
+        self.taps = [self._on_device(*linear_taps(n, m, align_corners, s, x.dtype))
+                     for n, m, s in zip(x.shape[2:], size, scale_factors)]
         (h0, h1, a0, a1), (w0, w1, b0, b1) = self.taps
         t = _take(x, w0, 3, b0) + _take(x, w1, 3, b1)
         return _take(t, h0, 2, a0) + _take(t, h1, 2, a1)
+
+    def _on_device(self, *tables):
+        """The (host-computed) index and weight tables, on this op's device."""
+        return tuple(t if self.device == "cpu" else to_device(t, self.device) for t in tables)
 
     def backward(self, g):
         h, w = self.in_hw
@@ -690,9 +721,10 @@ class Interpolate2d(Function):
 # --- segmentation losses -------------------------------------------------------------------
 def _sigmoid_pair(x):
     """(sigmoid(x), sigmoid(-x)), each accurate in its own tail (no cancellation in 1 - s)."""
-    e = np.exp(-np.abs(x))
+    xp = xp_of(x)
+    e = xp.exp(-xp.abs(x))
     big, small = 1 / (1 + e), e / (1 + e)
-    return np.where(x >= 0, big, small), np.where(x >= 0, small, big)
+    return xp.where(x >= 0, big, small), xp.where(x >= 0, small, big)
 
 
 class SigmoidFocalLoss(Function):
@@ -708,7 +740,7 @@ class SigmoidFocalLoss(Function):
     def forward(self, x, t, alpha, gamma):
         p, q = _sigmoid_pair(x)                        # p = sigmoid(x), q = 1 - p
         one_m_pt = p * (1 - t) + q * t
-        ce = np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))
+        ce = self.xp.maximum(x, 0) - x * t + self.xp.log1p(self.xp.exp(-self.xp.abs(x)))
         alpha_t = 1.0 if alpha is None else alpha * t + (1 - alpha) * (1 - t)
         mod = one_m_pt ** gamma
         self.save(x, t)
@@ -723,7 +755,7 @@ class SigmoidFocalLoss(Function):
         if self.needs_input_grad[0]:
             # d(1 - p_t)/dx = p q (1 - 2t); p q / (1 - p_t) lies in [0, 1], so form it as a ratio
             with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(one_m_pt > 0, p * q / one_m_pt, 0)
+                ratio = self.xp.where(one_m_pt > 0, p * q / one_m_pt, 0)
             dmod = gamma * mod * ratio * (1 - 2 * t)   # = d((1 - p_t) ** gamma) / dx
             gx = g * alpha_t * ((p - t) * mod + ce * dmod)
         gt = None
@@ -731,7 +763,7 @@ class SigmoidFocalLoss(Function):
             # d/dt: alpha_t' = 2 alpha - 1, ce' = -x, (1 - p_t)' = q - p; ce (1 - p_t)^(gamma - 1) is
             # formed as (ce / (1 - p_t)) (1 - p_t)^gamma, finite where (1 - p_t) underflows
             with np.errstate(divide="ignore", invalid="ignore"):
-                ce_ratio = np.where(one_m_pt > 0, ce / one_m_pt, 0)
+                ce_ratio = self.xp.where(one_m_pt > 0, ce / one_m_pt, 0)
             ce_dmod = gamma * mod * ce_ratio * (q - p)   # = ce * d((1 - p_t) ** gamma) / dt
             dalpha = 0.0 if self.alpha is None else 2 * self.alpha - 1
             gt = g * (dalpha * ce * mod + alpha_t * (-x * mod + ce_dmod))

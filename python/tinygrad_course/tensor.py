@@ -1,6 +1,7 @@
 """Tensor and reverse-mode automatic differentiation (define-by-run).
 
-A Tensor wraps a backend array (`.data`, a NumPy array on "cpu"). Every
+A Tensor wraps a backend array (`.data`: a NumPy array on "cpu", a CuPy array on
+"cuda"; see `device.py`). Every
 differentiable operation is a `Function` (see `ops.py`): its `forward` maps
 arrays to an array and its `backward` maps the output gradient to one gradient
 per input. `Function.apply` runs the forward and, when grad mode is on and an
@@ -24,6 +25,8 @@ import contextlib
 import threading
 
 import numpy as np
+
+from .device import array_module, canonical_device, is_host_array, to_device, to_numpy
 
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -82,17 +85,19 @@ def get_default_dtype() -> np.dtype:
     return _default_dtype
 
 
-def _as_array(data, dtype=None) -> np.ndarray:
-    """Convert user data to a backend array with a supported dtype."""
+def _as_array(data, dtype=None):
+    """Convert user data to an array with a supported dtype: NumPy, or CuPy for GPU arrays."""
     if isinstance(data, Tensor):
         data = data.data
+    xp = np if is_host_array(data) or not hasattr(data, "__cuda_array_interface__") else array_module("cuda")
     if dtype is not None:
-        return np.asarray(data, dtype=np.dtype(dtype))
-    arr = np.asarray(data)
+        return xp.asarray(data, dtype=np.dtype(dtype))
+    is_array = isinstance(data, (np.ndarray, xp.ndarray))
+    arr = xp.asarray(data)
     if arr.dtype.kind == "f":
-        # NumPy arrays keep float64; Python floats/lists become the default dtype.
-        if not isinstance(data, np.ndarray) or arr.dtype not in _FLOAT_DTYPES:
-            arr = arr.astype(_default_dtype if not isinstance(data, np.ndarray) else np.float32)
+        # Arrays keep float64; Python floats/lists become the default dtype.
+        if not is_array or arr.dtype not in _FLOAT_DTYPES:
+            arr = arr.astype(_default_dtype if not is_array else np.float32)
     elif arr.dtype.kind in "iu":
         arr = arr.astype(np.int64, copy=False)
     elif arr.dtype.kind != "b":
@@ -112,6 +117,7 @@ class Function:
     """
 
     is_view = False  # True when the output may share storage with the first input
+    out_device = None  # set by an op whose output lives on another device than its inputs (ToDevice)
 
     def __init__(self):
         self.device = "cpu"
@@ -119,6 +125,11 @@ class Function:
         self.saved = ()
         self._versions = ()
         self.needs_input_grad = ()
+
+    @property
+    def xp(self):
+        """The array module of this op's device (numpy on "cpu", cupy on "cuda")."""
+        return np if self.device == "cpu" else array_module(self.device)
 
     def save(self, *arrays):
         self.saved = arrays
@@ -152,7 +163,7 @@ class Function:
         ctx.needs_input_grad = needs
         out = ctx.forward(*raw, **kwargs)
         track = _grad_mode.enabled and any(needs)
-        result = Tensor._wrap(out, device, requires_grad=track)
+        result = Tensor._wrap(out, ctx.out_device or device, requires_grad=track)
         if cls.is_view:
             result._vc = tensors[0]._vc
         if track:
@@ -195,9 +206,11 @@ class Tensor:
     __array_priority__ = 1000  # make ndarray (op) Tensor defer to Tensor's reflected op
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, device: str = "cpu"):
-        if device != "cpu":
-            raise RuntimeError(f"device {device!r} is not supported by this build; only 'cpu' is")
-        self._data = _as_array(data, dtype)
+        device = canonical_device(device)
+        arr = _as_array(data, dtype)
+        if _device_of(arr) != device:
+            arr = to_device(arr, device)
+        self._data = arr
         self.device = device
         self.grad: Tensor | None = None
         self._ctx: Function | None = None
@@ -251,8 +264,13 @@ class Tensor:
         return self._data.ndim
 
     def numpy(self) -> np.ndarray:
-        """The data as a NumPy array (shares memory on "cpu"; detached from the graph)."""
-        return self._data
+        """The data as a NumPy array (shares memory on "cpu", a copy from "cuda"; detached from the graph)."""
+        return self._data if self.device == "cpu" else to_numpy(self._data)
+
+    @property
+    def _xp(self):
+        """The array module of this tensor's device: numpy or cupy."""
+        return np if self.device == "cpu" else array_module(self.device)
 
     def item(self):
         if self._data.size != 1:
@@ -266,7 +284,9 @@ class Tensor:
         extra = ", requires_grad=True" if self.requires_grad else ""
         if self._ctx is not None:
             extra = f", grad_fn={type(self._ctx).__name__}"
-        return f"Tensor({np.array2string(self._data, precision=4, separator=', ')}, dtype={self.dtype}{extra})"
+        if self.device != "cpu":
+            extra = f", device='{self.device}'" + extra
+        return f"Tensor({np.array2string(to_numpy(self._data), precision=4, separator=', ')}, dtype={self.dtype}{extra})"
 
     def __bool__(self):
         if self._data.size != 1:
@@ -312,9 +332,11 @@ class Tensor:
             if self.size != 1:
                 raise RuntimeError(f"backward(): gradient can be implied only for a one-element output, "
                                    f"this one has shape {self.shape}; pass gradient= of that shape")
-            grad = np.ones(self.shape, dtype=self.dtype)
+            grad = self._xp.ones(self.shape, dtype=self.dtype)
         else:
             grad = _as_array(gradient, self.dtype)
+            if _device_of(grad) != self.device:
+                grad = to_device(grad, self.device)
             if grad.shape != self.shape:
                 raise ValueError(f"backward(): gradient shape {grad.shape} does not match output shape {self.shape}")
 
@@ -339,7 +361,7 @@ class Tensor:
             for parent, pg in zip(ctx.parents, in_grads):
                 if parent is None or pg is None or not parent.requires_grad:
                     continue
-                pg = _sum_to_shape(np.asarray(pg, dtype=parent.dtype), parent.shape)
+                pg = _sum_to_shape(parent._xp.asarray(pg, dtype=parent.dtype), parent.shape)
                 key = id(parent)
                 grads[key] = grads[key] + pg if key in grads else pg
             if not retain_graph:
@@ -367,7 +389,7 @@ class Tensor:
 
     def _accumulate_grad(self, g):
         if self.grad is None:
-            self.grad = Tensor._wrap(np.array(g, dtype=self.dtype, copy=True), self.device)
+            self.grad = Tensor._wrap(self._xp.array(g, dtype=self.dtype, copy=True), self.device)
         else:
             self.grad._data = self.grad._data + g
 
@@ -384,27 +406,37 @@ class Tensor:
     def _other_array(self, other):
         if isinstance(other, Tensor):
             _check_dtypes("in-place op", self, other)
+            _check_devices("in-place op", self, other)
             return other._data
-        return np.asarray(other, dtype=self.dtype)
+        return self._operand(other)
+
+    def _operand(self, value):
+        """A non-Tensor operand as an array of this tensor's dtype and device (scalars stay scalars)."""
+        if isinstance(value, (int, float, bool, np.generic)):
+            return self.dtype.type(value)
+        if is_host_array(value) or not hasattr(value, "__cuda_array_interface__"):
+            value = np.asarray(value, dtype=self.dtype)
+        return value if _device_of(value) == self.device else to_device(value, self.device)
 
     def add_(self, other, alpha=1.0):
         o = self._other_array(other)
-        return self._inplace("add_", lambda a: np.add(a, o if alpha == 1.0 else alpha * o, out=a, casting="unsafe"))
+        xp = self._xp
+        return self._inplace("add_", lambda a: xp.add(a, o if alpha == 1.0 else alpha * o, out=a, casting="unsafe"))
 
     def sub_(self, other, alpha=1.0):
         return self.add_(other, alpha=-alpha)
 
     def mul_(self, other):
         o = self._other_array(other)
-        return self._inplace("mul_", lambda a: np.multiply(a, o, out=a, casting="unsafe"))
+        return self._inplace("mul_", lambda a: self._xp.multiply(a, o, out=a, casting="unsafe"))
 
     def div_(self, other):
         o = self._other_array(other)
-        return self._inplace("div_", lambda a: np.divide(a, o, out=a, casting="unsafe"))
+        return self._inplace("div_", lambda a: self._xp.divide(a, o, out=a, casting="unsafe"))
 
     def copy_(self, src):
         o = self._other_array(src)
-        return self._inplace("copy_", lambda a: np.copyto(a, o, casting="unsafe"))
+        return self._inplace("copy_", lambda a: self._xp.copyto(a, o, casting="unsafe"))
 
     def fill_(self, value):
         return self._inplace("fill_", lambda a: a.fill(value))
@@ -413,11 +445,11 @@ class Tensor:
         return self.fill_(0)
 
     def clamp_(self, min=None, max=None):
-        return self._inplace("clamp_", lambda a: np.clip(a, min, max, out=a))
+        return self._inplace("clamp_", lambda a: self._xp.clip(a, min, max, out=a))
 
     def __setitem__(self, index, value):
-        index = _index_arrays(index)
-        o = value._data if isinstance(value, Tensor) else value
+        index = _index_arrays(index, self)
+        o = self._other_array(value) if isinstance(value, Tensor) else self._operand(value)
         self._inplace("__setitem__", lambda a: a.__setitem__(index, o))
 
     # --- conversions ----------------------------------------------------------------
@@ -437,15 +469,19 @@ class Tensor:
         return self.astype(np.int64)
 
     def to(self, device=None, dtype=None) -> "Tensor":
+        """This tensor on `device` and/or with `dtype` (itself when nothing changes); differentiable."""
         out = self
-        if device is not None and device != self.device:
-            raise RuntimeError(f"device {device!r} is not supported by this build; only 'cpu' is")
+        if device is not None and canonical_device(device) != self.device:
+            out = _ops.ToDevice.apply(self, device=canonical_device(device))
         if dtype is not None:
             out = out.astype(dtype)
         return out
 
     def cpu(self):
         return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
 
     def clone(self) -> "Tensor":
         return _ops.Clone.apply(self)
@@ -458,7 +494,7 @@ class Tensor:
         else:
             if self.dtype.kind in "iub" and isinstance(other, float):
                 return self.astype(_default_dtype)._binary(other, fn, reverse)  # 1 + 0.5 is a float
-            other = np.asarray(other, dtype=self.dtype)  # Python scalars take the tensor's dtype
+            other = self._operand(other)  # Python scalars take the tensor's dtype
         return fn.apply(other, self) if reverse else fn.apply(self, other)
 
     def __add__(self, o): return self._binary(o, _ops.Add)
@@ -473,21 +509,21 @@ class Tensor:
     def __rpow__(self, o): return self._binary(o, _ops.Pow, reverse=True)
     def __neg__(self): return _ops.Neg.apply(self)
     def __matmul__(self, o): return self.matmul(o)
-    def __rmatmul__(self, o): return Tensor(o, dtype=self.dtype).matmul(self)
+    def __rmatmul__(self, o): return Tensor(o, dtype=self.dtype, device=self.device).matmul(self)
 
     add, sub, mul, div, pow = __add__, __sub__, __mul__, __truediv__, __pow__
 
     # comparisons give bool tensors (not differentiable)
     def _compare(self, other, fn):
-        o = other._data if isinstance(other, Tensor) else other
-        return Tensor._wrap(fn(self._data, o), self.device)
+        o = self._other_array(other) if isinstance(other, Tensor) else self._operand(other)
+        return Tensor._wrap(getattr(self._xp, fn)(self._data, o), self.device)
 
-    def __lt__(self, o): return self._compare(o, np.less)
-    def __le__(self, o): return self._compare(o, np.less_equal)
-    def __gt__(self, o): return self._compare(o, np.greater)
-    def __ge__(self, o): return self._compare(o, np.greater_equal)
-    def eq(self, o): return self._compare(o, np.equal)
-    def ne(self, o): return self._compare(o, np.not_equal)
+    def __lt__(self, o): return self._compare(o, "less")
+    def __le__(self, o): return self._compare(o, "less_equal")
+    def __gt__(self, o): return self._compare(o, "greater")
+    def __ge__(self, o): return self._compare(o, "greater_equal")
+    def eq(self, o): return self._compare(o, "equal")
+    def ne(self, o): return self._compare(o, "not_equal")
 
     # --- elementwise ---------------------------------------------------------------------
     def exp(self): return _ops.Exp.apply(self)
@@ -512,7 +548,7 @@ class Tensor:
     def matmul(self, other: "Tensor") -> "Tensor":
         """Matrix product with NumPy semantics: 1-D operands are promoted, batch dims broadcast."""
         if not isinstance(other, Tensor):
-            other = Tensor(other, dtype=self.dtype)
+            other = Tensor(other, dtype=self.dtype, device=self.device)
         _check_dtypes("matmul", self, other)
         if self.ndim == 0 or other.ndim == 0:
             raise ValueError(f"matmul: operands must be at least 1-D, got shapes {self.shape} and {other.shape}")
@@ -594,7 +630,7 @@ class Tensor:
     broadcast_to = expand
 
     def __getitem__(self, index):
-        return _ops.GetItem.apply(self, index=_index_arrays(index))
+        return _ops.GetItem.apply(self, index=_index_arrays(index, self))
 
     def pad(self, pad, value: float = 0.0):
         """Constant padding, PyTorch order: (left, right) of the last dim, then of the one before, ..."""
@@ -632,10 +668,10 @@ class Tensor:
         return -((-self).max(axis, keepdims))
 
     def argmax(self, axis=None, keepdims: bool = False):
-        return Tensor._wrap(np.argmax(self._data, axis=axis, keepdims=keepdims), self.device)
+        return Tensor._wrap(self._xp.argmax(self._data, axis=axis, keepdims=keepdims), self.device)
 
     def argmin(self, axis=None, keepdims: bool = False):
-        return Tensor._wrap(np.argmin(self._data, axis=axis, keepdims=keepdims), self.device)
+        return Tensor._wrap(self._xp.argmin(self._data, axis=axis, keepdims=keepdims), self.device)
 
     def logsumexp(self, axis=-1, keepdims: bool = False):
         if self.ndim == 0:
@@ -654,6 +690,17 @@ def _check_dtypes(op, a: Tensor, b: Tensor):
     if a.dtype != b.dtype:
         raise TypeError(f"{op}: dtypes differ ({a.dtype} with shape {a.shape} and {b.dtype} with shape "
                         f"{b.shape}); convert one with .float(), .double() or .astype()")
+
+
+def _check_devices(op, a: Tensor, b: Tensor):
+    if a.device != b.device:
+        raise RuntimeError(f"{op}: tensors are on different devices ({a.device} with shape {a.shape} and "
+                           f"{b.device} with shape {b.shape}); move one with .to(device) first")
+
+
+def _device_of(array) -> str:
+    """Where an array lives. Under CUDA emulation "cuda" storage is NumPy too, so ask the caller."""
+    return "cpu" if is_host_array(array) else "cuda"
 
 
 def _check_broadcast(op, a: Tensor, b: Tensor):
@@ -701,13 +748,16 @@ def _resolve_shape(old, new):
     return new
 
 
-def _index_arrays(index):
-    """Replace Tensors inside an index by their arrays."""
-    if isinstance(index, Tensor):
-        return index._data
-    if isinstance(index, tuple):
-        return tuple(i._data if isinstance(i, Tensor) else i for i in index)
-    return index
+def _index_arrays(index, target: Tensor):
+    """Replace Tensors and arrays inside an index by arrays on the indexed tensor's device."""
+    def one(i):
+        if isinstance(i, Tensor):
+            _check_devices("indexing", target, i)
+            return i._data
+        if isinstance(i, (list, np.ndarray)) and target.device != "cpu":
+            return to_device(np.asarray(i), target.device)
+        return i
+    return tuple(one(i) for i in index) if isinstance(index, tuple) else one(index)
 
 
 # --- creation ------------------------------------------------------------------------
@@ -797,14 +847,20 @@ def stack(tensors, axis: int = 0) -> Tensor:
 
 def where(condition, a, b) -> Tensor:
     """Elementwise `a if condition else b` (broadcasting); differentiable in a and b."""
-    cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
     ref = a if isinstance(a, Tensor) else b
     if not isinstance(ref, Tensor):
         raise TypeError("where: at least one of a and b must be a Tensor")
-    a = a if isinstance(a, Tensor) else np.asarray(a, dtype=ref.dtype)
-    b = b if isinstance(b, Tensor) else np.asarray(b, dtype=ref.dtype)
+    if isinstance(condition, Tensor):
+        _check_devices("where", ref, condition)
+        cond = condition._data
+    else:
+        cond = np.asarray(condition)
+        cond = cond if ref.device == "cpu" else to_device(cond, ref.device)
+    a = a if isinstance(a, Tensor) else ref._xp.asarray(ref._operand(a))
+    b = b if isinstance(b, Tensor) else ref._xp.asarray(ref._operand(b))
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         _check_dtypes("where", a, b)
+        _check_devices("where", a, b)
     try:
         np.broadcast_shapes(cond.shape, np.shape(a.data if isinstance(a, Tensor) else a),
                             np.shape(b.data if isinstance(b, Tensor) else b))

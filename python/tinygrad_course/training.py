@@ -32,6 +32,7 @@ import numpy as np
 
 from . import checkpoint, metrics
 from .progress import progress
+from .device import canonical_device
 from .tensor import Tensor, manual_seed, no_grad
 
 __all__ = ["Trainer", "TASKS"]
@@ -108,7 +109,7 @@ class Trainer:
 
     def __init__(self, model, optimizer, loss_fn, train_loader, eval_loaders=None, *, scheduler=None,
                  task: str = "classification", num_classes: int | None = None, out_dir=None, seed: int = 0,
-                 config: dict | None = None, show_progress: bool = True):
+                 config: dict | None = None, show_progress: bool = True, device: str = "cpu"):
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
         self.model, self.optimizer, self.loss_fn, self.scheduler = model, optimizer, loss_fn, scheduler
@@ -117,14 +118,16 @@ class Trainer:
         self.out_dir = os.fspath(out_dir) if out_dir is not None else None
         self.config = dict(config or {})
         self.show_progress = show_progress
+        self.device = canonical_device(device)
+        self.model.to(self.device)
         self.history: list[dict] = []
         self.confusion: dict[str, np.ndarray] = {}
 
     # --- one pass ------------------------------------------------------------------------------
     def _targets(self, y: np.ndarray) -> Tensor:
         if self.task == "classification":
-            return Tensor(np.asarray(y, dtype=np.int64))
-        return Tensor(np.asarray(y, dtype=np.float32).reshape(len(y), 1, *np.shape(y)[-2:]))
+            return Tensor(np.asarray(y, dtype=np.int64), device=self.device)
+        return Tensor(np.asarray(y, dtype=np.float32).reshape(len(y), 1, *np.shape(y)[-2:]), device=self.device)
 
     def train_epoch(self, epoch: int, epochs: int) -> dict:
         self.model.train()
@@ -133,7 +136,7 @@ class Trainer:
                        enabled=self.show_progress)
         every = max(1, len(self.train_loader) // 50)
         for i, (x, y) in enumerate(bar):
-            logits = self.model(Tensor(x))
+            logits = self.model(Tensor(x, device=self.device))
             loss = self.loss_fn(logits, self._targets(y))
             self.optimizer.zero_grad()
             loss.backward()
@@ -155,7 +158,7 @@ class Trainer:
         counts = _Counts(self.task, self.num_classes if self.task == "classification" else None)
         with no_grad():
             for x, y in loader:
-                logits = self.model(Tensor(x))
+                logits = self.model(Tensor(x, device=self.device))
                 counts.add(self.loss_fn(logits, self._targets(y)).item(), logits.numpy(), np.asarray(y))
         if counts.confusion is not None:
             self.confusion[name] = counts.confusion

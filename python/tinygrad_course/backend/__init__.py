@@ -3,7 +3,8 @@
 A backend is an object with the methods of `NumpyBackend` (matmul, conv2d and
 its two gradients, pooling, batch/layer norm). On the "cpu" device the choice
 is "numpy" (the readable reference) or "native" (our C++ kernels, built into
-`tinygrad_course._C`). Choose with `set_backend(name)` or the environment
+`tinygrad_course._C`); the "cuda" device always uses `CudaBackend` (our CUDA
+kernels in `kernels/*.cu`, see `cuda.py`). Choose with `set_backend(name)` or the environment
 variable TINYGRAD_COURSE_BACKEND; the default is "native" when the extension
 is built, else "numpy".
 """
@@ -71,10 +72,17 @@ def get_backend_name() -> str:
 
 
 def get_backend(device: str = "cpu"):
-    """The backend object that runs primitives for tensors on `device`."""
-    if device != "cpu":
-        raise RuntimeError(f"device {device!r} is not supported by this build; only 'cpu' is")
-    return _load(get_backend_name())
+    """The backend object that runs primitives for tensors on `device` ("cpu" or "cuda")."""
+    if device == "cpu":
+        return _load(get_backend_name())
+    if device != "cuda":
+        raise ValueError(f"unknown device {device!r}; use 'cpu' or 'cuda'")
+    from ..device import cuda_runtime, emulating_cuda
+    key = "cuda-emulated" if emulating_cuda() else "cuda"
+    if key not in _instances:
+        from .cuda import CudaBackend
+        _instances[key] = CudaBackend(runtime=cuda_runtime())
+    return _instances[key]
 
 
 @contextlib.contextmanager

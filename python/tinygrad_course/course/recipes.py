@@ -61,6 +61,7 @@ class RunOptions:
     resume: bool = False
     plots: bool = True
     progress: bool = True
+    device: str = "cpu"              # "cuda" runs the model on the GPU
     extra: dict = field(default_factory=dict)
 
 
@@ -76,6 +77,11 @@ def _to_float(images: np.ndarray) -> np.ndarray:
     return images.astype(np.float32) / np.float32(255.0)
 
 
+def _backend_label(opts: RunOptions) -> str:
+    """What ran the heavy ops: the CPU backend's name, or "cuda"."""
+    return "cuda" if opts.device == "cuda" else get_backend_name()
+
+
 def _out_dir(opts: RunOptions, name: str) -> str:
     return opts.out or os.path.join("runs", name)
 
@@ -84,10 +90,10 @@ def _classification_run(name, opts, model, optimizer, train_loader, eval_loaders
                         num_classes=10, class_names=None, config=None, epochs) -> dict:
     """Train, plot the curves and the confusion matrix of the first eval split, write summary.json."""
     out = _out_dir(opts, name)
-    config = dict(config or {}, recipe=name, epochs=epochs, backend=get_backend_name())
+    config = dict(config or {}, recipe=name, epochs=epochs, backend=_backend_label(opts))
     trainer = Trainer(model, optimizer, F.cross_entropy, train_loader, eval_loaders, scheduler=scheduler,
                       num_classes=num_classes, out_dir=out, seed=opts.seed, config=config,
-                      show_progress=opts.progress)
+                      show_progress=opts.progress, device=opts.device)
     t0 = time.perf_counter()
     history = trainer.fit(epochs, resume=opts.resume)
     summary = _summary(name, history, config, time.perf_counter() - t0, out)
@@ -108,8 +114,8 @@ def _summary(name, history, config, seconds, out) -> dict:
     return {"recipe": name, "reported": REPORTED.get(name, REPORTED.get(family, "-")),
             "final": final, "epochs": len(history), "wall_seconds_this_run": round(seconds, 1),
             "train_seconds_total": round(sum(r.get("seconds", 0.0) for r in history), 1),
-            "backend": get_backend_name(), "machine": machine(), "date": time.strftime("%Y-%m-%d"),
-            "config": config, "out": out}
+            "backend": config.get("backend", get_backend_name()), "machine": machine(),
+            "date": time.strftime("%Y-%m-%d"), "config": config, "out": out}
 
 
 def _write_summary(out, summary):
@@ -311,13 +317,13 @@ def horizon(opts: RunOptions, loss: str = "bce", size=(96, 128)) -> dict:
     name = f"horizon-{loss}"
     out = _out_dir(opts, name)
     config = {"recipe": name, "loss": loss, "size": list(size), "lr": lr, "batch_size": batch, "epochs": epochs,
-              "backend": get_backend_name(), "subset": opts.subset}
+              "backend": _backend_label(opts), "subset": opts.subset}
     trainer = Trainer(model, optimizer, SEG_LOSSES[loss],
                       DataLoader((prep(x_tr), m_tr), batch_size=batch, shuffle=True, seed=opts.seed,
                                  transform=RandomHorizontalFlip(), pair_transform=True),
                       {"val": DataLoader((prep(x_va), m_va), batch_size=20)}, scheduler=scheduler,
                       task="segmentation", out_dir=out,
-                      seed=opts.seed, config=config, show_progress=opts.progress)
+                      seed=opts.seed, config=config, show_progress=opts.progress, device=opts.device)
     t0 = time.perf_counter()
     history = trainer.fit(epochs, resume=opts.resume)
     summary = _summary("horizon", history, config, time.perf_counter() - t0, out)

@@ -14,6 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ..device import canonical_device, to_device, to_numpy
 from ..tensor import Tensor, no_grad
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList"]
@@ -48,7 +49,18 @@ def _retype_in_place(t: Tensor, dtype: np.dtype) -> None:
     t._data = t.data.astype(dtype)
     t._vc[0] += 1
     if t.grad is not None:
-        t.grad = Tensor(t.grad.data.astype(dtype))
+        t.grad = Tensor(t.grad.data.astype(dtype), device=t.device)
+
+
+def _move_in_place(t: Tensor, device: str) -> None:
+    """Move `t`'s storage (and its gradient) to `device`, keeping the same Tensor object."""
+    if t.device == device:
+        return
+    t._data = to_device(t._data, device)
+    t.device = device
+    t._vc[0] += 1
+    if t.grad is not None:
+        _move_in_place(t.grad, device)
 
 
 class Module:
@@ -256,7 +268,7 @@ class Module:
 
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Dotted name -> a NumPy copy of every parameter and persistent buffer."""
-        return OrderedDict((name, t.data.copy()) for name, t in self._state_tensors().items())
+        return OrderedDict((name, np.array(to_numpy(t.data), copy=True)) for name, t in self._state_tensors().items())
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
         """Copy values into the existing tensors (in place, so optimisers keep working).
@@ -296,9 +308,14 @@ class Module:
 
     # --- dtype conversion ----------------------------------------------------------------------
     def to(self, device=None, dtype=None) -> "Module":
-        """Convert floating parameters and buffers to `dtype`, keeping the same objects."""
-        if device is not None and device != "cpu":
-            raise RuntimeError(f"device {device!r} is not supported by this build; only 'cpu' is")
+        """Move parameters and buffers to `device` and/or convert floating ones to `dtype`,
+        keeping the same objects (so an optimiser made before still holds them)."""
+        if device is not None:
+            device = canonical_device(device)
+            for m in self.modules():
+                for t in list(m._parameters.values()) + list(m._buffers.values()):
+                    if t is not None:
+                        _move_in_place(t, device)
         if dtype is not None:
             dtype = np.dtype(dtype)
             if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
@@ -308,6 +325,12 @@ class Module:
                     if t is not None and t.dtype.kind == "f":
                         _retype_in_place(t, dtype)
         return self
+
+    def cpu(self) -> "Module":
+        return self.to("cpu")
+
+    def cuda(self) -> "Module":
+        return self.to("cuda")
 
     def double(self) -> "Module":
         return self.to(dtype=np.float64)

@@ -18,6 +18,7 @@ import numbers
 
 import numpy as np
 
+from ..device import to_device, to_numpy
 from ..tensor import Tensor, no_grad, set_grad_enabled
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop"]
@@ -136,7 +137,7 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p in self.state and self.state[p]:
-                    state[index[id(p)]] = {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                    state[index[id(p)]] = {k: (np.array(to_numpy(v), copy=True) if hasattr(v, "shape") else v)
                                            for k, v in self.state[p].items()}
         return {"state": state, "param_groups": groups}
 
@@ -169,11 +170,12 @@ class Optimizer:
                 raise ValueError(f"the state dict has state for parameter {key}, which no param group lists")
             new_state[p] = {}
             for name, v in values.items():
-                arr = np.asarray(v)
+                arr = to_numpy(v) if hasattr(v, "shape") else np.asarray(v)
                 if arr.ndim == 0 and name == "step":
                     new_state[p][name] = int(arr)
                 elif arr.shape == p.shape:
-                    new_state[p][name] = arr.astype(p.dtype, copy=True)
+                    arr = arr.astype(p.dtype, copy=True)
+                    new_state[p][name] = arr if p.device == "cpu" else to_device(arr, p.device)
                 else:
                     raise ValueError(f"state {name!r} of parameter {key} has shape {arr.shape}, "
                                      f"the parameter has {p.shape}")
@@ -240,7 +242,7 @@ class SGD(Optimizer):
         if momentum:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = np.array(g, dtype=p.dtype, copy=True)
+                buf = state["momentum_buffer"] = p._xp.array(g, dtype=p.dtype, copy=True)
             else:
                 buf *= momentum
                 buf += (1 - group["dampening"]) * g
@@ -279,10 +281,10 @@ class Adam(Optimizer):
         beta1, beta2 = group["betas"]
         if not state:
             state["step"] = 0
-            state["exp_avg"] = np.zeros_like(p.data)
-            state["exp_avg_sq"] = np.zeros_like(p.data)
+            state["exp_avg"] = p._xp.zeros_like(p.data)
+            state["exp_avg_sq"] = p._xp.zeros_like(p.data)
             if group["amsgrad"]:
-                state["max_exp_avg_sq"] = np.zeros_like(p.data)
+                state["max_exp_avg_sq"] = p._xp.zeros_like(p.data)
         state["step"] += 1
         t = state["step"]
         m, v = state["exp_avg"], state["exp_avg_sq"]
@@ -291,10 +293,10 @@ class Adam(Optimizer):
         v *= beta2
         v += (1 - beta2) * (g * g)
         if group["amsgrad"]:
-            np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+            p._xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
             v = state["max_exp_avg_sq"]
         step_size = lr / (1 - beta1 ** t)
-        denom = np.sqrt(v) / math.sqrt(1 - beta2 ** t)
+        denom = p._xp.sqrt(v) / math.sqrt(1 - beta2 ** t)
         denom += group["eps"]
         update = m / denom
         update *= step_size
@@ -335,11 +337,11 @@ class Adagrad(Optimizer):
         g = self._prepare_grad(p, grad, group)
         if not state:
             state["step"] = 0
-            state["sum"] = np.full_like(p.data, group["initial_accumulator_value"])
+            state["sum"] = p._xp.full_like(p.data, group["initial_accumulator_value"])
         state["step"] += 1
         clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
         state["sum"] += g * g
-        denom = np.sqrt(state["sum"])
+        denom = p._xp.sqrt(state["sum"])
         denom += group["eps"]
         p.add_(g / denom * -clr)
 
@@ -367,11 +369,11 @@ class RMSprop(Optimizer):
         alpha = group["alpha"]
         if not state:
             state["step"] = 0
-            state["square_avg"] = np.zeros_like(p.data)
+            state["square_avg"] = p._xp.zeros_like(p.data)
             if group["momentum"] > 0:
-                state["momentum_buffer"] = np.zeros_like(p.data)
+                state["momentum_buffer"] = p._xp.zeros_like(p.data)
             if group["centered"]:
-                state["grad_avg"] = np.zeros_like(p.data)
+                state["grad_avg"] = p._xp.zeros_like(p.data)
         state["step"] += 1
         square_avg = state["square_avg"]
         square_avg *= alpha
@@ -380,9 +382,9 @@ class RMSprop(Optimizer):
             grad_avg = state["grad_avg"]
             grad_avg *= alpha
             grad_avg += (1 - alpha) * g
-            avg = np.sqrt(square_avg - grad_avg * grad_avg)
+            avg = p._xp.sqrt(square_avg - grad_avg * grad_avg)
         else:
-            avg = np.sqrt(square_avg)
+            avg = p._xp.sqrt(square_avg)
         avg += group["eps"]
         if group["momentum"] > 0:
             buf = state["momentum_buffer"]

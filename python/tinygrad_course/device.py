@@ -1,0 +1,69 @@
+"""Devices: where a tensor's storage lives, and the array module (`xp`) that works on it.
+
+"cpu" storage is a NumPy array. "cuda" storage is a CuPy array on the current GPU; simple
+elementwise work runs through CuPy and the heavy primitives through our own kernels
+(`backend/cuda.py`, `kernels/*.cu`). CuPy is imported only when "cuda" is first used, so the
+package imports without it.
+
+Setting TINYGRAD_COURSE_CUDA_EMULATE=1 makes "cuda" run the same kernel sources on the CPU
+(compiled by the host C++ compiler, one host thread per CUDA thread) with NumPy storage: very
+slow, but it lets tests drive the whole "cuda" path on a machine without a GPU.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+DEVICES = ("cpu", "cuda")
+
+
+def canonical_device(device) -> str:
+    """'cpu' or 'cuda' for a device name ('cuda:0' is 'cuda'; there is one GPU device)."""
+    if device is None:
+        return "cpu"
+    name = str(device).strip().lower()
+    if name == "cuda:0":
+        name = "cuda"
+    if name not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; use 'cpu' or 'cuda' (one GPU: 'cuda:0' is 'cuda')")
+    return name
+
+
+def emulating_cuda() -> bool:
+    """True when TINYGRAD_COURSE_CUDA_EMULATE asks for the CPU emulation of the CUDA kernels."""
+    return os.environ.get("TINYGRAD_COURSE_CUDA_EMULATE", "0") not in ("", "0")
+
+
+def cuda_runtime():
+    """The runtime behind device "cuda": real (CuPy) or emulated; raises CudaUnavailableError."""
+    from .backend import cuda  # imported late: it is only needed once "cuda" is used
+    return cuda.emulated_runtime() if emulating_cuda() else cuda.cuda_runtime()
+
+
+def array_module(device: str):
+    """numpy for "cpu"; the CUDA runtime's array module (cupy) for "cuda"."""
+    return np if device == "cpu" else cuda_runtime().xp
+
+
+def is_host_array(a) -> bool:
+    return isinstance(a, (np.ndarray, np.generic))
+
+
+def to_numpy(a) -> np.ndarray:
+    """A NumPy array with the values of `a` (a copy when `a` lives on the GPU)."""
+    if is_host_array(a):
+        return np.asarray(a)
+    return a.get()  # cupy.ndarray -> host
+
+
+def to_device(a, device: str):
+    """A copy of `a` on `device` (what moving a tensor gives: never storage shared across devices)."""
+    if device == "cpu":
+        return np.array(to_numpy(a), copy=True)
+    return cuda_runtime().xp.array(a, copy=True)
+
+
+def xp_of(a):
+    """The array module that works on array `a`: numpy for host arrays, else the CUDA runtime's."""
+    return np if is_host_array(a) else cuda_runtime().xp

@@ -50,6 +50,33 @@ def backend(request):
         yield request.param
 
 
+def make_cuda_backend(name):
+    """CudaBackend taking and returning NumPy arrays: "cuda-emulated" (the CPU emulation of our CUDA
+    kernels) or "cuda-host" (a real GPU behind HostArrays). Skips the test when the runtime is missing."""
+    from tinygrad_course.backend import cuda
+    try:
+        if name == "cuda-emulated":
+            return cuda.CudaBackend(cuda.emulated_runtime(), poison=True)
+        return cuda.HostArrays(cuda.CudaBackend(cuda.cuda_runtime(), poison=True))
+    except (cuda.CudaUnavailableError, RuntimeError) as e:
+        pytest.skip(f"{name}: {e}")
+
+
+CUDA_BACKEND_PARAMS = [pytest.param("cuda-emulated"), pytest.param("cuda-host", marks=pytest.mark.gpu)]
+
+
+@pytest.fixture(params=CUDA_BACKEND_PARAMS, ids=str)
+def cuda_backend(request, monkeypatch):
+    """Like `backend`, with our CUDA kernels as the backend (on NumPy arrays); yields its name.
+
+    The backend is registered for the test only, so that `tg.use_backend(name)` selects it."""
+    from tinygrad_course import backend as registry
+    be = make_cuda_backend(request.param)
+    monkeypatch.setitem(registry._instances, be.name, be)
+    with tg.use_backend(be.name):
+        yield be.name
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_restore_global_state():
     """Seed tinygrad_course's and NumPy's global generators; restore dtype/grad mode afterwards."""

@@ -45,10 +45,10 @@ from hypothesis import strategies as st
 
 import tinygrad_course as tg
 import tinygrad_course.backend as tg_backend
-from tinygrad_course.backend import cuda as cuda_backend
 from tinygrad_course.backend.numpy_backend import NumpyBackend
 from tinygrad_course.nn import functional as F
 
+from conftest import CUDA_BACKEND_PARAMS, make_cuda_backend
 from strategies import ALL_LAYOUTS, ODD_SIZES, WRITEABLE_LAYOUTS, arrays, conv_out, shapes
 
 REF = NumpyBackend()
@@ -62,25 +62,12 @@ def _backend_object(name):
         return tg.get_backend()
 
 
-def _cuda_backend_object(name):
-    """CudaBackend on the CPU emulation ("cuda-emulated") or on a real GPU behind HostArrays ("cuda-host")."""
-    try:
-        if name == "cuda-emulated":
-            return cuda_backend.CudaBackend(cuda_backend.emulated_runtime(), poison=True)
-        return cuda_backend.HostArrays(cuda_backend.CudaBackend(cuda_backend.cuda_runtime(), poison=True))
-    except (cuda_backend.CudaUnavailableError, RuntimeError) as e:
-        pytest.skip(f"{name}: {e}")
-
-
-CUDA_PARAMS = [pytest.param("cuda-emulated"), pytest.param("cuda-host", marks=pytest.mark.gpu)]
-
-
-@pytest.fixture(params=(OTHER_BACKENDS or [pytest.param("native", marks=_SKIP)]) + CUDA_PARAMS, ids=str)
+@pytest.fixture(params=(OTHER_BACKENDS or [pytest.param("native", marks=_SKIP)]) + CUDA_BACKEND_PARAMS, ids=str)
 def other(request, monkeypatch):
     """The backend object under test (every available backend except the reference)."""
     if request.param not in ("cuda-emulated", "cuda-host"):
         return _backend_object(request.param)
-    backend = _cuda_backend_object(request.param)
+    backend = make_cuda_backend(request.param)
     # registered for this test, so that tg.use_backend(backend.name) selects it (the network test)
     monkeypatch.setitem(tg_backend._instances, backend.name, backend)
     return backend

@@ -6,7 +6,10 @@ every available backend (the `backend` fixture). Two layers of coverage:
 * `test_gradcheck_hypothesis`: hypothesis draws shapes, parameters and values for each op in `SPECS`,
   including non-contiguous (permuted / sliced / negative-stride) inputs. Values are kept away from
   kinks (abs/relu at 0, clamp bounds, ties of max/min/max-pool) by `strategies.separate`.
-* `test_gradcheck_fixed`: one hand-written example per op, so coverage does not depend on hypothesis.
+* `test_gradcheck_fixed`: one hand-written example per op, so coverage does not depend on hypothesis;
+  `test_gradcheck_fixed_on_cuda_kernels` runs them with our CUDA kernels (the `cuda_backend` fixture:
+  the CPU emulation, and a real GPU when there is one), as does `test_gradcheck_hypothesis_heavy_on_cuda_kernels`
+  for the drawn examples of the ops that have kernels.
 
 Tensors stay small (<= ~60 elements, tiny convolutions) so the CI profile runs in seconds per op.
 """
@@ -734,6 +737,15 @@ def test_gradcheck_hypothesis_heavy(backend, name, data):
     _run(name, fn, inputs)
 
 
+@pytest.mark.parametrize("name", HEAVY_NAMES)
+@settings(max_examples=max(5, (_N * 3) // 4))
+@given(data=st.data())
+def test_gradcheck_hypothesis_heavy_on_cuda_kernels(cuda_backend, name, data):
+    """The drawn examples of the ops that run our kernels, with our CUDA kernels as the backend."""
+    fn, inputs = SPECS[name](data.draw)
+    _run(name, fn, inputs)
+
+
 # --- one fixed example per op --------------------------------------------------------------------
 def fixed_leaf(shape, seed, lo=-2.0, hi=2.0, layout="contiguous", **sep):
     """A deterministic float64 leaf; layout "permuted" / "sliced" make a non-contiguous view."""
@@ -856,6 +868,13 @@ def test_every_op_has_a_fixed_example():
 
 @pytest.mark.parametrize("name", sorted(FIXED))
 def test_gradcheck_fixed(backend, name):
+    fn, inputs = FIXED[name]()
+    _run(name, fn, inputs)
+
+
+@pytest.mark.parametrize("name", sorted(FIXED))
+def test_gradcheck_fixed_on_cuda_kernels(cuda_backend, name):
+    """The fixed examples once more with our CUDA kernels as the backend (emulated on the CPU, or a GPU)."""
     fn, inputs = FIXED[name]()
     _run(name, fn, inputs)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from hypothesis import HealthCheck, settings
 
 # Numba's CUDA kernels run under its CUDA simulator when this machine has no NVIDIA GPU (as in CI);
 # numba reads the variable when numba.cuda is first imported, which is after this file runs.
-if not any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0")):
+if not (shutil.which("nvidia-smi") or any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0"))):
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
 import tinygrad_course as tg  # noqa: E402

@@ -223,3 +223,24 @@ def test_dropout_reference_statistics():
     a = dropout_mask_reference((1000,), 0.5, np.float32(2), seed=1)
     b = dropout_mask_reference((1000,), 0.5, np.float32(2), seed=2)
     assert (a != b).mean() > 0.4  # another seed, another mask
+
+
+def test_trainer_keeps_the_models_device_by_default(cuda):
+    from tinygrad_course.training import Trainer
+    net = _small_net().to(cuda)
+    trainer = Trainer(net, optim.SGD(net.parameters(), lr=0.1), F.cross_entropy, [], show_progress=False)
+    assert trainer.device == "cuda" and all(p.device == "cuda" for p in net.parameters())
+
+
+def test_losses_metrics_and_checkpoints_take_cuda_tensors(cuda, tmp_path):
+    from tinygrad_course import checkpoint, metrics
+    logits = tg.tensor(np.random.default_rng(3).standard_normal((2, 1, 4, 4)), device=cuda, requires_grad=True)
+    mask = (np.arange(32).reshape(2, 1, 4, 4) % 3 == 0).astype(np.float64)  # a NumPy target
+    for loss in (F.dice_loss(logits, mask), F.focal_loss(logits, mask), F.jaccard_loss(logits, mask)):
+        loss.backward()
+        assert loss.device == "cuda" and np.isfinite(loss.item())
+    labels = tg.tensor([2, 0, 1], device=cuda)
+    assert F.one_hot(labels, 3).device == "cuda" and F.one_hot(labels, 3).numpy().argmax(1).tolist() == [2, 0, 1]
+    assert metrics.accuracy(tg.tensor([[0.1, 0.9], [0.8, 0.2]], device=cuda), labels[:2].cpu()) == 0.5  # predictions 1, 0
+    checkpoint.save(tmp_path / "c.npz", {"w": tg.ones(3, device=cuda)})
+    assert checkpoint.load(tmp_path / "c.npz")[0]["w"].tolist() == [1.0, 1.0, 1.0]

@@ -401,6 +401,13 @@ def test_astype_and_conversion_helpers():
         x.to("cuda")
 
 
+def test_comparisons_with_python_floats_keep_the_float():
+    i = tg.tensor([0, 1, 2])
+    assert (i < 0.5).tolist() == [True, False, False]
+    assert i.eq(1.5).tolist() == [False, False, False]
+    assert (i >= [0.5, 1.0, 2.5]).tolist() == [False, True, False]
+
+
 def test_comparisons_return_bool_tensors_without_grad():
     x = leaf([-1.0, 0.0, 2.0])
     for r in (x < 0, x <= 0, x > 0, x >= 0, x.eq(0.0), x.ne(0.0), x < tg.tensor([0.0, 0.0, 3.0], dtype="float64")):

@@ -23,6 +23,7 @@ import zipfile
 
 import numpy as np
 
+from .device import to_numpy
 from .tensor import Tensor
 
 __all__ = ["save", "load", "save_module", "load_module", "write_atomically", "CheckpointError", "METADATA_KEY"]
@@ -37,7 +38,7 @@ class CheckpointError(ValueError):
 
 
 def _as_storable_array(key: str, value) -> np.ndarray:
-    arr = value.data if isinstance(value, Tensor) else np.asarray(value)
+    arr = to_numpy(value.data if isinstance(value, Tensor) else value)  # np.savez cannot take CuPy arrays
     if arr.dtype.kind not in "biufcUS":  # object arrays would need pickle to be read back
         raise TypeError(f"checkpoint entry {key!r} has dtype {arr.dtype}; only numeric, bool and string "
                         "arrays can be saved without pickle")

@@ -50,11 +50,20 @@ def is_host_array(a) -> bool:
     return isinstance(a, (np.ndarray, np.generic))
 
 
+def is_device_array(a) -> bool:
+    """True for a GPU array (a CuPy array: it has __cuda_array_interface__ and is not NumPy's)."""
+    return not is_host_array(a) and hasattr(a, "__cuda_array_interface__")
+
+
 def to_numpy(a) -> np.ndarray:
-    """A NumPy array with the values of `a` (a copy when `a` lives on the GPU)."""
-    if is_host_array(a):
-        return np.asarray(a)
-    return a.get()  # cupy.ndarray -> host
+    """A NumPy array with the values of `a` (a copy when `a` lives on the GPU).
+
+    GPU arrays are copied with `.get()`: NumPy refuses to convert a CuPy array implicitly
+    (`np.asarray(cupy_array)` raises TypeError). Anything else goes through `np.asarray`.
+    """
+    if is_device_array(a):
+        return a.get()  # cupy.ndarray -> host
+    return np.asarray(a)
 
 
 def to_device(a, device: str):

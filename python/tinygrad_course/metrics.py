@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .device import to_numpy
 from .tensor import Tensor
 
 __all__ = ["accuracy", "top_k_accuracy", "confusion_matrix", "pixel_accuracy", "iou", "dice", "RunningMetrics"]
 
 
 def _array(a) -> np.ndarray:
-    return np.asarray(a.numpy() if isinstance(a, Tensor) else a)
+    return a.numpy() if isinstance(a, Tensor) else to_numpy(a)  # np.asarray refuses CuPy arrays
 
 
 def _labels(name: str, pred, target):

@@ -235,7 +235,7 @@ class Permute(Function):
         return self.xp.transpose(a, axes)
 
     def backward(self, g):
-        return self.xp.transpose(g, tuple(np.argsort(self.axes)))
+        return self.xp.transpose(g, tuple(int(i) for i in np.argsort(self.axes)))
 
 
 class Expand(Function):
@@ -249,8 +249,9 @@ class Expand(Function):
 
 
 def _is_advanced(index) -> bool:
+    """True when the index holds an array (NumPy, or CuPy on "cuda") or a list: advanced indexing."""
     items = index if isinstance(index, tuple) else (index,)
-    return any(isinstance(i, (np.ndarray, list)) for i in items)
+    return any(isinstance(i, (np.ndarray, list)) or hasattr(i, "__cuda_array_interface__") for i in items)
 
 
 class GetItem(Function):
@@ -667,22 +668,29 @@ def _take(a, idx, axis, weight=None):
 def _scatter_add(g, idx, n_in, axis, weight=None):
     """Adjoint of `_take`: out[j] = sum over k with idx[k] == j of weight[k] * g[k] along `axis`.
 
-    idx is non-decreasing, so each j owns a contiguous run of k: one add.reduceat over runs
-    (exact sums, no Python loop). A zero slice appended along the axis keeps every run start valid.
-    The run starts and the hit mask are computed on the host from the (host) index table.
+    idx is non-decreasing, so each j owns a contiguous run k = start[j], ..., start[j] + count[j] - 1.
+    The sum is taken run offset by run offset (r = 0, 1, ...: one gather per offset, as many as the
+    longest run, e.g. 2 for a 2x upsampling), left to right like a plain loop over each run, with the
+    same array calls on NumPy and CuPy. (Not `add.reduceat`: CuPy forms it as differences of a
+    cumulative sum along the whole axis, which loses precision to cancellation.) The run table is
+    computed on the host from the (host) index table.
     """
     xp = xp_of(g)
     if weight is not None:
         g = g * weight.reshape((-1,) + (1,) * (g.ndim - 1 - axis))
     idx = to_numpy(idx)
+    counts = np.bincount(idx, minlength=n_in)
     starts = np.searchsorted(idx, np.arange(n_in))
-    hit = (np.bincount(idx, minlength=n_in) > 0).reshape((-1,) + (1,) * (g.ndim - 1 - axis))
-    if xp is not np:
-        starts, hit = xp.asarray(starts), xp.asarray(hit)
-    pad_shape = list(g.shape)
-    pad_shape[axis] = 1
-    sums = xp.add.reduceat(xp.concatenate([g, xp.zeros(pad_shape, dtype=g.dtype)], axis=axis), starts, axis=axis)
-    return xp.where(hit, sums, xp.zeros((), dtype=g.dtype))
+    column = (-1,) + (1,) * (g.ndim - 1 - axis)
+    zero = xp.zeros((), dtype=g.dtype)
+    out_shape = list(g.shape)
+    out_shape[axis] = n_in
+    out = xp.zeros(out_shape, dtype=g.dtype)
+    for r in range(int(counts.max(initial=0))):
+        live = counts > r  # the sources j whose run has an element at offset r
+        k = xp.asarray(np.where(live, starts + r, 0))
+        out = out + xp.where(xp.asarray(live.reshape(column)), xp.take(g, k, axis=axis), zero)
+    return out
 
 
 class Interpolate2d(Function):

@@ -26,7 +26,7 @@ import threading
 
 import numpy as np
 
-from .device import array_module, canonical_device, is_host_array, to_device, to_numpy
+from .device import array_module, canonical_device, is_device_array, is_host_array, to_device, to_numpy
 
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -240,6 +240,8 @@ class Tensor:
     @data.setter
     def data(self, value):
         value = _as_array(value)
+        if _device_of(value) != self.device:  # a NumPy array given to a "cuda" tensor, or the reverse
+            value = to_device(value, self.device)
         if value.shape != self._data.shape or value.dtype != self._data.dtype:
             raise ValueError(f"data assignment must keep shape {self.shape} and dtype {self.dtype}, "
                              f"got {value.shape} {value.dtype}")
@@ -414,9 +416,7 @@ class Tensor:
         """A non-Tensor operand as an array of this tensor's dtype and device (scalars stay scalars)."""
         if isinstance(value, (int, float, bool, np.generic)):
             return self.dtype.type(value)
-        if is_host_array(value) or not hasattr(value, "__cuda_array_interface__"):
-            value = np.asarray(value, dtype=self.dtype)
-        return value if _device_of(value) == self.device else to_device(value, self.device)
+        return _on_device(value, self.device, self.dtype)
 
     def add_(self, other, alpha=1.0):
         o = self._other_array(other)
@@ -515,7 +515,13 @@ class Tensor:
 
     # comparisons give bool tensors (not differentiable)
     def _compare(self, other, fn):
-        o = self._other_array(other) if isinstance(other, Tensor) else self._operand(other)
+        if isinstance(other, Tensor):
+            _check_devices("comparison", self, other)
+            o = other._data
+        elif isinstance(other, (int, float, bool, np.generic)):
+            o = other  # as is: casting it to this dtype would make int_tensor < 0.5 mean int_tensor < 0
+        else:
+            o = _on_device(other, self.device)  # CuPy refuses NumPy arrays and lists as operands
         return Tensor._wrap(getattr(self._xp, fn)(self._data, o), self.device)
 
     def __lt__(self, o): return self._compare(o, "less")
@@ -703,6 +709,17 @@ def _device_of(array) -> str:
     return "cpu" if is_host_array(array) else "cuda"
 
 
+def _on_device(value, device: str, dtype=None):
+    """Array-like `value` (list, NumPy or CuPy array) as an array on `device`; host data take `dtype`.
+
+    CuPy refuses numpy.ndarray operands (even 0-d ones) and NumPy refuses to convert CuPy arrays
+    (np.asarray(cupy_array) raises TypeError), so arrays are moved rather than converted.
+    """
+    if not is_device_array(value):
+        value = np.asarray(value, dtype=dtype)
+    return value if _device_of(value) == device else to_device(value, device)
+
+
 def _check_broadcast(op, a: Tensor, b: Tensor):
     if a.shape != b.shape:
         try:
@@ -756,6 +773,8 @@ def _index_arrays(index, target: Tensor):
             return i._data
         if isinstance(i, (list, np.ndarray)) and target.device != "cpu":
             return to_device(np.asarray(i), target.device)
+        if is_device_array(i) and target.device == "cpu":  # NumPy cannot index with a CuPy array
+            return to_numpy(i)
         return i
     return tuple(one(i) for i in index) if isinstance(index, tuple) else one(index)
 
@@ -853,20 +872,18 @@ def where(condition, a, b) -> Tensor:
     if isinstance(condition, Tensor):
         _check_devices("where", ref, condition)
         cond = condition._data
-    else:
-        cond = np.asarray(condition)
-        cond = cond if ref.device == "cpu" else to_device(cond, ref.device)
+    else:  # a list, a NumPy array or a CuPy array (np.asarray would refuse the last)
+        cond = _on_device(condition, ref.device)
     a = a if isinstance(a, Tensor) else ref._xp.asarray(ref._operand(a))
     b = b if isinstance(b, Tensor) else ref._xp.asarray(ref._operand(b))
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         _check_dtypes("where", a, b)
         _check_devices("where", a, b)
+    shape_a, shape_b = a.shape, b.shape  # Tensors and arrays alike
     try:
-        np.broadcast_shapes(cond.shape, np.shape(a.data if isinstance(a, Tensor) else a),
-                            np.shape(b.data if isinstance(b, Tensor) else b))
+        np.broadcast_shapes(cond.shape, shape_a, shape_b)
     except ValueError:
-        raise ValueError(f"where: shapes {cond.shape}, {np.shape(a.data if isinstance(a, Tensor) else a)} and "
-                         f"{np.shape(b.data if isinstance(b, Tensor) else b)} cannot be broadcast together") from None
+        raise ValueError(f"where: shapes {cond.shape}, {shape_a} and {shape_b} cannot be broadcast together") from None
     return _ops.Where.apply(a, b, cond=cond.astype(bool, copy=False))
 
 

@@ -105,11 +105,13 @@ class Trainer:
         num_classes: for the confusion matrix (classification); None skips it.
         out_dir: folder for metrics.json, metrics.csv and checkpoint.npz; None writes nothing.
         config: JSON-serialisable settings stored in the logs and checkpoints (and checked on resume).
+        device: "cpu" or "cuda": the model is moved there and batches are made there; None keeps the
+            device the model's parameters are on. (Move the model before its optimizer has state.)
     """
 
     def __init__(self, model, optimizer, loss_fn, train_loader, eval_loaders=None, *, scheduler=None,
                  task: str = "classification", num_classes: int | None = None, out_dir=None, seed: int = 0,
-                 config: dict | None = None, show_progress: bool = True, device: str = "cpu"):
+                 config: dict | None = None, show_progress: bool = True, device: str | None = None):
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
         self.model, self.optimizer, self.loss_fn, self.scheduler = model, optimizer, loss_fn, scheduler
@@ -118,6 +120,8 @@ class Trainer:
         self.out_dir = os.fspath(out_dir) if out_dir is not None else None
         self.config = dict(config or {})
         self.show_progress = show_progress
+        if device is None:  # where the model already is
+            device = next((p.device for p in model.parameters()), "cpu")
         self.device = canonical_device(device)
         self.model.to(self.device)
         self.history: list[dict] = []

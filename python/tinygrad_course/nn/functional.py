@@ -10,7 +10,8 @@ import numpy as np
 
 from .. import ops
 from ..backend.numpy_backend import conv_output_size
-from ..tensor import Tensor, _check_dtypes, where
+from ..device import xp_of
+from ..tensor import Tensor, _check_devices, _check_dtypes, where
 
 __all__ = [
     "relu", "leaky_relu", "prelu", "tanh", "sigmoid", "softmax", "log_softmax", "linear",
@@ -45,7 +46,7 @@ def prelu(x: Tensor, weight: Tensor) -> Tensor:
                          f"of input shape {x.shape}")
     if weight.shape[0] != 1:
         weight = weight.reshape((1, -1) + (1,) * (x.ndim - 2))
-    return where(x.data > 0, x, x * weight)
+    return where(x > 0, x, x * weight)
 
 
 def tanh(x: Tensor) -> Tensor:
@@ -277,6 +278,7 @@ def _check_class_targets(name, logits: Tensor, target: Tensor):
                         "for probabilities pass a float target of the input's shape to cross_entropy")
     if target.shape != (logits.shape[0],):
         raise ValueError(f"{name}: target shape {target.shape} must be ({logits.shape[0]},) for input {logits.shape}")
+    _check_devices(name, logits, target)  # the target goes to the op as an array, unchecked there
     if target.size and (target.data.min() < 0 or target.data.max() >= logits.shape[1]):
         bad = target.data[(target.data < 0) | (target.data >= logits.shape[1])][0]
         raise IndexError(f"{name}: target class {bad} is out of range for {logits.shape[1]} classes")
@@ -335,12 +337,12 @@ def mse_loss(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
 
 def _binary_target(name, logits: Tensor, target) -> Tensor:
     """The target as a float tensor of the logits' dtype and shape (bool/int masks are converted)."""
-    if not isinstance(target, Tensor):
-        target = Tensor(np.asarray(target), dtype=logits.dtype)
+    if not isinstance(target, Tensor):  # a list, NumPy or CuPy mask: on the logits' device
+        target = Tensor(target, dtype=logits.dtype, device=logits.device)
     elif target.dtype != logits.dtype:
         if target.dtype.kind == "f":
             _check_dtypes(name, logits, target)
-        target = Tensor(target.data.astype(logits.dtype))
+        target = Tensor(target.data.astype(logits.dtype), device=target.device)
     if target.shape != logits.shape:
         raise ValueError(f"{name}: input {logits.shape} and target {target.shape} differ")
     return target
@@ -400,9 +402,10 @@ def focal_loss(logits: Tensor, target, alpha: float | None = 0.25, gamma: float 
 
 def one_hot(labels: Tensor, num_classes: int, dtype=None) -> Tensor:
     """(N,) int labels -> (N, num_classes) float one-hot rows (not differentiable)."""
-    idx = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
+    idx, device = (labels.data, labels.device) if isinstance(labels, Tensor) else (np.asarray(labels), "cpu")
     if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
         raise IndexError(f"one_hot: labels must be in [0, {num_classes}), got range [{idx.min()}, {idx.max()}]")
-    out = np.zeros(idx.shape + (num_classes,), dtype=dtype or np.float32)
-    np.put_along_axis(out, idx[..., None].astype(np.int64), 1, axis=-1)
-    return Tensor(out)
+    # a comparison with arange, so that it runs on the labels' array module (numpy or cupy)
+    xp = xp_of(idx)
+    out = (idx[..., None].astype(np.int64) == xp.arange(num_classes)).astype(dtype or np.float32)
+    return Tensor(out, device=device)

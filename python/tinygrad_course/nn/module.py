@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..device import canonical_device, to_device, to_numpy
+from ..device import canonical_device, is_device_array, to_device, to_numpy
 from ..tensor import Tensor, no_grad
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList"]
@@ -28,7 +28,11 @@ class Parameter(Tensor):
     """
 
     def __init__(self, data, requires_grad: bool = True):
-        super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad=requires_grad)
+        # A Tensor keeps its device: Tensor(cupy_array) with the default device="cpu" would copy it to the host.
+        if isinstance(data, Tensor):
+            super().__init__(data.data, requires_grad=requires_grad, device=data.device)
+        else:
+            super().__init__(data, requires_grad=requires_grad)
 
     def __repr__(self):
         return "Parameter" + super().__repr__()[len("Tensor"):]
@@ -290,7 +294,7 @@ class Module:
             if name not in state_dict:
                 continue
             value = state_dict[name]
-            arr = value.data if isinstance(value, Tensor) else np.asarray(value)
+            arr = value.data if isinstance(value, Tensor) else value if is_device_array(value) else np.asarray(value)
             if arr.shape != t.shape:
                 problems.append(f"{name!r}: shape {arr.shape} in the state dict, {t.shape} in the model")
             elif arr.dtype != t.dtype:
@@ -309,7 +313,8 @@ class Module:
     # --- dtype conversion ----------------------------------------------------------------------
     def to(self, device=None, dtype=None) -> "Module":
         """Move parameters and buffers to `device` and/or convert floating ones to `dtype`,
-        keeping the same objects (so an optimiser made before still holds them)."""
+        keeping the same objects (so an optimiser made before still holds them; state an optimiser
+        already has, e.g. momentum buffers, is not moved: move the model before training)."""
         if device is not None:
             device = canonical_device(device)
             for m in self.modules():

@@ -78,6 +78,8 @@ def test_mnist_style_recipes_run(tiny_root, tmp_path, recipe, extra):
          "--no-plots", *extra)
     final = _summary(out)["final"]
     assert 0 <= final["test_top1"] <= 1 and np.isfinite(final["train_loss"])
+    if recipe == "homework":  # its variables are in the name, the batch size too when not the default 64
+        assert _summary(out)["recipe"].endswith(("-tanh-bn-b16", "-small-fashion-mnist-leaky_relu-b16"))
 
 
 # zca is slow here (the 3072 x 3072 eigendecomposition takes ~20 s whatever the data size): run with -m slow

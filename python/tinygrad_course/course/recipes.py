@@ -272,7 +272,8 @@ def homework(opts: RunOptions, part: str = "cnn", dataset: str = "fashion-mnist"
         raise ValueError(f"unknown homework part {part!r}; choose mlp or cnn")
     lr, batch, epochs = _pick(opts.lr, 0.01), _pick(opts.batch_size, 64), _pick(opts.epochs, 25)
     optimizer = optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
-    name = f"homework-{part}{'-small' if small else ''}-{dataset}-{act}{'-bn' if batch_norm else ''}"
+    name = (f"homework-{part}{'-small' if small else ''}-{dataset}-{act}{'-bn' if batch_norm else ''}"
+            + (f"-b{batch}" if batch != 64 else ""))  # the batch size is one of the homework's variables
     return _classification_run(
         name, opts, model, optimizer,
         DataLoader((x_tr, y_tr), batch_size=batch, shuffle=True, seed=opts.seed),

@@ -30,6 +30,7 @@ from .device import array_module, canonical_device, is_device_array, is_host_arr
 
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_SCALARS = (int, float, bool, np.generic)  # operands that NumPy and CuPy both take as they are
 _default_dtype = np.dtype(np.float32)
 
 
@@ -129,7 +130,7 @@ class Function:
     @property
     def xp(self):
         """The array module of this op's device (numpy on "cpu", cupy on "cuda")."""
-        return np if self.device == "cpu" else array_module(self.device)
+        return array_module(self.device)
 
     def save(self, *arrays):
         self.saved = arrays
@@ -272,7 +273,7 @@ class Tensor:
     @property
     def _xp(self):
         """The array module of this tensor's device: numpy or cupy."""
-        return np if self.device == "cpu" else array_module(self.device)
+        return array_module(self.device)
 
     def item(self):
         if self._data.size != 1:
@@ -414,7 +415,7 @@ class Tensor:
 
     def _operand(self, value):
         """A non-Tensor operand as an array of this tensor's dtype and device (scalars stay scalars)."""
-        if isinstance(value, (int, float, bool, np.generic)):
+        if isinstance(value, _SCALARS):
             return self.dtype.type(value)
         return _on_device(value, self.device, self.dtype)
 
@@ -518,7 +519,7 @@ class Tensor:
         if isinstance(other, Tensor):
             _check_devices("comparison", self, other)
             o = other._data
-        elif isinstance(other, (int, float, bool, np.generic)):
+        elif isinstance(other, _SCALARS):
             o = other  # as is: casting it to this dtype would make int_tensor < 0.5 mean int_tensor < 0
         else:
             o = _on_device(other, self.device)  # CuPy refuses NumPy arrays and lists as operands

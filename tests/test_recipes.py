@@ -9,6 +9,7 @@ a slice, the sky segmentation's validation IoU after a few epochs.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 
 import numpy as np
@@ -117,9 +118,12 @@ def test_iris_horizon_and_svm_recipes_run(tiny_root, tmp_path):
     _run("svm-circles", "--kernels", "rbf", "--cs", "1", "--out", str(tmp_path / "svm"), "--no-plots")
     (row,) = _summary(tmp_path / "svm")["rows"]
     assert row["kernel"] == "rbf" and row["test_acc"] >= 0.94  # the circles data is generated: real figure
+    if importlib.util.find_spec("sklearn") is not None:  # scikit-learn's SVC on the same split, as a reference
+        assert abs(row["sklearn_test_acc"] - row["test_acc"]) <= 0.02
     table = results.markdown(results.collect(tmp_path))
     assert [line.split(" | ")[0] for line in table.splitlines()[2:]] == ["| horizon-dice", "| iris", "| svm-circles"]
     assert "rbf" in table and "val IoU" in table
+    assert ("(SVC " in table) == (row["sklearn_test_acc"] is not None)
 
 
 def test_results_command_on_an_empty_folder(tmp_path, capsys):

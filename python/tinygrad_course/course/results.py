@@ -33,8 +33,10 @@ def collect(root: str = "runs") -> list[dict]:
 def _figure(summary: dict) -> str:
     if "figure" in summary:  # circles: its own summary of several runs
         return summary["figure"]
-    if "rows" in summary:  # svm-circles: test accuracy per kernel at C = 1
-        return ", ".join(f"{r['kernel']} {100 * r['test_acc']:.1f}" for r in summary["rows"] if r["C"] == 1.0)
+    if "rows" in summary:  # svm-circles: test accuracy per kernel at C = 1 (scikit-learn's SVC in brackets)
+        return ", ".join(f"{r['kernel']} {100 * r['test_acc']:.1f}"
+                         + ("" if r.get("sklearn_test_acc") is None else f" (SVC {100 * r['sklearn_test_acc']:.1f})")
+                         for r in summary["rows"] if r["C"] == 1.0)
     final = summary.get("final", {})
     if "val_iou" in final:
         return f"val IoU {final['val_iou']:.3f}, Dice {final['val_dice']:.3f}, pixel acc {final['val_pixel_acc']:.3f}"

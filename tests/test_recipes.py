@@ -62,6 +62,12 @@ def test_mnist_mlp_pipeline_files_plots_and_resume(tiny_root, tmp_path):
     rows = _rows(out)
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert rows[0]["train_loss"] == str(first["final"]["train_loss"])  # epoch 1 kept, not retrained
+    table = results.at_epochs_markdown(str(tmp_path), [1, 2, 5])
+    (line,) = table.splitlines()[2:]
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[0] == "mlp" and cells[1:4] == [f"{100 * float(rows[0]['test_top1']):.2f}",
+                                               f"{100 * float(rows[1]['test_top1']):.2f}", "-"]
+    assert cells[4] == "2"
     with pytest.raises(ValueError, match="batch_size: 16 there, 8 now"):
         _run("mnist-mlp", "--data-root", str(tiny_root), "--epochs", "3", "--batch-size", "8", "--out", str(out),
              "--resume")
@@ -129,6 +135,7 @@ def test_iris_horizon_and_svm_recipes_run(tiny_root, tmp_path):
 def test_results_command_on_an_empty_folder(tmp_path, capsys):
     assert main(["results", str(tmp_path)]) == 1
     assert "no summary.json" in capsys.readouterr().out
+    assert main(["results", str(tmp_path), "--at-epochs", "25", "40"]) == 1  # no runs: just the header
 
 
 def test_missing_data_gives_a_clear_error(tmp_path):

@@ -65,6 +65,10 @@ def _train_circles(args) -> int:
 
 def _results(args) -> int:
     from .course import results
+    if args.at_epochs:
+        table = results.at_epochs_markdown(args.root, args.at_epochs, args.metric)
+        print(table)
+        return 0 if table.count("\n") > 1 else 1
     summaries = results.collect(args.root)
     if not summaries:
         print(f"no summary.json under {args.root!r}; run a recipe first (python -m tinygrad_course train ...)")
@@ -125,8 +129,9 @@ def _print_summary(summary: dict) -> None:
     print(f"\n{summary['recipe']} (backend {summary.get('backend')}), output in {summary.get('out')}")
     if "rows" in summary:  # svm-circles
         for row in summary["rows"]:
-            rep = row.get("reported_test_acc")
+            rep, svc = row.get("reported_test_acc"), row.get("sklearn_test_acc")
             print(f"  {row['kernel']:>8} C={row['C']:<6g} test {100 * row['test_acc']:5.1f}%"
+                  + (f"  (SVC {100 * svc:.1f}%)" if svc is not None else "")
                   + (f"  (reported {rep:.1f}%)" if rep is not None else ""))
         return
     final = summary.get("final", {})
@@ -220,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     res = sub.add_parser("results", help="markdown table of the recipe runs (summary.json files) under a folder")
     res.add_argument("root", nargs="?", default="runs")
+    res.add_argument("--at-epochs", type=int, nargs="+", metavar="E",
+                     help="instead: one metric (--metric) at these epochs for every run, e.g. 25 40")
+    res.add_argument("--metric", default="test_top1", help="the metric of --at-epochs (default: test_top1)")
     res.set_defaults(func=_results)
 
     info = sub.add_parser("info", help="version, backends and native build flags")

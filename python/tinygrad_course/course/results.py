@@ -1,6 +1,7 @@
 """Collect the summary.json files that recipe runs write into one results table (markdown).
 
-    python -m tinygrad_course results runs/      # prints the table
+    python -m tinygrad_course results runs/                          # prints the table
+    python -m tinygrad_course results runs/homework-grid --at-epochs 25 40   # one metric at chosen epochs
 """
 from __future__ import annotations
 
@@ -59,4 +60,25 @@ def markdown(summaries: list[dict]) -> str:
         reported = s.get("reported", "-")
         lines.append(f"| {s['recipe']} | {_figure(s)} | {reported} | {s.get('epochs', '-')} | {seconds:.0f} s "
                      f"| {s.get('backend', '-')} | {s.get('machine', '-')} |")
+    return "\n".join(lines)
+
+
+def at_epochs_markdown(root: str, epochs: list[int], metric: str = "test_top1") -> str:
+    """A table of `metric` at the given epochs for every run (metrics.json) below `root`: e.g. 25 vs 40 epochs
+    read from one 40-epoch run. A run that has not reached an epoch shows '-'."""
+    head = " | ".join(f"{metric} @ {e}" for e in epochs)
+    lines = [f"| run | {head} | epochs run | train time |", "|---|" + "---:|" * (len(epochs) + 2)]
+    for folder, _, files in sorted(os.walk(root)):
+        if "metrics.json" not in files:
+            continue
+        with open(os.path.join(folder, "metrics.json"), encoding="utf-8") as f:
+            history = json.load(f)["history"]
+        by_epoch = {h["epoch"]: h for h in history}
+        cells = []
+        for e in epochs:
+            value = by_epoch.get(e, {}).get(metric)
+            cells.append("-" if value is None else f"{100 * value:.2f}" if metric.endswith(("top1", "top5"))
+                         else f"{value:.4f}")
+        seconds = sum(h.get("train_seconds", 0.0) for h in history)
+        lines.append(f"| {os.path.relpath(folder, root)} | {' | '.join(cells)} | {len(history)} | {seconds:.0f} s |")
     return "\n".join(lines)

@@ -11,7 +11,7 @@ import pytest
 
 import tinygrad_course as tg
 from tinygrad_course import nn, optim
-from tinygrad_course.models import CifarNet, circles_mlp, mnist_mlp
+from tinygrad_course.models import CifarNet, circles_mlp, mnist_classic_mlp, mnist_mlp
 from tinygrad_course.nn import functional as F
 
 
@@ -64,6 +64,10 @@ def test_mlps_shapes_and_parameter_counts():
     assert mlp.num_parameters() == (784 + 1) * 256 + (256 + 1) * 10 == 203_530
     assert [type(m).__name__ for m in mlp] == ["Linear", "ReLU", "Linear"]
     assert mnist_mlp(hidden=16)[0].out_features == 16
+    classic = mnist_classic_mlp()
+    out = classic(tg.randn(4, 784)).numpy()
+    assert out.shape == (4, 10) and ((out > 0) & (out < 1)).all()  # sigmoid outputs for the squared error
+    assert classic.num_parameters() == (784 + 1) * 16 + (16 + 1) * 16 + (16 + 1) * 10 == 13_002
     circles = circles_mlp()
     assert circles(tg.randn(3, 2)).shape == (3, 2) and circles.num_parameters() == (2 + 1) * 4 + (4 + 1) * 2
 

@@ -76,6 +76,7 @@ def test_mnist_mlp_pipeline_files_plots_and_resume(tiny_root, tmp_path):
 @pytest.mark.parametrize("recipe,extra", [
     ("mnist-cnn", ["--dataset", "fashion-mnist"]),
     ("mnist-cifarnet", []),
+    ("mnist-classic", []),
     ("homework", ["--part", "mlp", "--act", "tanh", "--batch-norm"]),
     ("homework", ["--part", "cnn", "--small", "--act", "leaky_relu", "--subset", "16"]),
 ])

@@ -171,9 +171,11 @@ def _add_recipe_parsers(recipes_parser) -> None:
         action = p.add_argument(flag, **kw)
         p.set_defaults(recipe_kwargs=p.get_default("recipe_kwargs") + [action.dest])
 
-    for model, note in (("mlp", "10"), ("cnn", "5"), ("cifarnet", "50")):
+    for model, note, what in (("mlp", "10", "the 784-256-10 MLP"),
+                              ("classic", "10", "the 784-16-16-10 sigmoid MLP with squared error"),
+                              ("cnn", "5", "the CNN"), ("cifarnet", "50", "the CIFAR network")):
         p = add(f"mnist-{model}", lambda o, model=model, **k: r.mnist(o, model, **k),
-                f"COURSE.md section 2: the {model} on MNIST (or --dataset fashion-mnist)", note)
+                f"COURSE.md section 2: {what} on MNIST (or --dataset fashion-mnist)", note)
         option(p, "--dataset", choices=sorted(r.MNIST_SETS), default="mnist")
     p = add("cifar10", r.cifar10, "COURSE.md section 3: the CIFAR network on one rung of the improvement ladder",
             "40")

@@ -80,5 +80,7 @@ def at_epochs_markdown(root: str, epochs: list[int], metric: str = "test_top1") 
             cells.append("-" if value is None else f"{100 * value:.2f}" if metric.endswith(("top1", "top5"))
                          else f"{value:.4f}")
         seconds = sum(h.get("train_seconds", 0.0) for h in history)
-        lines.append(f"| {os.path.relpath(folder, root)} | {' | '.join(cells)} | {len(history)} | {seconds:.0f} s |")
+        name = os.path.relpath(folder, root)
+        name = os.path.basename(os.path.abspath(folder)) if name == "." else name
+        lines.append(f"| {name} | {' | '.join(cells)} | {len(history)} | {seconds:.0f} s |")
     return "\n".join(lines)

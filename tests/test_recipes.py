@@ -136,7 +136,8 @@ def test_iris_horizon_and_svm_recipes_run(tiny_root, tmp_path):
 def test_results_command_on_an_empty_folder(tmp_path, capsys):
     assert main(["results", str(tmp_path)]) == 1
     assert "no summary.json" in capsys.readouterr().out
-    assert main(["results", str(tmp_path), "--at-epochs", "25", "40"]) == 1  # no runs: just the header
+    assert main(["results", str(tmp_path), "--at-epochs", "25", "40"]) == 1
+    assert "no metrics.json" in capsys.readouterr().out
 
 
 def test_missing_data_gives_a_clear_error(tmp_path):

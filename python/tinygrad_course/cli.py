@@ -67,8 +67,8 @@ def _results(args) -> int:
     from .course import results
     if args.at_epochs:
         table = results.at_epochs_markdown(args.root, args.at_epochs, args.metric)
-        print(table)
-        return 0 if table.count("\n") > 1 else 1
+        print(table or f"no metrics.json under {args.root!r}; run a recipe first (python -m tinygrad_course train ...)")
+        return 0 if table else 1
     summaries = results.collect(args.root)
     if not summaries:
         print(f"no summary.json under {args.root!r}; run a recipe first (python -m tinygrad_course train ...)")

@@ -65,7 +65,7 @@ def markdown(summaries: list[dict]) -> str:
 
 def at_epochs_markdown(root: str, epochs: list[int], metric: str = "test_top1") -> str:
     """A table of `metric` at the given epochs for every run (metrics.json) below `root`: e.g. 25 vs 40 epochs
-    read from one 40-epoch run. A run that has not reached an epoch shows '-'."""
+    read from one 40-epoch run. A run that has not reached an epoch shows '-'; no run at all gives ""."""
     head = " | ".join(f"{metric} @ {e}" for e in epochs)
     lines = [f"| run | {head} | epochs run | train time |", "|---|" + "---:|" * (len(epochs) + 2)]
     for folder, _, files in sorted(os.walk(root)):
@@ -83,4 +83,4 @@ def at_epochs_markdown(root: str, epochs: list[int], metric: str = "test_top1") 
         name = os.path.relpath(folder, root)
         name = os.path.basename(os.path.abspath(folder)) if name == "." else name
         lines.append(f"| {name} | {' | '.join(cells)} | {len(history)} | {seconds:.0f} s |")
-    return "\n".join(lines)
+    return "\n".join(lines) if len(lines) > 2 else ""

@@ -5,5 +5,5 @@ from .mlp import circles_mlp, image_mlp, iris_mlp, mnist_classic_mlp, mnist_mlp 
 from .segmentation import SegNet  # noqa: F401
 from .svm import KernelSVM, compare_kernels  # noqa: F401
 
-__all__ = ["CifarNet", "MnistCNN", "HomeworkCNN", "SegNet", "circles_mlp", "mnist_mlp", "mnist_classic_mlp", "iris_mlp", "image_mlp",
-           "parameter_count_formula", "KernelSVM", "compare_kernels"]
+__all__ = ["CifarNet", "MnistCNN", "HomeworkCNN", "SegNet", "circles_mlp", "mnist_mlp", "mnist_classic_mlp",
+           "iris_mlp", "image_mlp", "parameter_count_formula", "KernelSVM", "compare_kernels"]

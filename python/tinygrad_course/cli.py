@@ -66,15 +66,12 @@ def _train_circles(args) -> int:
 def _results(args) -> int:
     from .course import results
     if args.at_epochs:
-        table = results.at_epochs_markdown(args.root, args.at_epochs, args.metric)
-        print(table or f"no metrics.json under {args.root!r}; run a recipe first (python -m tinygrad_course train ...)")
-        return 0 if table else 1
-    summaries = results.collect(args.root)
-    if not summaries:
-        print(f"no summary.json under {args.root!r}; run a recipe first (python -m tinygrad_course train ...)")
-        return 1
-    print(results.markdown(summaries))
-    return 0
+        table, needed = results.at_epochs_markdown(args.root, args.at_epochs, args.metric), "metrics.json"
+    else:
+        summaries, needed = results.collect(args.root), "summary.json"
+        table = results.markdown(summaries) if summaries else ""
+    print(table or f"no {needed} under {args.root!r}; run a recipe first (python -m tinygrad_course train ...)")
+    return 0 if table else 1
 
 
 def _write_circles_summary(args, cfg, results) -> None:

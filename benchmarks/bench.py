@@ -238,6 +238,17 @@ def make_context(no_torch=False, no_native=False) -> tuple[Context, list[str]]:
     return Context(torch, backends, threads, native_kernels), notes
 
 
+# Our ISA -> PyTorch's own switches (read when torch is imported), so both sides run the same
+# instruction set. oneDNN's lowest is SSE4.1 and MKL's SSE4.2, a little above our x86-64 baseline (SSE2).
+ISA_ENV = {
+    "avx512": {"ATEN_CPU_CAPABILITY": "avx512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE",
+               "MKL_ENABLE_INSTRUCTIONS": "AVX512"},
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+    "baseline": {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41",
+                 "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"},
+}
+
+
 # --- workloads -------------------------------------------------------------------------------------
 @dataclass
 class Workload:
@@ -771,9 +782,11 @@ def render(results: dict, out: str, readme: bool) -> str:
     return table
 
 
-def machine_info(ctx: Context, quick: bool) -> dict:
+def machine_info(ctx: Context, quick: bool, isa: str | None = None) -> dict:
     print("measuring the machine (FMA peak, triad bandwidth)...", flush=True)
-    info = machine.describe(ctx.threads, quick=quick)
+    info = machine.describe(ctx.threads, quick=quick, isa=isa)
+    info["isa_forced"] = isa
+    info["torch_isa_env"] = {k: os.environ[k] for k in ISA_ENV.get(isa, {}) if k in os.environ}
     info["load_average_start"] = os.getloadavg()
     info["tinygrad_course"] = tg.__version__
     info["backends"] = ctx.backends
@@ -782,7 +795,8 @@ def machine_info(ctx: Context, quick: bool) -> dict:
         from tinygrad_course import _C
         build = dict(_C.build_info())
         info["native_build_info"] = build
-        info["native_build"] = f"{build.get('compiler', '?')} {build.get('cxx_flags', '')}, simd {build.get('simd', '?')}"
+        info["native_build"] = (f"{build.get('compiler', '?')} {build.get('cxx_flags', '')}, "
+                                f"ISAs {build.get('isas_compiled', '?')}, running {build.get('isa', '?')}")
     if ctx.torch is not None:
         info["torch"] = ctx.torch.__version__
         info["torch_threads"] = ctx.torch.get_num_threads()
@@ -806,7 +820,16 @@ def main(argv=None):
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
     parser.add_argument("--no-torch", action="store_true", help="do not compare with PyTorch")
     parser.add_argument("--no-native", action="store_true", help="skip our native backend")
+    parser.add_argument("--isa", choices=sorted(ISA_ENV),
+                        help="run our kernels with this instruction set and restrict PyTorch (ATen, oneDNN, MKL) "
+                             "and the FMA-peak probe to the same, so a lower ISA than the CPU's best is compared "
+                             "like for like (default: each library's best)")
     args = parser.parse_args(argv)
+    if args.isa:
+        if "torch" in sys.modules or "tinygrad_course._C" in sys.modules:
+            raise SystemExit("--isa must be applied before torch and tinygrad_course._C are imported")
+        os.environ.update(ISA_ENV[args.isa])
+        os.environ["TINYGRAD_COURSE_ISA"] = args.isa
 
     workloads = all_workloads()
     if args.out is None:
@@ -837,7 +860,7 @@ def main(argv=None):
                      "timings are noisy")
     for note in notes:
         print(f"note: {note}")
-    info = machine_info(ctx, args.quick)
+    info = machine_info(ctx, args.quick, args.isa)
     print(f"{info['cpu']}: peak {(info['peak'] or {}).get('gflops', 'n/a')} GFLOP/s, "
           f"bandwidth {(info['bandwidth'] or {}).get('gbps', 'n/a')} GB/s; {ctx.threads} threads; "
           f"native kernels: {', '.join(ctx.native_kernels) or 'none'}", flush=True)

@@ -29,6 +29,12 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEAK_SOURCE = os.path.join(HERE, "peak.c")
 CFLAGS = ["-O2", "-march=native", "-fopenmp"]
+# The probe restricted to one of our kernels' ISAs (benchmarks run with --isa): the peak that ISA can reach.
+ISA_CFLAGS = {
+    "avx512": ["-O2", "-march=native", "-fopenmp"],
+    "avx2": ["-O2", "-march=native", "-mno-avx512f", "-fopenmp"],
+    "baseline": ["-O2", "-march=x86-64", "-fopenmp"],
+}
 
 
 def _compiler():
@@ -39,7 +45,7 @@ def _compiler():
 class Probe:
     """peak.c compiled once into a temporary folder (removed by close() or at exit of a with block)."""
 
-    def __init__(self):
+    def __init__(self, isa: str | None = None):
         self.tmp = tempfile.TemporaryDirectory(prefix="tgc-peak-")
         self.exe = None
         self.flags = None
@@ -50,7 +56,8 @@ class Probe:
             return
         exe = os.path.join(self.tmp.name, "peak")
         # without OpenMP the probe still runs, single-threaded (the pragmas are ignored)
-        for flags in (CFLAGS, [f for f in CFLAGS if f != "-fopenmp"]):
+        base = ISA_CFLAGS.get(isa, CFLAGS)
+        for flags in (base, [f for f in base if f != "-fopenmp"]):
             proc = subprocess.run([cc, *flags, PEAK_SOURCE, "-o", exe], capture_output=True, text=True)
             if proc.returncode == 0:
                 self.exe, self.flags = exe, [cc, *flags]
@@ -144,16 +151,17 @@ def numpy_blas() -> str:
         return "unknown"
 
 
-def describe(threads: int, quick: bool = False) -> dict:
+def describe(threads: int, quick: bool = False, isa: str | None = None) -> dict:
     """CPU, cores, date, versions; measured FMA peak (1 thread, all cores, and `threads`) and bandwidth.
 
     `peak` is the figure at `threads` (the benchmark's thread count), the one "% peak" divides by.
+    With `isa` (our kernels forced to one: "avx2", "baseline", ...) the peak is that ISA's.
     """
     info = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": cpu_model(),
             "cpu_details": cpu_details(), "cores": usable_cores(), "logical_cpus": os.cpu_count(), "threads": threads,
             "platform": platform.platform(), "python": platform.python_version(), "numpy": np.__version__,
             "numpy_blas": numpy_blas()}
-    with Probe() as probe:
+    with Probe(isa) as probe:
         info["peak_compile"] = " ".join(probe.flags) + " peak.c" if probe.flags else None
         seconds = 0.3 if quick else 1.0
         peaks = {}

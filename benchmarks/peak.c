@@ -30,7 +30,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#if defined(__AVX512F__) || defined(__AVX2__)
+#if defined(__AVX512F__) || defined(__AVX2__) || defined(__SSE2__)
 #include <immintrin.h>
 #endif
 
@@ -81,6 +81,28 @@ static float fma_chains(long iters) {
     float out[8];
     _mm256_storeu_ps(out, s);
     return out[0] + out[1] + out[2] + out[3] + out[4] + out[5] + out[6] + out[7];
+}
+#elif defined(__SSE2__)
+/* x86-64 baseline: no FMA, so one multiply and one add per lane per step
+ * (the same 2 FLOPs an FMA counts), on separate ports. */
+#define ISA "sse2"
+#define LANES 4
+#ifndef NACC
+#define NACC 14 /* + 2 constants: all 16 xmm registers */
+#endif
+static float fma_chains(long iters) {
+    const __m128 m = _mm_set1_ps(g_mul), a = _mm_set1_ps(g_add);
+    __m128 acc[NACC];
+    for (int i = 0; i < NACC; i++) acc[i] = _mm_set1_ps((float)i);
+    for (long it = 0; it < iters; it++) {
+#pragma GCC unroll 16
+        for (int i = 0; i < NACC; i++) acc[i] = _mm_add_ps(_mm_mul_ps(acc[i], m), a);
+    }
+    __m128 s = acc[0];
+    for (int i = 1; i < NACC; i++) s = _mm_add_ps(s, acc[i]);
+    float out[4];
+    _mm_storeu_ps(out, s);
+    return out[0] + out[1] + out[2] + out[3];
 }
 #else
 #define ISA "scalar"

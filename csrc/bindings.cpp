@@ -7,6 +7,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -16,6 +17,7 @@
 #include <omp.h>
 #endif
 
+#include "isa.h"
 #include "tgc_build_info.h"
 
 namespace py = pybind11;
@@ -54,20 +56,45 @@ py::dict build_info() {
   d["pybind11_version"] = std::to_string(PYBIND11_VERSION_MAJOR) + "." +
                           std::to_string(PYBIND11_VERSION_MINOR) + "." +
                           std::to_string(PYBIND11_VERSION_PATCH);
-#if defined(__AVX512F__)
-  d["simd"] = "avx512";
-#elif defined(__AVX2__)
-  d["simd"] = "avx2";
-#elif defined(__AVX__)
-  d["simd"] = "avx";
-#elif defined(__SSE2__) || defined(_M_X64)
-  d["simd"] = "sse2";
-#elif defined(__ARM_NEON)
-  d["simd"] = "neon";
-#else
-  d["simd"] = "none";
-#endif
+  d["isas_compiled"] = TGC_ISAS_COMPILED;
+  d["isa"] = tgc::isa_name(tgc::active_isa());
+  d["simd"] = tgc::isa_simd(tgc::active_isa());
   return d;
+}
+
+std::string isa() { return tgc::isa_name(tgc::active_isa()); }
+
+// Every ISA this build knows of: compiled in, supported by this CPU, its vector code.
+py::dict isas() {
+  py::dict d;
+  for (int i = 0; i < tgc::kIsaCount; ++i) {
+    const auto isa = static_cast<tgc::Isa>(i);
+    if (!tgc::isa_compiled(isa)) continue;
+    py::dict e;
+    e["available"] = tgc::isa_available(isa);
+    e["simd"] = tgc::isa_simd(isa);
+    d[tgc::isa_name(isa)] = e;
+  }
+  return d;
+}
+
+void set_isa(const std::string& name) {
+  tgc::Isa isa;
+  std::string known, usable;
+  for (int i = 0; i < tgc::kIsaCount; ++i) {
+    const auto each = static_cast<tgc::Isa>(i);
+    if (!tgc::isa_compiled(each)) continue;
+    known += (known.empty() ? "" : ", ") + std::string(tgc::isa_name(each));
+    if (tgc::isa_available(each)) usable += (usable.empty() ? "" : ", ") + std::string(tgc::isa_name(each));
+  }
+  if (!tgc::isa_from_name(name.c_str(), &isa) || !tgc::isa_compiled(isa)) {
+    throw py::value_error("ISA '" + name + "' is not compiled into this build (it has: " + known +
+                          "; this CPU can run: " + usable + ")");
+  }
+  if (!tgc::set_isa(isa)) {
+    throw py::value_error("ISA '" + name + "' is compiled in but this CPU does not support it "
+                          "(it can run: " + usable + ")");
+  }
 }
 
 }  // namespace
@@ -81,6 +108,18 @@ void bind_elementwise(py::module_& m);
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "tinygrad_course native C++ kernels";
+  // TINYGRAD_COURSE_ISA=baseline|avx2|avx512|neon forces an ISA (a lower one, for tests and
+  // benchmarks). A request this build or CPU cannot honour fails the import with a message
+  // that names the variable (pybind11 turns any error here into an ImportError; the package's
+  // __init__ imports _C first when the variable is set, so the error is never swallowed).
+  if (const char* want = std::getenv("TINYGRAD_COURSE_ISA"); want && *want) {
+    try {
+      set_isa(want);
+    } catch (const py::value_error& e) {
+      throw std::runtime_error(std::string("TINYGRAD_COURSE_ISA=") + want + ": " + e.what() +
+                               "; unset it to use the best one");
+    }
+  }
   m.attr("__version__") = TGC_VERSION;
   bind_matmul(m);
   bind_pool(m);
@@ -91,6 +130,14 @@ PYBIND11_MODULE(_C, m) {
   m.def("openmp_enabled", &openmp_enabled, "Whether the kernels were built with OpenMP.");
   m.def("num_threads", &num_threads,
         "Number of threads the kernels will use (omp_get_max_threads(), or 1 without OpenMP).");
+  m.def("isa", &isa, "The instruction set the kernels run with now (e.g. 'avx2').");
+  m.def("isas", &isas,
+        "The ISAs compiled into this build: {name: {'available': this CPU runs it, 'simd': its vector code}}.");
+  m.def("set_isa", &set_isa, py::arg("name"),
+        "Run the kernels with another compiled ISA this CPU supports (ValueError otherwise). "
+        "Not thread-safe against kernels running in other threads of the same call.");
+  m.def("best_isa", []() { return std::string(tgc::isa_name(tgc::best_isa())); },
+        "The ISA chosen at import: the best one compiled in that this CPU supports.");
   m.def("build_info", &build_info,
         "Dict describing how the extension was built (compiler, flags, options).");
 }

@@ -17,6 +17,7 @@
 
 #include "common.h"
 #include "gemm.h"
+#include "isa.h"
 #include "matmul.h"
 
 namespace py = pybind11;
@@ -227,7 +228,8 @@ template <typename T>
 py::dict config_dict() {
   const tgc::GemmConfig c = tgc::gemm_config<T>();
   py::dict d;
-  d["isa"] = c.isa;
+  d["isa"] = tgc::isa_name(tgc::active_isa());
+  d["simd"] = c.simd;
   d["mr"] = c.mr;
   d["nr"] = c.nr;
   d["kc"] = c.kc;
@@ -269,6 +271,6 @@ fine). c must not overlap a or b. a and b are read in place when row-major or tr
 else copied once. The GIL is released while the kernel runs.)doc");
   m.def("gemm_config", &gemm_config,
         R"doc(The GEMM block sizes of this build: {"float32": {...}, "float64": {...}},
-each with isa ("avx512", "avx2" or "portable"), the micro-tile mr x nr and
+each with isa (the active ISA, see isa()), simd (its vector code), the micro-tile mr x nr and
 the cache blocks kc (depth), mc (rows of A), nc (columns of B).)doc");
 }

@@ -1,42 +1,21 @@
 // 2-D convolution: im2col + GEMM, a direct kernel vectorised over output width
 // and one vectorised over output channels; see conv2d.h for the algorithms and
 // the layout assumptions.
-#include "conv2d.h"
-
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <utility>
 #include <vector>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-#include "gemm.h"
-
-// Fully unroll the fixed-size register-tile loops early, so that the compiler
-// keeps the accumulator arrays in vector registers.
-#if defined(__clang__)
-#define TGC_UNROLL _Pragma("unroll")
-#elif defined(__GNUC__)
-#define TGC_UNROLL _Pragma("GCC unroll 16")
-#else
-#define TGC_UNROLL
-#endif
-
-// Prefetch the cache line at address p into all cache levels (a hint).
-#if defined(__GNUC__) || defined(__clang__)
-#define TGC_PREFETCH(p) __builtin_prefetch((p), 0, 3)
-#else
-#define TGC_PREFETCH(p) ((void)(p))
-#endif
+#include "isa_kernels.h"
+#include "workspace.h"
 
 namespace tgc {
+namespace TGC_ISA {
 
 namespace {
 
@@ -73,17 +52,12 @@ i64 weight_chunks(i64 pairs, int threads, i64 part, std::size_t elem_size) {
 
 // ------------------------------------------------------------------ workspaces
 
-// Per-thread scratch buffers that only grow: a steady stream of calls with the
-// same shapes allocates (and page-faults) nothing after the first one. `Slot`
-// separates buffers that are alive at the same time.
+// Per-thread scratch buffers that only grow (workspace.h): a steady stream of
+// calls with the same shapes allocates (and page-faults) nothing after the
+// first one. The slot separates buffers that are alive at the same time.
 template <typename T, int Slot>
 T* conv_workspace(std::size_t n) {
-  thread_local std::vector<T> buf;
-  if (buf.size() < n) {
-    buf = std::vector<T>();  // release first: never hold old and new at once
-    buf.resize(n);
-  }
-  return buf.data();
+  return workspace<T, 16 + Slot>(n);
 }
 
 enum : int {
@@ -95,74 +69,6 @@ inline i64 ceil_div(i64 a, i64 b) {  // b > 0, a of any sign
 }
 
 inline i64 clamp64(i64 v, i64 lo, i64 hi) { return std::min(std::max(v, lo), hi); }
-
-// ------------------------------------------------------------------ SIMD helpers
-
-#if defined(__AVX512F__)
-template <typename T>
-struct Simd;
-
-template <>
-struct Simd<float> {
-  static constexpr int L = 16;
-  using reg = __m512;
-  using mask = __mmask16;
-  static mask make_mask(int n) { return n >= L ? mask(0xFFFF) : mask((1u << n) - 1u); }
-  static reg zero() { return _mm512_setzero_ps(); }
-  static reg set1(float v) { return _mm512_set1_ps(v); }
-  static reg load(mask m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
-  static void store(mask m, float* p, reg v) { _mm512_mask_storeu_ps(p, m, v); }
-  static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
-  static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
-};
-
-template <>
-struct Simd<double> {
-  static constexpr int L = 8;
-  using reg = __m512d;
-  using mask = __mmask8;
-  static mask make_mask(int n) { return n >= L ? mask(0xFF) : mask((1u << n) - 1u); }
-  static reg zero() { return _mm512_setzero_pd(); }
-  static reg set1(double v) { return _mm512_set1_pd(v); }
-  static reg load(mask m, const double* p) { return _mm512_maskz_loadu_pd(m, p); }
-  static void store(mask m, double* p, reg v) { _mm512_mask_storeu_pd(p, m, v); }
-  static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_pd(a, b, c); }
-  static reg add(reg a, reg b) { return _mm512_add_pd(a, b); }
-};
-#else
-// Portable fallback: the same interface on small arrays (the compiler may vectorise it).
-template <typename T>
-struct Simd {
-  static constexpr int L = 8;
-  struct reg {
-    T v[L];
-  };
-  using mask = int;  // number of valid lanes
-  static mask make_mask(int n) { return n; }
-  static reg zero() { return set1(T(0)); }
-  static reg set1(T x) {
-    reg r;
-    for (int l = 0; l < L; ++l) r.v[l] = x;
-    return r;
-  }
-  static reg load(mask m, const T* p) {
-    reg r;
-    for (int l = 0; l < L; ++l) r.v[l] = l < m ? p[l] : T(0);
-    return r;
-  }
-  static void store(mask m, T* p, reg v) {
-    for (int l = 0; l < m; ++l) p[l] = v.v[l];
-  }
-  static reg fma(reg a, reg b, reg c) {
-    for (int l = 0; l < L; ++l) c.v[l] += a.v[l] * b.v[l];
-    return c;
-  }
-  static reg add(reg a, reg b) {
-    for (int l = 0; l < L; ++l) a.v[l] += b.v[l];
-    return a;
-  }
-};
-#endif
 
 // ------------------------------------------------------------------ direct convolution
 
@@ -199,7 +105,7 @@ void build_slots(const DGeom& g, std::vector<Slot>& slots) {
 }
 
 // off[(c*kh + i)*kw + j]: where tap (c, i, j) starts in xq relative to a slot's `in`.
-void build_offsets(const DGeom& g, std::vector<i64>& off) {
+void build_offsets(const DGeom& g, Array<i64>& off) {
   const i64 hp = g.hp(), wq = g.wq(), plane = g.plane();
   off.resize(static_cast<std::size_t>(g.taps()));
   for (i64 c = 0; c < g.ci; ++c)
@@ -265,17 +171,22 @@ std::vector<Block> even_blocks(i64 total, int max_size) {
   return split_blocks(total, ceil_div(total, max_size));
 }
 
-constexpr int kFwdMaxMR = 8;      // output channels per micro-tile
-constexpr int kFwdAccRegs = 24;   // MR * NB accumulators (of 32 vector registers)
-constexpr int kFwdMaxNB = 6;      // slots per micro-tile
-constexpr int kGwMaxMR = 4;       // grad_weight: output channels per micro-tile
-constexpr int kGwMaxKB = 6;       // grad_weight: taps per micro-tile
+// Register tiles sized to the ISA's vector registers (simd.h): 32 (AVX-512,
+// NEON) or 16 (AVX2, SSE2). Forward: MR * NB accumulators, NB input vectors
+// and a broadcast; grad_weight: MR * KB accumulators, MR gy vectors and one x.
+constexpr bool kManyRegs = kVectorRegs >= 32;
+constexpr int kFwdMaxMR = kManyRegs ? 8 : 4;     // output channels per micro-tile
+constexpr int kFwdAccRegs = kManyRegs ? 24 : 12;  // MR * NB accumulators
+constexpr int kFwdMaxNB = kManyRegs ? 6 : 3;      // slots per micro-tile
+constexpr int kGwMaxMR = kManyRegs ? 4 : 3;       // grad_weight: output channels per micro-tile
+constexpr int kGwMaxKB = kManyRegs ? 6 : 4;       // grad_weight: taps per micro-tile
 
 constexpr int fwd_nb(int mr) { return std::min(kFwdMaxNB, kFwdAccRegs / mr); }
 
 // y[i][slot j] = bias[i] + sum_t wp[t*MR + i] * xq[slot j + off[t]] for MR output
-// channels (planes p elements apart) and NB slots.
-template <typename T, int MR, int NB>
+// channels (planes p elements apart) and NB slots. Full: every slot fills a
+// whole vector (plain loads and stores; masked ones are slower on AVX2).
+template <typename T, int MR, int NB, bool Full>
 void fwd_tile(const T* xq, const i64* off, i64 taps, const T* wp, const Slot* slots, T* y, i64 p,
               const T* bias) {
   using S = Simd<T>;
@@ -295,7 +206,7 @@ void fwd_tile(const T* xq, const i64* off, i64 taps, const T* wp, const Slot* sl
     const i64 o = off[t];
     typename S::reg xv[NB];
     TGC_UNROLL
-    for (int j = 0; j < NB; ++j) xv[j] = S::load(m[j], xb[j] + o);
+    for (int j = 0; j < NB; ++j) xv[j] = Full ? S::load(xb[j] + o) : S::load(m[j], xb[j] + o);
     const T* wt = wp + t * MR;
     TGC_UNROLL
     for (int i = 0; i < MR; ++i) {
@@ -308,40 +219,53 @@ void fwd_tile(const T* xq, const i64* off, i64 taps, const T* wp, const Slot* sl
   for (int i = 0; i < MR; ++i) {
     const typename S::reg b = bias ? S::set1(bias[i]) : S::zero();
     TGC_UNROLL
-    for (int j = 0; j < NB; ++j) S::store(m[j], y + i * p + slots[j].out, S::add(acc[i][j], b));
+    for (int j = 0; j < NB; ++j) {
+      T* out = y + i * p + slots[j].out;
+      if (Full)
+        S::store(out, S::add(acc[i][j], b));
+      else
+        S::store(m[j], out, S::add(acc[i][j], b));
+    }
   }
 }
 
 template <typename T>
 using FwdTileFn = void (*)(const T*, const i64*, i64, const T*, const Slot*, T*, i64, const T*);
 
-template <typename T, int MR>
+template <typename T, int MR, bool Full>
 FwdTileFn<T> pick_fwd_nb(int nb) {
   switch (nb) {
-    case 1: return &fwd_tile<T, MR, 1>;
-    case 2: return &fwd_tile<T, MR, 2>;
-    case 3: return &fwd_tile<T, MR, 3>;
-    case 4: if constexpr (MR * 4 <= kFwdAccRegs) return &fwd_tile<T, MR, 4>; else break;
-    case 5: if constexpr (MR * 5 <= kFwdAccRegs) return &fwd_tile<T, MR, 5>; else break;
-    case 6: if constexpr (MR * 6 <= kFwdAccRegs) return &fwd_tile<T, MR, 6>; else break;
+    case 1: return &fwd_tile<T, MR, 1, Full>;
+    case 2: return &fwd_tile<T, MR, 2, Full>;
+    case 3: return &fwd_tile<T, MR, 3, Full>;
+    case 4: if constexpr (MR * 4 <= kFwdAccRegs) return &fwd_tile<T, MR, 4, Full>; else break;
+    case 5: if constexpr (MR * 5 <= kFwdAccRegs) return &fwd_tile<T, MR, 5, Full>; else break;
+    case 6: if constexpr (MR * 6 <= kFwdAccRegs) return &fwd_tile<T, MR, 6, Full>; else break;
     default: break;
   }
   return nullptr;
 }
 
-template <typename T>
-FwdTileFn<T> pick_fwd(int mr, int nb) {
+template <typename T, bool Full>
+FwdTileFn<T> pick_fwd_mr(int mr, int nb) {
   switch (mr) {
-    case 1: return pick_fwd_nb<T, 1>(nb);
-    case 2: return pick_fwd_nb<T, 2>(nb);
-    case 3: return pick_fwd_nb<T, 3>(nb);
-    case 4: return pick_fwd_nb<T, 4>(nb);
-    case 5: return pick_fwd_nb<T, 5>(nb);
-    case 6: return pick_fwd_nb<T, 6>(nb);
-    case 7: return pick_fwd_nb<T, 7>(nb);
-    case 8: return pick_fwd_nb<T, 8>(nb);
-    default: return nullptr;
+    case 1: return pick_fwd_nb<T, 1, Full>(nb);
+    case 2: return pick_fwd_nb<T, 2, Full>(nb);
+    case 3: return pick_fwd_nb<T, 3, Full>(nb);
+    case 4: return pick_fwd_nb<T, 4, Full>(nb);
+    case 5: if constexpr (kFwdMaxMR >= 5) return pick_fwd_nb<T, 5, Full>(nb); else break;
+    case 6: if constexpr (kFwdMaxMR >= 6) return pick_fwd_nb<T, 6, Full>(nb); else break;
+    case 7: if constexpr (kFwdMaxMR >= 7) return pick_fwd_nb<T, 7, Full>(nb); else break;
+    case 8: if constexpr (kFwdMaxMR >= 8) return pick_fwd_nb<T, 8, Full>(nb); else break;
+    default: break;
   }
+  return nullptr;
+}
+
+// The micro-kernel for mr channels x nb slots (full: every slot a whole vector).
+template <typename T>
+FwdTileFn<T> pick_fwd(int mr, int nb, bool full) {
+  return full ? pick_fwd_mr<T, true>(mr, nb) : pick_fwd_mr<T, false>(mr, nb);
 }
 
 // Direct convolution dst = conv(src, w) (+ bias) for every image and group;
@@ -360,7 +284,7 @@ void direct_conv(const DGeom& g, const T* src, const T* w, const T* bias, T* dst
         for (int i = 0; i < b.size; ++i)
           wp[(gi * g.mo + b.start) * taps + t * b.size + i] = w[(gi * g.mo + b.start + i) * taps + t];
   std::vector<Slot> slots;
-  std::vector<i64> off;
+  Array<i64> off;
   build_slots<T>(g, slots);
   build_offsets(g, off);
 
@@ -369,13 +293,18 @@ void direct_conv(const DGeom& g, const T* src, const T* w, const T* bias, T* dst
     int block;
     i64 slot0;
     int nb;
+    bool full;  // every slot a whole vector
   };
   std::vector<Tile> tiles;
   const i64 nslots = static_cast<i64>(slots.size());
   for (int bi = 0; bi < static_cast<int>(mblocks.size()); ++bi) {
     const int nbmax = fwd_nb(mblocks[bi].size);
-    for (i64 s = 0; s < nslots; s += nbmax)
-      tiles.push_back(Tile{bi, s, static_cast<int>(std::min<i64>(nbmax, nslots - s))});
+    for (i64 s = 0; s < nslots; s += nbmax) {
+      const int nb = static_cast<int>(std::min<i64>(nbmax, nslots - s));
+      bool full = true;
+      for (int j = 0; j < nb; ++j) full = full && slots[static_cast<std::size_t>(s + j)].len == Simd<T>::L;
+      tiles.push_back(Tile{bi, s, nb, full});
+    }
   }
   const i64 ntiles = static_cast<i64>(tiles.size());
   const std::size_t xq_size = static_cast<std::size_t>(g.ci * g.plane());
@@ -384,7 +313,7 @@ void direct_conv(const DGeom& g, const T* src, const T* w, const T* bias, T* dst
     const Tile& t = tiles[static_cast<std::size_t>(ti)];
     const Block& b = mblocks[static_cast<std::size_t>(t.block)];
     const i64 gi = pair % g.groups;
-    pick_fwd<T>(b.size, t.nb)(xq, off.data(), taps, wp + (gi * g.mo + b.start) * taps,
+    pick_fwd<T>(b.size, t.nb, t.full)(xq, off.data(), taps, wp + (gi * g.mo + b.start) * taps,
                               slots.data() + t.slot0, dst + pair * out_pair + b.start * p, p,
                               bias ? bias + gi * g.mo + b.start : nullptr);
   };
@@ -418,7 +347,6 @@ void gw_tile(const T* xq, const i64* off, const T* gy, i64 p, const Slot* slots,
              T* acc_buf, i64 acc_ld) {
   using S = Simd<T>;
   constexpr int L = S::L;
-  const auto full = S::make_mask(L);
   typename S::reg acc[MR][KB];
   i64 o[KB];
   TGC_UNROLL
@@ -426,25 +354,34 @@ void gw_tile(const T* xq, const i64* off, const T* gy, i64 p, const Slot* slots,
   TGC_UNROLL
   for (int i = 0; i < MR; ++i)
     TGC_UNROLL
-    for (int j = 0; j < KB; ++j) acc[i][j] = S::load(full, acc_buf + i * acc_ld + j * L);
-  for (i64 s = 0; s < nslots; ++s) {
-    const auto m = S::make_mask(slots[s].len);
-    const T* xs = xq + slots[s].in;
-    const T* gs = gy + slots[s].out;
+    for (int j = 0; j < KB; ++j) acc[i][j] = S::load(acc_buf + i * acc_ld + j * L);
+  // One slot; `load` reads a whole or a partial vector (masked loads are
+  // slower on AVX2, so whole slots use plain ones).
+  auto slot = [&](const Slot& sl, auto load) {
+    const T* xs = xq + sl.in;
+    const T* gs = gy + sl.out;
     typename S::reg gv[MR];
     TGC_UNROLL
-    for (int i = 0; i < MR; ++i) gv[i] = S::load(m, gs + i * p);
+    for (int i = 0; i < MR; ++i) gv[i] = load(gs + i * p);
     TGC_UNROLL
     for (int j = 0; j < KB; ++j) {
-      const typename S::reg xv = S::load(m, xs + o[j]);
+      const typename S::reg xv = load(xs + o[j]);
       TGC_UNROLL
       for (int i = 0; i < MR; ++i) acc[i][j] = S::fma(gv[i], xv, acc[i][j]);
+    }
+  };
+  for (i64 s = 0; s < nslots; ++s) {
+    if (slots[s].len == L) {
+      slot(slots[s], [](const T* q) { return S::load(q); });
+    } else {
+      const auto m = S::make_mask(slots[s].len);
+      slot(slots[s], [m](const T* q) { return S::load(m, q); });
     }
   }
   TGC_UNROLL
   for (int i = 0; i < MR; ++i)
     TGC_UNROLL
-    for (int j = 0; j < KB; ++j) S::store(full, acc_buf + i * acc_ld + j * L, acc[i][j]);
+    for (int j = 0; j < KB; ++j) S::store(acc_buf + i * acc_ld + j * L, acc[i][j]);
 }
 
 template <typename T>
@@ -484,7 +421,7 @@ void direct_grad_weight(const DGeom& g, const T* x, const T* gy, T* gw) {
   const std::vector<Block> mblocks = even_blocks(g.mo, kGwMaxMR);
   const std::vector<Block> kblocks = even_blocks(taps, kGwMaxKB);
   std::vector<Slot> slots;
-  std::vector<i64> off;
+  Array<i64> off;
   build_slots<T>(g, slots);
   build_offsets(g, off);
   const i64 nslots = static_cast<i64>(slots.size());
@@ -557,75 +494,30 @@ void direct_grad_weight(const DGeom& g, const T* x, const T* gy, T* gw) {
 // x [kw0, kw1), the same for every image): no padding copy, no multiplications
 // by zero, full vectors whatever the image width.
 
-// dst[c*ld_dst + r] = src[r*ld_src + c] for r < rows, c < cols, in cache-sized blocks.
+// dst[c*ld_dst + r] = src[r*ld_src + c] for r < rows, c < cols, in L x L
+// blocks (simd.h's transpose_block: in registers where the ISA has the
+// shuffles; the inputs of the channel-vectorised kernel are transposed on
+// every call).
 template <typename T>
 void transpose(const T* src, i64 rows, i64 cols, i64 ld_src, T* dst, i64 ld_dst) {
-  constexpr i64 kB = 16;
-  for (i64 r0 = 0; r0 < rows; r0 += kB)
-    for (i64 c0 = 0; c0 < cols; c0 += kB) {
-      const i64 r1 = std::min(rows, r0 + kB), c1 = std::min(cols, c0 + kB);
-      for (i64 c = c0; c < c1; ++c)
-        for (i64 r = r0; r < r1; ++r) dst[c * ld_dst + r] = src[r * ld_src + c];
+  constexpr int L = Simd<T>::L;
+  for (i64 r0 = 0; r0 < rows; r0 += L) {
+    const int nr = static_cast<int>(std::min<i64>(L, rows - r0));
+    for (i64 c0 = 0; c0 < cols; c0 += L) {
+      const int nc = static_cast<int>(std::min<i64>(L, cols - c0));
+      transpose_block(src + r0 * ld_src + c0, ld_src, nr, nc, dst + c0 * ld_dst + r0, ld_dst, nr);
     }
-}
-
-#if defined(__AVX512F__)
-// r[i] = row i of a 16 x 16 block -> r[i] = column i.
-inline void transpose16x16(__m512 r[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {
-    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
-    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-  }
-  for (int i = 0; i < 4; ++i) {
-    t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
-    t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
-    t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
-    t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
-  }
-  for (int i = 0; i < 8; ++i) {
-    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
   }
 }
 
-// float: the same with 16 x 16 blocks transposed in registers (about a third
-// of the scalar loop's time: the inputs of the channel-vectorised kernel are
-// transposed on every call).
-inline void transpose(const float* src, i64 rows, i64 cols, i64 ld_src, float* dst, i64 ld_dst) {
-  const i64 c16 = cols / 16 * 16;
-  for (i64 r0 = 0; r0 < rows; r0 += 16) {
-    const int nr = static_cast<int>(std::min<i64>(16, rows - r0));
-    const __mmask16 m = static_cast<__mmask16>((1u << nr) - 1u);
-    for (i64 c0 = 0; c0 < c16; c0 += 16) {
-      __m512 r[16];
-      for (int i = 0; i < 16; ++i)
-        r[i] = i < nr ? _mm512_loadu_ps(src + (r0 + i) * ld_src + c0) : _mm512_setzero_ps();
-      transpose16x16(r);
-      for (int i = 0; i < 16; ++i) _mm512_mask_storeu_ps(dst + (c0 + i) * ld_dst + r0, m, r[i]);
-    }
-    for (i64 c = c16; c < cols; ++c)
-      for (i64 r = r0; r < r0 + nr; ++r) dst[c * ld_dst + r] = src[r * ld_src + c];
-  }
-}
-#endif
-
-constexpr int kCvMaxFV = 4;   // output-channel vectors per micro-tile
+constexpr int kCvMaxFV = kManyRegs ? 4 : 2;  // output-channel vectors per micro-tile
 constexpr int kCvMaxRB = 14;  // images (forward) / input channels (grad_weight) per micro-tile
-constexpr int kCvAcc = 28;    // the most accumulators (RB * FV) of any micro-tile
 
 // Rows per micro-tile: RB * FV accumulators, FV weight vectors and a broadcast
-// in the 32 vector registers.
-constexpr int cv_rb(int fv) { return std::min(kCvMaxRB, (31 - fv) / fv); }
-static_assert(cv_rb(1) * 1 <= kCvAcc && cv_rb(2) * 2 <= kCvAcc && cv_rb(3) * 3 <= kCvAcc &&
-                  cv_rb(4) * 4 <= kCvAcc,
-              "kCvAcc bounds the micro-tiles");
+// in the vector registers.
+constexpr int cv_rb(int fv) { return std::min(kCvMaxRB, (kVectorRegs - 1 - fv) / fv); }
+// The most accumulators (RB * FV) of any micro-tile.
+constexpr int kCvAcc = std::max({cv_rb(1) * 1, cv_rb(2) * 2, cv_rb(3) * 3, cv_rb(4) * 4});
 
 // Kernel positions [lo, hi) of output position o that read inside [0, size):
 // 0 <= o*s - p + k*d < size.
@@ -650,11 +542,10 @@ void cv_fwd_tile(const T* xb, const T* wb, i64 ci, i64 nkh, i64 nkw, i64 x_c, i6
                  i64 w_c, i64 w_h, const T* init, T* out) {
   using S = Simd<T>;
   constexpr int L = S::L;
-  const auto full = S::make_mask(L);
   typename S::reg acc[RB][FV];
   TGC_UNROLL
   for (int v = 0; v < FV; ++v) {
-    const typename S::reg b = init ? S::load(full, init + v * L) : S::zero();
+    const typename S::reg b = init ? S::load(init + v * L) : S::zero();
     TGC_UNROLL
     for (int j = 0; j < RB; ++j) acc[j][v] = b;
   }
@@ -671,7 +562,7 @@ void cv_fwd_tile(const T* xb, const T* wb, i64 ci, i64 nkh, i64 nkw, i64 x_c, i6
       for (i64 b = 0; b < nkw; ++b, xr += x_w, wr += FV * L) {
         typename S::reg wv[FV];
         TGC_UNROLL
-        for (int v = 0; v < FV; ++v) wv[v] = S::load(full, wr + v * L);
+        for (int v = 0; v < FV; ++v) wv[v] = S::load(wr + v * L);
         TGC_UNROLL
         for (int j = 0; j < RB; ++j) {
           const typename S::reg xv = S::set1(xr[j]);
@@ -683,7 +574,7 @@ void cv_fwd_tile(const T* xb, const T* wb, i64 ci, i64 nkh, i64 nkw, i64 x_c, i6
   TGC_UNROLL
   for (int j = 0; j < RB; ++j)
     TGC_UNROLL
-    for (int v = 0; v < FV; ++v) S::store(full, out + (j * FV + v) * L, acc[j][v]);
+    for (int v = 0; v < FV; ++v) S::store(out + (j * FV + v) * L, acc[j][v]);
 }
 
 // acc[j][v*L + l] (rows acc_ld apart) += sum over images n < nimg, output rows
@@ -695,12 +586,11 @@ void cv_gw_tile(const T* gyb, const T* xb, i64 nimg, i64 noh, i64 now, i64 gy_n,
                 i64 gy_w, i64 x_n, i64 x_h, i64 x_w, T* acc_mem, i64 acc_ld) {
   using S = Simd<T>;
   constexpr int L = S::L;
-  const auto full = S::make_mask(L);
   typename S::reg acc[RB][FV];
   TGC_UNROLL
   for (int j = 0; j < RB; ++j)
     TGC_UNROLL
-    for (int v = 0; v < FV; ++v) acc[j][v] = S::load(full, acc_mem + j * acc_ld + v * L);
+    for (int v = 0; v < FV; ++v) acc[j][v] = S::load(acc_mem + j * acc_ld + v * L);
   for (i64 n = 0; n < nimg; ++n)
     for (i64 a = 0; a < noh; ++a) {
       const T* gp = gyb + n * gy_n + a * gy_h;
@@ -708,7 +598,7 @@ void cv_gw_tile(const T* gyb, const T* xb, i64 nimg, i64 noh, i64 now, i64 gy_n,
       for (i64 o = 0; o < now; ++o, gp += gy_w, xp += x_w) {
         typename S::reg gv[FV];
         TGC_UNROLL
-        for (int v = 0; v < FV; ++v) gv[v] = S::load(full, gp + v * L);
+        for (int v = 0; v < FV; ++v) gv[v] = S::load(gp + v * L);
         TGC_UNROLL
         for (int j = 0; j < RB; ++j) {
           const typename S::reg xv = S::set1(xp[j]);
@@ -720,7 +610,7 @@ void cv_gw_tile(const T* gyb, const T* xb, i64 nimg, i64 noh, i64 now, i64 gy_n,
   TGC_UNROLL
   for (int j = 0; j < RB; ++j)
     TGC_UNROLL
-    for (int v = 0; v < FV; ++v) S::store(full, acc_mem + j * acc_ld + v * L, acc[j][v]);
+    for (int v = 0; v < FV; ++v) S::store(acc_mem + j * acc_ld + v * L, acc[j][v]);
 }
 
 template <typename T>
@@ -803,7 +693,7 @@ void cv_conv(const DGeom& g, const T* src, const T* w, const T* bias, T* dst) {
         bp[(gi * nfb + b) * FL + l] = bias && f0 + l < g.mo ? bias[gi * g.mo + f0 + l] : T(0);
     }
   // Valid kernel rows / columns of each output row / column.
-  std::vector<i64> rh(static_cast<std::size_t>(2 * g.oh)), rw(static_cast<std::size_t>(2 * g.ow));
+  Array<i64> rh(static_cast<std::size_t>(2 * g.oh)), rw(static_cast<std::size_t>(2 * g.ow));
   for (i64 o = 0; o < g.oh; ++o) taps_of_output(o, g.sh, g.ph, g.dh, g.kh, g.hs, rh[2 * o], rh[2 * o + 1]);
   for (i64 o = 0; o < g.ow; ++o) taps_of_output(o, g.sw, g.pw, g.dw, g.kw, g.ws, rw[2 * o], rw[2 * o + 1]);
 
@@ -888,7 +778,7 @@ void cv_grad_weight(const DGeom& g, const T* x, const T* gy, T* gw) {
   const i64 per_image = (g.ci * hw + np * fp) * static_cast<i64>(sizeof(T));
   const i64 batch = clamp64((i64{512} << 10) / std::max<i64>(per_image, 1), 1, ceil_div(g.n, nch));
 
-  std::vector<i64> ro(static_cast<std::size_t>(2 * g.kh)), co(static_cast<std::size_t>(2 * g.kw));
+  Array<i64> ro(static_cast<std::size_t>(2 * g.kh)), co(static_cast<std::size_t>(2 * g.kw));
   for (i64 k = 0; k < g.kh; ++k) outputs_of_tap(k, g.sh, g.ph, g.dh, g.hs, g.oh, ro[2 * k], ro[2 * k + 1]);
   for (i64 k = 0; k < g.kw; ++k) outputs_of_tap(k, g.sw, g.pw, g.dw, g.ws, g.ow, co[2 * k], co[2 * k + 1]);
 
@@ -961,49 +851,25 @@ i64 chunk_rows(i64 k, i64 oh, i64 ow) {
   return clamp64(rows, 1, oh);
 }
 
-// d[0:n] = s[0:n] (copy_row) and d[0:n] += s[0:n] (add_row). Tails use
-// narrower vectors rather than masks: a wide masked load that overlaps the
-// masked-off part of a recent store to a neighbouring row (column rows are often
-// only OW + padding elements apart) cannot be store-forwarded and stalls.
-#if defined(__AVX512F__)
-inline void copy_row(float* d, const float* s, i64 n) {
-  i64 q = 0;
-  for (; q + 16 <= n; q += 16) _mm512_storeu_ps(d + q, _mm512_loadu_ps(s + q));
-  if (q + 8 <= n) _mm256_storeu_ps(d + q, _mm256_loadu_ps(s + q)), q += 8;
-  if (q + 4 <= n) _mm_storeu_ps(d + q, _mm_loadu_ps(s + q)), q += 4;
-  for (; q < n; ++q) d[q] = s[q];
-}
-inline void add_row(float* d, const float* s, i64 n) {
-  i64 q = 0;
-  for (; q + 16 <= n; q += 16) _mm512_storeu_ps(d + q, _mm512_add_ps(_mm512_loadu_ps(d + q), _mm512_loadu_ps(s + q)));
-  if (q + 8 <= n) _mm256_storeu_ps(d + q, _mm256_add_ps(_mm256_loadu_ps(d + q), _mm256_loadu_ps(s + q))), q += 8;
-  if (q + 4 <= n) _mm_storeu_ps(d + q, _mm_add_ps(_mm_loadu_ps(d + q), _mm_loadu_ps(s + q))), q += 4;
-  for (; q < n; ++q) d[q] += s[q];
-}
-inline void copy_row(double* d, const double* s, i64 n) {
-  i64 q = 0;
-  for (; q + 8 <= n; q += 8) _mm512_storeu_pd(d + q, _mm512_loadu_pd(s + q));
-  if (q + 4 <= n) _mm256_storeu_pd(d + q, _mm256_loadu_pd(s + q)), q += 4;
-  if (q + 2 <= n) _mm_storeu_pd(d + q, _mm_loadu_pd(s + q)), q += 2;
-  for (; q < n; ++q) d[q] = s[q];
-}
-inline void add_row(double* d, const double* s, i64 n) {
-  i64 q = 0;
-  for (; q + 8 <= n; q += 8) _mm512_storeu_pd(d + q, _mm512_add_pd(_mm512_loadu_pd(d + q), _mm512_loadu_pd(s + q)));
-  if (q + 4 <= n) _mm256_storeu_pd(d + q, _mm256_add_pd(_mm256_loadu_pd(d + q), _mm256_loadu_pd(s + q))), q += 4;
-  if (q + 2 <= n) _mm_storeu_pd(d + q, _mm_add_pd(_mm_loadu_pd(d + q), _mm_loadu_pd(s + q))), q += 2;
-  for (; q < n; ++q) d[q] += s[q];
-}
-#else
+// d[0:n] = s[0:n] (copy_row) and d[0:n] += s[0:n] (add_row): whole vectors,
+// then the tail element by element rather than with a mask: a wide masked
+// load that overlaps the masked-off part of a recent store to a neighbouring
+// row (column rows are often only OW + padding elements apart) cannot be
+// store-forwarded and stalls.
 template <typename T>
 inline void copy_row(T* __restrict d, const T* __restrict s, i64 n) {
-  for (i64 q = 0; q < n; ++q) d[q] = s[q];
+  using S = Simd<T>;
+  i64 q = 0;
+  for (; q + S::L <= n; q += S::L) S::store(d + q, S::load(s + q));
+  for (; q < n; ++q) d[q] = s[q];
 }
 template <typename T>
 inline void add_row(T* __restrict d, const T* __restrict s, i64 n) {
-  for (i64 q = 0; q < n; ++q) d[q] += s[q];
+  using S = Simd<T>;
+  i64 q = 0;
+  for (; q + S::L <= n; q += S::L) S::store(d + q, S::add(S::load(d + q), S::load(s + q)));
+  for (; q < n; ++q) d[q] += s[q];
 }
-#endif
 
 // The im2col of one (image, group) reads its padded, phase-split copy xq
 // (pad_phases, see DGeom): row t of the column matrix, output row r, is the
@@ -1100,7 +966,7 @@ template <typename T>
 void gemm_forward(const DGeom& g, bool pw1, const T* x, const T* w, const T* bias, T* y) {
   const i64 fg = g.mo, k = g.taps(), oh = g.oh, ow = g.ow, np = oh * ow;
   const i64 rows = pw1 ? oh : chunk_rows(k, oh, ow);
-  std::vector<i64> off;
+  Array<i64> off;
   build_offsets(g, off);
 
   for_each_pair(g.n * g.groups, [&](i64 pr, bool inner) {
@@ -1165,7 +1031,7 @@ void gemm_grad_input(const Conv2dParams& p, const DGeom& g, const T* gy, const T
   const i64 fg = g.mo, cg = g.ci, k = g.taps(), oh = g.oh, ow = g.ow, np = oh * ow;
   const bool pw1 = is_pointwise(p);
   const i64 rows = chunk_rows(k, oh, ow);
-  std::vector<i64> off;
+  Array<i64> off;
   build_offsets(g, off);
 
   for_each_pair(g.n * g.groups, [&](i64 pr, bool inner) {
@@ -1195,7 +1061,7 @@ void gemm_grad_weight(const Conv2dParams& p, const DGeom& g, const T* gy, const 
   const bool pw1 = is_pointwise(p);
   const i64 rows = pw1 ? oh : chunk_rows(k, oh, ow);
   const i64 total = p.f * k;
-  std::vector<i64> off;
+  Array<i64> off;
   build_offsets(g, off);
 
   // acc (F x K) += the contribution of (image, group) pair pr.
@@ -1374,7 +1240,8 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
         std::fill(y + (n * p.f + f) * np, y + (n * p.f + f + 1) * np, bias ? bias[f] : T(0));
     return;
   }
-  const ConvAlgo algo = conv2d_forward_algo(p, sizeof(T));
+  // Qualified: the argument type would also find tgc::conv2d_forward_algo (ADL).
+  const ConvAlgo algo = TGC_ISA::conv2d_forward_algo(p, sizeof(T));
   if (algo == ConvAlgo::kDirectChannels) {
     cv_conv<T>(forward_geom(p), x, w, bias, y);
   } else if (algo == ConvAlgo::kDirect) {
@@ -1394,7 +1261,8 @@ void conv2d_grad_input(const Conv2dParams& p, const T* gy, const T* w, T* gx) {
   // Direct algorithms: the transposed convolution with stride 1 is a forward
   // convolution of gy with the kernel flipped in space, channels swapped,
   // padding d(k-1) - p.
-  const ConvAlgo algo = conv2d_grad_input_algo(p, sizeof(T));
+  // Qualified: the argument type would also find tgc::conv2d_grad_input_algo (ADL).
+  const ConvAlgo algo = TGC_ISA::conv2d_grad_input_algo(p, sizeof(T));
   if (algo == ConvAlgo::kDirectChannels) {
     cv_conv<T>(transposed_geom(p), gy, flipped_weights(p, w), nullptr, gx);
   } else if (algo == ConvAlgo::kDirect) {
@@ -1412,7 +1280,8 @@ void conv2d_grad_weight(const Conv2dParams& p, const T* gy, const T* x, T* gw) {
     std::fill(gw, gw + total, T(0));
     return;
   }
-  const ConvAlgo algo = conv2d_grad_weight_algo(p, sizeof(T));
+  // Qualified: the argument type would also find tgc::conv2d_grad_weight_algo (ADL).
+  const ConvAlgo algo = TGC_ISA::conv2d_grad_weight_algo(p, sizeof(T));
   if (algo == ConvAlgo::kDirectChannels) {
     cv_grad_weight<T>(forward_geom(p), x, gy, gw);
   } else if (algo == ConvAlgo::kDirect) {
@@ -1433,4 +1302,5 @@ template void conv2d_grad_weight<float>(const Conv2dParams&, const float*, const
 template void conv2d_grad_weight<double>(const Conv2dParams&, const double*, const double*,
                                          double*);
 
+}  // namespace TGC_ISA
 }  // namespace tgc

@@ -1,7 +1,10 @@
 // ReLU forward/backward; see elementwise.h.
+
 #include "elementwise.h"
+#include "isa_kernels.h"
 
 namespace tgc {
+namespace TGC_ISA {
 
 namespace {
 // Below this many elements a fork/join costs more than the loop itself.
@@ -29,4 +32,5 @@ template void relu_forward<double>(const double*, double*, std::int64_t);
 template void relu_backward<float>(const float*, const float*, float*, std::int64_t);
 template void relu_backward<double>(const double*, const double*, double*, std::int64_t);
 
+}  // namespace TGC_ISA
 }  // namespace tgc

@@ -61,27 +61,21 @@
 // * The summation order of every C element depends only on K and KC, and
 //   thread rectangles start at multiples of MR / NR, so results do not
 //   depend on the thread count: they are reproducible run to run.
-#include "gemm.h"
-
 #include <algorithm>
 #include <cstddef>
 #include <cstdlib>
 #include <exception>
 #include <new>
-
-#ifdef _MSC_VER
-#include <malloc.h>
-#endif
-
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-#include <immintrin.h>
-#endif
+#include <type_traits>
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
+#include "isa_kernels.h"
+
 namespace tgc {
+namespace TGC_ISA {
 
 namespace {
 
@@ -92,41 +86,33 @@ using idx = std::int64_t;
 // panel; MC: rows of the packed A block; NC: columns of the packed B panel.
 // MC is a multiple of MR and NC of NR.
 // --------------------------------------------------------------------------
-template <typename T>
-struct Blocking;
+struct Blocks {
+  int mr, nr;
+  idx kc, mc, nc;
+};
 
-#if defined(__AVX512F__)
-#define TGC_GEMM_ISA "avx512"
-template <>
-struct Blocking<float> {
-  static constexpr int MR = 14, NR = 32;
-  static constexpr idx KC = 1024, MC = 14 * 12, NC = 32 * 64;
-};
-template <>
-struct Blocking<double> {
-  static constexpr int MR = 8, NR = 24;
-  static constexpr idx KC = 512, MC = 8 * 14, NC = 24 * 42;
-};
-#elif defined(__AVX2__) && defined(__FMA__)
-#define TGC_GEMM_ISA "avx2"
-template <>
-struct Blocking<float> {
-  static constexpr int MR = 6, NR = 16;
-  static constexpr idx KC = 256, MC = 6 * 24, NC = 16 * 128;
-};
-template <>
-struct Blocking<double> {
-  static constexpr int MR = 6, NR = 8;
-  static constexpr idx KC = 256, MC = 6 * 12, NC = 8 * 256;
-};
-#else
-#define TGC_GEMM_ISA "portable"
+// Per vector width and register count (simd.h). The micro-tile keeps MR x NR/L
+// accumulators, NR/L vectors of B and a broadcast of A in registers.
+//   64-byte vectors (AVX-512), tuned on Zen 4 (see the header comment);
+//   32-byte vectors, 16 registers (AVX2): 6 x 16 float (12 accumulators), 6 x 8 double;
+//   16-byte vectors, 32 registers (NEON): BLIS's armv8a tiles, 8 x 12 float, 6 x 8 double;
+//   16-byte vectors, 16 registers (SSE2): 6 x 8 float, 6 x 4 double.
+constexpr Blocks blocks_for(bool is_float) {
+  if (kVectorBytes == 64)
+    return is_float ? Blocks{14, 32, 1024, 14 * 12, 32 * 64} : Blocks{8, 24, 512, 8 * 14, 24 * 42};
+  if (kVectorBytes == 32)
+    return is_float ? Blocks{6, 16, 256, 6 * 24, 16 * 128} : Blocks{6, 8, 256, 6 * 12, 8 * 256};
+  if (kVectorRegs >= 32)
+    return is_float ? Blocks{8, 12, 256, 8 * 16, 12 * 160} : Blocks{6, 8, 256, 6 * 16, 8 * 256};
+  return is_float ? Blocks{6, 8, 256, 6 * 24, 8 * 256} : Blocks{6, 4, 256, 6 * 24, 4 * 512};
+}
+
 template <typename T>
 struct Blocking {
-  static constexpr int MR = 4, NR = 8;
-  static constexpr idx KC = 256, MC = 4 * 32, NC = 8 * 256;
+  static constexpr Blocks b = blocks_for(std::is_same<T, float>::value);
+  static constexpr int MR = b.mr, NR = b.nr;
+  static constexpr idx KC = b.kc, MC = b.mc, NC = b.nc;
 };
-#endif
 
 // Below this many multiply-adds a gemm runs on one thread (fork/join and
 // the duplicated packing cost more than the second core gains).
@@ -152,11 +138,7 @@ class Workspace {
       ptr_ = nullptr;
       size_ = 0;
       const std::size_t rounded = (bytes + 4095) / 4096 * 4096;
-#ifdef _MSC_VER
-      ptr_ = _aligned_malloc(rounded, 4096);
-#else
       ptr_ = std::aligned_alloc(4096, rounded);
-#endif
       if (!ptr_) throw std::bad_alloc();
       size_ = rounded;
     }
@@ -165,11 +147,7 @@ class Workspace {
 
  private:
   static void release(void* p) {
-#ifdef _MSC_VER
-    _aligned_free(p);
-#else
     std::free(p);
-#endif
   }
 
   void* ptr_ = nullptr;
@@ -190,189 +168,41 @@ Workspace& workspace_b() {
 // --------------------------------------------------------------------------
 
 // Transposing copy: dst[c * ldd + r] = src[r * lds + c] for r < rows and
-// c < cols, and dst[c * ldd + r] = 0 for rows <= r < lanes (padding).
-// Scalar version, blocked so that the source rows stay in L1.
-template <typename T>
-void transpose_pack_scalar(const T* src, idx lds, int rows, idx cols, T* __restrict dst, idx ldd,
-                           int lanes) {
-  constexpr idx kStep = 64;
-  for (idx cb = 0; cb < cols; cb += kStep) {
-    const idx ce = std::min(cols, cb + kStep);
-    for (int r = 0; r < rows; ++r) {
-      const T* __restrict sr = src + r * lds;
-      for (idx c = cb; c < ce; ++c) dst[c * ldd + r] = sr[c];
-    }
-    for (int r = rows; r < lanes; ++r) {
-      for (idx c = cb; c < ce; ++c) dst[c * ldd + r] = T(0);
-    }
-  }
-}
-
-#if defined(__AVX512F__)
-// In-register transposes of 128-bit lanes: u[g] lane l -> out[l] lane g (4 x 4).
-template <typename R, typename Shuf>
-inline void transpose_lanes4(const R* u, R* out, Shuf shuf) {
-  const R s0 = shuf(u[0], u[1], 0x88), s1 = shuf(u[0], u[1], 0xdd);
-  const R s2 = shuf(u[2], u[3], 0x88), s3 = shuf(u[2], u[3], 0xdd);
-  out[0] = shuf(s0, s2, 0x88);
-  out[2] = shuf(s0, s2, 0xdd);
-  out[1] = shuf(s1, s3, 0x88);
-  out[3] = shuf(s1, s3, 0xdd);
-}
-
-// 16 x 16 float transpose: out[c] lane r = in[r] lane c.
-inline void transpose16(const __m512* in, __m512* out) {
-  __m512 t[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(in[2 * i], in[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(in[2 * i], in[2 * i + 1]);
-  }
-  // u[c'][g] lane l = column 4l + c', rows 4g .. 4g + 3.
-  __m512 u[4][4];
-  for (int g = 0; g < 4; ++g) {
-    const __m512d t0 = _mm512_castps_pd(t[4 * g]), t1 = _mm512_castps_pd(t[4 * g + 1]);
-    const __m512d t2 = _mm512_castps_pd(t[4 * g + 2]), t3 = _mm512_castps_pd(t[4 * g + 3]);
-    u[0][g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
-    u[1][g] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
-    u[2][g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
-    u[3][g] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
-  }
-  const auto shuf = [](__m512 a, __m512 b, int imm) {
-    return imm == 0x88 ? _mm512_shuffle_f32x4(a, b, 0x88) : _mm512_shuffle_f32x4(a, b, 0xdd);
-  };
-  for (int cp = 0; cp < 4; ++cp) {
-    __m512 o[4];
-    transpose_lanes4(u[cp], o, shuf);
-    for (int l = 0; l < 4; ++l) out[4 * l + cp] = o[l];
-  }
-}
-
-// 8 x 8 double transpose: out[c] lane r = in[r] lane c.
-inline void transpose8(const __m512d* in, __m512d* out) {
-  // u[c'][g] lane l = column 2l + c', rows 2g, 2g + 1.
-  __m512d u[2][4];
-  for (int g = 0; g < 4; ++g) {
-    u[0][g] = _mm512_unpacklo_pd(in[2 * g], in[2 * g + 1]);
-    u[1][g] = _mm512_unpackhi_pd(in[2 * g], in[2 * g + 1]);
-  }
-  const auto shuf = [](__m512d a, __m512d b, int imm) {
-    return imm == 0x88 ? _mm512_shuffle_f64x2(a, b, 0x88) : _mm512_shuffle_f64x2(a, b, 0xdd);
-  };
-  for (int cp = 0; cp < 2; ++cp) {
-    __m512d o[4];
-    transpose_lanes4(u[cp], o, shuf);
-    for (int l = 0; l < 4; ++l) out[2 * l + cp] = o[l];
-  }
-}
-
-// One group of at most W lanes (rows) of transpose_pack, W = 16 floats.
-inline void transpose_pack_w(const float* src, idx lds, int rows, idx cols, float* dst, idx ldd,
-                             int lanes) {
-  const __mmask16 store_mask = static_cast<__mmask16>((1u << lanes) - 1u);
-  __m512 in[16], out[16];
-  for (idx c0 = 0; c0 < cols; c0 += 16) {
-    const int w = static_cast<int>(std::min<idx>(16, cols - c0));
-    const __mmask16 load_mask = static_cast<__mmask16>((1u << w) - 1u);
-    for (int r = 0; r < 16; ++r) {
-      in[r] = r < rows ? _mm512_maskz_loadu_ps(load_mask, src + r * lds + c0) : _mm512_setzero_ps();
-    }
-    transpose16(in, out);
-    for (int c = 0; c < w; ++c) _mm512_mask_storeu_ps(dst + (c0 + c) * ldd, store_mask, out[c]);
-  }
-}
-
-// Same for W = 8 doubles.
-inline void transpose_pack_w(const double* src, idx lds, int rows, idx cols, double* dst, idx ldd,
-                             int lanes) {
-  const __mmask8 store_mask = static_cast<__mmask8>((1u << lanes) - 1u);
-  __m512d in[8], out[8];
-  for (idx c0 = 0; c0 < cols; c0 += 8) {
-    const int w = static_cast<int>(std::min<idx>(8, cols - c0));
-    const __mmask8 load_mask = static_cast<__mmask8>((1u << w) - 1u);
-    for (int r = 0; r < 8; ++r) {
-      in[r] = r < rows ? _mm512_maskz_loadu_pd(load_mask, src + r * lds + c0) : _mm512_setzero_pd();
-    }
-    transpose8(in, out);
-    for (int c = 0; c < w; ++c) _mm512_mask_storeu_pd(dst + (c0 + c) * ldd, store_mask, out[c]);
-  }
-}
-
+// c < cols, and dst[c * ldd + r] = 0 for rows <= r < lanes (padding); in
+// L x L blocks transposed in registers where the ISA has the shuffles for it
+// (simd.h's transpose_block).
 template <typename T>
 void transpose_pack(const T* src, idx lds, int rows, idx cols, T* dst, idx ldd, int lanes) {
-  constexpr int W = 64 / sizeof(T);
+  constexpr int W = Simd<T>::L;
   for (int r0 = 0; r0 < lanes; r0 += W) {
     const int group_rows = std::max(0, std::min(W, rows - r0));
     const int group_lanes = std::min(W, lanes - r0);
-    transpose_pack_w(group_rows > 0 ? src + r0 * lds : src, lds, group_rows, cols, dst + r0, ldd,
-                     group_lanes);
+    const T* s = group_rows > 0 ? src + r0 * lds : src;
+    for (idx c0 = 0; c0 < cols; c0 += W) {
+      const int w = static_cast<int>(std::min<idx>(W, cols - c0));
+      transpose_block(s + c0, lds, group_rows, w, dst + c0 * ldd + r0, ldd, group_lanes);
+    }
   }
 }
-#else
-template <typename T>
-void transpose_pack(const T* src, idx lds, int rows, idx cols, T* dst, idx ldd, int lanes) {
-  transpose_pack_scalar(src, lds, rows, cols, dst, ldd, lanes);
-}
-#endif
 
 // Non-transposing copy: dst[p * LEN + j] = src[p * lds + j] for j < cnt and
-// p < kc, and 0 for cnt <= j < LEN (padding). (Written with explicit vectors
-// under AVX-512: compilers turn the plain loop into a memcpy call per row,
-// which costs more than the copy itself for these 56..128-byte rows.)
-#if defined(__AVX512F__)
-template <int LEN>
-void copy_pack(const float* src, idx lds, int cnt, idx kc, float* __restrict dst) {
-  constexpr int NVEC = (LEN + 15) / 16;
-  __mmask16 load_mask[NVEC], store_mask[NVEC];
-  for (int v = 0; v < NVEC; ++v) {
-    const int n_load = std::max(0, std::min(16, cnt - 16 * v));
-    const int n_store = std::min(16, LEN - 16 * v);
-    load_mask[v] = static_cast<__mmask16>((1u << n_load) - 1u);
-    store_mask[v] = static_cast<__mmask16>((1u << n_store) - 1u);
-  }
-  if (cnt == LEN && LEN % 16 == 0) {
-    for (idx p = 0; p < kc; ++p) {
-      for (int v = 0; v < NVEC; ++v) {
-        _mm512_storeu_ps(dst + p * LEN + 16 * v, _mm512_loadu_ps(src + p * lds + 16 * v));
-      }
-    }
-    return;
-  }
-  for (idx p = 0; p < kc; ++p) {
-    for (int v = 0; v < NVEC; ++v) {
-      const __m512 x = _mm512_maskz_loadu_ps(load_mask[v], src + p * lds + 16 * v);
-      _mm512_mask_storeu_ps(dst + p * LEN + 16 * v, store_mask[v], x);
-    }
-  }
-}
-
-template <int LEN>
-void copy_pack(const double* src, idx lds, int cnt, idx kc, double* __restrict dst) {
-  constexpr int NVEC = (LEN + 7) / 8;
-  __mmask8 load_mask[NVEC], store_mask[NVEC];
-  for (int v = 0; v < NVEC; ++v) {
-    const int n_load = std::max(0, std::min(8, cnt - 8 * v));
-    const int n_store = std::min(8, LEN - 8 * v);
-    load_mask[v] = static_cast<__mmask8>((1u << n_load) - 1u);
-    store_mask[v] = static_cast<__mmask8>((1u << n_store) - 1u);
-  }
-  if (cnt == LEN && LEN % 8 == 0) {
-    for (idx p = 0; p < kc; ++p) {
-      for (int v = 0; v < NVEC; ++v) {
-        _mm512_storeu_pd(dst + p * LEN + 8 * v, _mm512_loadu_pd(src + p * lds + 8 * v));
-      }
-    }
-    return;
-  }
-  for (idx p = 0; p < kc; ++p) {
-    for (int v = 0; v < NVEC; ++v) {
-      const __m512d x = _mm512_maskz_loadu_pd(load_mask[v], src + p * lds + 8 * v);
-      _mm512_mask_storeu_pd(dst + p * LEN + 8 * v, store_mask[v], x);
-    }
-  }
-}
-#else
+// p < kc, and 0 for cnt <= j < LEN (padding). Whole slivers (cnt == LEN) are
+// copied in vectors (compilers turn the plain loop into a memcpy call per row,
+// which costs more than the copy itself for these 24..128-byte rows).
 template <int LEN, typename T>
 void copy_pack(const T* src, idx lds, int cnt, idx kc, T* __restrict dst) {
+  using V = Simd<T>;
+  constexpr int NFULL = LEN / V::L;
+  if (cnt == LEN) {
+    for (idx p = 0; p < kc; ++p) {
+      const T* sp = src + p * lds;
+      T* dp = dst + p * LEN;
+      TGC_UNROLL
+      for (int v = 0; v < NFULL; ++v) V::store(dp + v * V::L, V::load(sp + v * V::L));
+      for (int j = NFULL * V::L; j < LEN; ++j) dp[j] = sp[j];
+    }
+    return;
+  }
   for (idx p = 0; p < kc; ++p) {
     const T* __restrict sp = src + p * lds;
     T* __restrict dp = dst + p * LEN;
@@ -381,7 +211,6 @@ void copy_pack(const T* src, idx lds, int cnt, idx kc, T* __restrict dst) {
     for (; j < LEN; ++j) dp[j] = T(0);
   }
 }
-#endif
 
 // The non-transposing packs below walk the source in bands of kBandRows rows
 // (k steps of B, resp. of A stored transposed), each band across all slivers,
@@ -439,63 +268,6 @@ void pack_b(bool trans, const T* b, idx ldb, idx p0, idx kc, idx j0, idx nc, T* 
 // with C[i * ldc + j]; C is not read when beta == 0.
 // --------------------------------------------------------------------------
 
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-
-template <typename T>
-struct Simd;
-
-#if defined(__AVX512F__)
-template <>
-struct Simd<float> {
-  using reg = __m512;
-  static constexpr int W = 16;
-  static reg zero() { return _mm512_setzero_ps(); }
-  static reg set1(float x) { return _mm512_set1_ps(x); }
-  static reg load(const float* p) { return _mm512_load_ps(p); }
-  static reg loadu(const float* p) { return _mm512_loadu_ps(p); }
-  static void storeu(float* p, reg v) { _mm512_storeu_ps(p, v); }
-  static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
-  static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
-};
-template <>
-struct Simd<double> {
-  using reg = __m512d;
-  static constexpr int W = 8;
-  static reg zero() { return _mm512_setzero_pd(); }
-  static reg set1(double x) { return _mm512_set1_pd(x); }
-  static reg load(const double* p) { return _mm512_load_pd(p); }
-  static reg loadu(const double* p) { return _mm512_loadu_pd(p); }
-  static void storeu(double* p, reg v) { _mm512_storeu_pd(p, v); }
-  static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_pd(a, b, c); }
-  static reg mul(reg a, reg b) { return _mm512_mul_pd(a, b); }
-};
-#else
-template <>
-struct Simd<float> {
-  using reg = __m256;
-  static constexpr int W = 8;
-  static reg zero() { return _mm256_setzero_ps(); }
-  static reg set1(float x) { return _mm256_set1_ps(x); }
-  static reg load(const float* p) { return _mm256_load_ps(p); }
-  static reg loadu(const float* p) { return _mm256_loadu_ps(p); }
-  static void storeu(float* p, reg v) { _mm256_storeu_ps(p, v); }
-  static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
-  static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
-};
-template <>
-struct Simd<double> {
-  using reg = __m256d;
-  static constexpr int W = 4;
-  static reg zero() { return _mm256_setzero_pd(); }
-  static reg set1(double x) { return _mm256_set1_pd(x); }
-  static reg load(const double* p) { return _mm256_load_pd(p); }
-  static reg loadu(const double* p) { return _mm256_loadu_pd(p); }
-  static void storeu(double* p, reg v) { _mm256_storeu_pd(p, v); }
-  static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_pd(a, b, c); }
-  static reg mul(reg a, reg b) { return _mm256_mul_pd(a, b); }
-};
-#endif
-
 // ROWS (<= MR) rows of A sliver (k stride MR) times NV vectors of the B
 // sliver (k stride NR). Full tiles use ROWS = MR, NV = NR / W; the others
 // cover the last rows / columns of C without computing padding.
@@ -506,7 +278,7 @@ void micro_kernel(idx kc, const T* __restrict a, const T* __restrict b, T* __res
   using R = typename V::reg;
   constexpr int MR = Blocking<T>::MR;
   constexpr int NR = Blocking<T>::NR;
-  static_assert(NR % V::W == 0 && NV * V::W <= NR && ROWS <= MR, "bad micro-tile");
+  static_assert(NR % V::L == 0 && NV * V::L <= NR && ROWS <= MR, "bad micro-tile");
 
   R acc[ROWS][NV];
 #pragma GCC unroll 32
@@ -514,15 +286,15 @@ void micro_kernel(idx kc, const T* __restrict a, const T* __restrict b, T* __res
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
     // Start fetching the C tile now; it is only touched after the k loop.
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + NV * V::W - 1), _MM_HINT_T0);
+    TGC_PREFETCH(c + i * ldc);
+    TGC_PREFETCH(c + i * ldc + NV * V::L - 1);
   }
 
 #pragma GCC unroll 4
   for (idx p = 0; p < kc; ++p) {
     R bv[NV];
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) bv[v] = V::load(b + v * V::W);
+    for (int v = 0; v < NV; ++v) bv[v] = V::load(b + v * V::L);
 #pragma GCC unroll 32
     for (int i = 0; i < ROWS; ++i) {
       const R av = V::set1(a[i]);
@@ -538,15 +310,15 @@ void micro_kernel(idx kc, const T* __restrict a, const T* __restrict b, T* __res
 #pragma GCC unroll 32
     for (int i = 0; i < ROWS; ++i) {
 #pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) V::storeu(c + i * ldc + v * V::W, V::mul(va, acc[i][v]));
+      for (int v = 0; v < NV; ++v) V::store(c + i * ldc + v * V::L, V::mul(va, acc[i][v]));
     }
   } else if (beta == T(1)) {
 #pragma GCC unroll 32
     for (int i = 0; i < ROWS; ++i) {
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) {
-        T* cp = c + i * ldc + v * V::W;
-        V::storeu(cp, V::fma(va, acc[i][v], V::loadu(cp)));
+        T* cp = c + i * ldc + v * V::L;
+        V::store(cp, V::fma(va, acc[i][v], V::load(cp)));
       }
     }
   } else {
@@ -555,47 +327,12 @@ void micro_kernel(idx kc, const T* __restrict a, const T* __restrict b, T* __res
     for (int i = 0; i < ROWS; ++i) {
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) {
-        T* cp = c + i * ldc + v * V::W;
-        V::storeu(cp, V::fma(va, acc[i][v], V::mul(vb, V::loadu(cp))));
+        T* cp = c + i * ldc + v * V::L;
+        V::store(cp, V::fma(va, acc[i][v], V::mul(vb, V::load(cp))));
       }
     }
   }
 }
-
-#else  // portable
-
-template <typename T>
-struct Simd {
-  static constexpr int W = Blocking<T>::NR;  // one "vector" = the whole tile row
-};
-
-template <typename T, int ROWS, int NV>
-void micro_kernel(idx kc, const T* __restrict a, const T* __restrict b, T* __restrict c, idx ldc,
-                  T alpha, T beta) {
-  constexpr int MR = Blocking<T>::MR;
-  constexpr int NR = Blocking<T>::NR;
-  static_assert(NV == 1 && ROWS <= MR, "bad micro-tile");
-  T acc[ROWS][NR] = {};
-  for (idx p = 0; p < kc; ++p) {
-    for (int i = 0; i < ROWS; ++i) {
-      const T ai = a[i];
-#pragma omp simd
-      for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[j];
-    }
-    a += MR;
-    b += NR;
-  }
-  for (int i = 0; i < ROWS; ++i) {
-    T* cr = c + i * ldc;
-    if (beta == T(0)) {
-      for (int j = 0; j < NR; ++j) cr[j] = alpha * acc[i][j];
-    } else {
-      for (int j = 0; j < NR; ++j) cr[j] = alpha * acc[i][j] + beta * cr[j];
-    }
-  }
-}
-
-#endif
 
 // kernel_table<T>()[rows - 1][nv - 1]: the micro-kernel for a rows x (nv * W) tile.
 template <typename T>
@@ -604,7 +341,7 @@ using KernelFn = void (*)(idx, const T*, const T*, T*, idx, T, T);
 template <typename T>
 struct KernelTable {
   static constexpr int MR = Blocking<T>::MR;
-  static constexpr int NV = Blocking<T>::NR / Simd<T>::W;
+  static constexpr int NV = Blocking<T>::NR / Simd<T>::L;
   KernelFn<T> fn[MR][NV];
 
   template <int R, int V>
@@ -644,7 +381,7 @@ void gemm_rect(bool ta, bool tb, idx m0, idx m1, idx n0, idx n1, idx k, T alpha,
                idx lda, const T* b, idx ldb, T beta, T* c, idx ldc) {
   constexpr int MR = Blocking<T>::MR;
   constexpr int NR = Blocking<T>::NR;
-  constexpr idx kW = Simd<T>::W;
+  constexpr idx kW = Simd<T>::L;
   constexpr idx kNV = NR / kW;
   const KernelTable<T>& table = kernel_table<T>();
   const idx m = m1 - m0;
@@ -788,9 +525,11 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
 
 template <typename T>
 GemmConfig gemm_config() {
-  return GemmConfig{TGC_GEMM_ISA, Blocking<T>::MR, Blocking<T>::NR, Blocking<T>::KC,
+  return GemmConfig{kSimdName, Blocking<T>::MR, Blocking<T>::NR, Blocking<T>::KC,
                     Blocking<T>::MC, Blocking<T>::NC};
 }
+
+const char* simd_name() { return kSimdName; }
 
 template GemmConfig gemm_config<float>();
 template GemmConfig gemm_config<double>();
@@ -801,4 +540,5 @@ template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t,
                            const double*, std::int64_t, const double*, std::int64_t, double,
                            double*, std::int64_t);
 
+}  // namespace TGC_ISA
 }  // namespace tgc

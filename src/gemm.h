@@ -24,7 +24,7 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
 // The block sizes the build uses (for tests and diagnostics): micro-tile
 // MR x NR, and the cache blocks KC (depth), MC (rows of A), NC (columns of B).
 struct GemmConfig {
-  const char* isa;  // "avx512", "avx2" or "portable"
+  const char* simd;  // the vector code of the active ISA's kernels (simd.h's kSimdName)
   int mr, nr;
   std::int64_t kc, mc, nc;
 };

@@ -1,12 +1,14 @@
 // Batched matmul on top of tgc::gemm; see matmul.h for the layout.
-#include "matmul.h"
 
 #include <algorithm>
 #include <exception>
 
-#include "gemm.h"
+
+#include "isa_kernels.h"
+#include "matmul.h"
 
 namespace tgc {
+namespace TGC_ISA {
 
 namespace {
 
@@ -71,4 +73,5 @@ template void matmul_batched_strided<double>(bool, bool, std::int64_t, std::int6
                                              std::int64_t, std::int64_t, const double*,
                                              std::int64_t, std::int64_t, double*);
 
+}  // namespace TGC_ISA
 }  // namespace tgc

@@ -1,5 +1,4 @@
 // Batch norm and layer norm; see norm.h for the layout and the algorithms.
-#include "norm.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,7 +10,11 @@
 #include <omp.h>
 #endif
 
+#include "norm.h"
+#include "isa_kernels.h"
+
 namespace tgc {
+namespace TGC_ISA {
 
 namespace {
 
@@ -398,4 +401,5 @@ void layer_norm_backward(const T* gy, const T* x, std::int64_t rows, std::int64_
 TGC_NORM_DECLARE(float, )
 TGC_NORM_DECLARE(double, )
 
+}  // namespace TGC_ISA
 }  // namespace tgc

@@ -1,12 +1,15 @@
 // 2-D max/average pooling; see pool.h for the layout and the algorithm.
-#include "pool.h"
 
 #include <algorithm>
 #include <limits>
 
 #include "workspace.h"
 
+#include "pool.h"
+#include "isa_kernels.h"
+
 namespace tgc {
+namespace TGC_ISA {
 
 namespace {
 
@@ -305,14 +308,6 @@ void avg_pool2d_backward_impl(const T* gy, T* gx, const Pool2dShape& s, bool cou
 
 }  // namespace
 
-std::int64_t pool_output_size(std::int64_t size, std::int64_t kernel, std::int64_t stride,
-                              std::int64_t padding) {
-  const std::int64_t span = size + 2 * padding - kernel;
-  // floor division (span may be negative for a too-small input)
-  const std::int64_t q = span >= 0 ? span / stride : -((-span + stride - 1) / stride);
-  return q + 1;
-}
-
 template <typename T>
 void max_pool2d_forward(const T* x, T* y, std::int64_t* argmax, const Pool2dShape& s) {
   if (s.n * s.c <= 0 || s.oh <= 0 || s.ow <= 0) return;
@@ -374,4 +369,5 @@ template void avg_pool2d_forward<double>(const double*, double*, const Pool2dSha
 template void avg_pool2d_backward<float>(const float*, float*, const Pool2dShape&, bool);
 template void avg_pool2d_backward<double>(const double*, double*, const Pool2dShape&, bool);
 
+}  // namespace TGC_ISA
 }  // namespace tgc

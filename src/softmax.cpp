@@ -1,11 +1,14 @@
 // Fused softmax + cross-entropy; see softmax.h for the layout and the algorithm.
-#include "softmax.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include "softmax.h"
+#include "isa_kernels.h"
+
 namespace tgc {
+namespace TGC_ISA {
 
 namespace {
 
@@ -94,4 +97,5 @@ template std::int64_t cross_entropy_backward<double>(const double*, const double
                                                      const std::int64_t*, std::int64_t,
                                                      std::int64_t, double, double*);
 
+}  // namespace TGC_ISA
 }  // namespace tgc

@@ -44,6 +44,38 @@ _tensor_module = importlib.import_module("tinygrad_course.tensor")
 BACKENDS = tg.available_backends()
 
 
+def _native_isas() -> list[str]:
+    """The instruction sets the native kernels can run with here, best first (tinygrad_course._C.isas()):
+    every one this build has and this CPU supports, or only the forced one under TINYGRAD_COURSE_ISA."""
+    if "native" not in BACKENDS:
+        return []
+    from tinygrad_course import _C
+    if os.environ.get("TINYGRAD_COURSE_ISA"):
+        return [_C.isa()]
+    available = [name for name, e in _C.isas().items() if e["available"]]
+    return sorted(available, key=lambda name: name != _C.best_isa())
+
+
+NATIVE_ISAS = _native_isas()
+
+
+@pytest.fixture(params=NATIVE_ISAS or [None], ids=lambda isa: isa or "no-native")
+def native_isa(request):
+    """Run the test once per ISA of the native kernels (see _native_isas), so that the AVX2 and baseline
+    paths are tested on an AVX-512 machine too; yields the ISA name (None without the extension).
+    Native kernel test modules use it for every test (pytestmark)."""
+    if request.param is None:
+        yield None
+        return
+    from tinygrad_course import _C
+    before = _C.isa()
+    _C.set_isa(request.param)
+    try:
+        yield request.param
+    finally:
+        _C.set_isa(before)
+
+
 @pytest.fixture(params=BACKENDS, ids=str)
 def backend(request):
     """Run the test once per available CPU backend ("numpy", "native"); yields the backend name."""

@@ -26,6 +26,9 @@ from hypothesis import strategies as st
 
 C = pytest.importorskip("tinygrad_course._C")
 
+# Every test once per ISA the kernels can run with here (AVX-512, AVX2, baseline; conftest.py).
+pytestmark = pytest.mark.usefixtures("native_isa")
+
 import tinygrad_course as tg  # noqa: E402
 from tinygrad_course.backend.numpy_backend import NumpyBackend  # noqa: E402
 from tinygrad_course.nn import functional as F  # noqa: E402

@@ -5,6 +5,12 @@
     (x.tanh() ** 2).sum().backward()
     x.grad
 """
+import os as _os
+
+if _os.environ.get("TINYGRAD_COURSE_ISA"):
+    # A forced ISA the build or CPU cannot run must stop the import here, with the extension's
+    # message, not quietly leave the native backend out.
+    from . import _C  # noqa: F401
 from .backend import available_backends, get_backend, get_backend_name, set_backend, use_backend
 from .tensor import (Function, Tensor, arange, cat, concat, from_numpy, full, get_default_dtype, is_grad_enabled,
                      manual_seed, no_grad, ones, ones_like, rand, randn, set_default_dtype, set_grad_enabled, stack,

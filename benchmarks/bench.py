@@ -4,7 +4,8 @@
     python benchmarks/bench.py --quick              # fewer repeats, shorter probes (< ~2 min); noisy
     python benchmarks/bench.py --only conv          # workloads whose name matches a regex (case-insensitive)
     python benchmarks/bench.py --repeats 30         # more timed repeats per implementation
-    python benchmarks/bench.py --update-readme      # also put the table into README.md (between the markers)
+    python benchmarks/bench.py --update-readme      # also put the table into README.md (the running ISA's markers)
+    python benchmarks/bench.py --isa avx2           # our kernels and PyTorch both restricted to AVX2 (also: baseline)
     python benchmarks/bench.py --render-only [--update-readme]   # re-render md/png from results.json, no timing
     python benchmarks/bench.py --list               # workload names
 
@@ -80,7 +81,11 @@ except ImportError:  # the extension is not built
 
 RESULTS = os.path.join(HERE, "results")
 README = os.path.join(os.path.dirname(HERE), "README.md")
-TABLE_START, TABLE_END = "<!-- BENCHMARK_TABLE_START -->", "<!-- BENCHMARK_TABLE_END -->"
+
+
+def table_markers(isa: str) -> tuple[str, str]:
+    """README.md's markers around the benchmark table of one ISA of our kernels (a table per ISA measured)."""
+    return f"<!-- BENCHMARK_TABLE_{isa.upper()}_START -->", f"<!-- BENCHMARK_TABLE_{isa.upper()}_END -->"
 TORCH_VERSION = "2.13.0"  # the pin of the `bench` extra
 BATCH = 128               # the CIFAR batch of COURSE.md section 3
 CONV_LAYERS = [           # (name, in channels, side, out channels) of CifarNet's convolutions at batch 128
@@ -749,14 +754,16 @@ def write_chart(results: dict, path: str) -> str | None:
     return None
 
 
-def update_readme(table: str, readme: str = README) -> None:
-    """Replace what lies between the BENCHMARK_TABLE markers of README.md with `table`."""
+def update_readme(table: str, isa: str, readme: str = README) -> None:
+    """Replace what lies between the README.md markers of `isa`'s benchmark table with `table`."""
+    table_start, table_end = table_markers(isa)
     with open(readme, encoding="utf-8") as f:
         text = f.read()
-    start, end = text.find(TABLE_START), text.find(TABLE_END)
+    start, end = text.find(table_start), text.find(table_end)
     if start < 0 or end < start:
-        raise SystemExit(f"README.md has no {TABLE_START} ... {TABLE_END} markers; not updated")
-    text = text[:start + len(TABLE_START)] + "\n" + table.rstrip("\n") + "\n" + text[end:]
+        raise SystemExit(f"README.md has no {table_start} ... {table_end} markers; not updated "
+                         "(add them where the table of this ISA belongs)")
+    text = text[:start + len(table_start)] + "\n" + table.rstrip("\n") + "\n" + text[end:]
     tmp = readme + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
@@ -777,7 +784,10 @@ def render(results: dict, out: str, readme: bool) -> str:
         if os.path.exists(chart):  # do not leave a chart of an earlier run next to these results
             os.remove(chart)
     if readme:
-        update_readme(table)
+        isa = (results["machine"].get("native_build_info") or {}).get("isa")
+        if not isa:
+            raise SystemExit("--update-readme needs the native backend (the table is filed under its ISA)")
+        update_readme(table, isa)
         print(f"updated the benchmark table in {os.path.relpath(README)}")
     return table
 

@@ -510,7 +510,11 @@ void transpose(const T* src, i64 rows, i64 cols, i64 ld_src, T* dst, i64 ld_dst)
   }
 }
 
-constexpr int kCvMaxFV = kManyRegs ? 4 : 2;  // output-channel vectors per micro-tile
+// Output-channel vectors per micro-tile. With 16 registers: 3 x 4 images (12
+// accumulators); measured on Zen 3 (AVX2, batch 128, 5x5): 32->64 on 16x16 fwd /
+// grad_input / grad_weight 25.4 / 28.4 / 33.2 ms, against 28.2 / 28.3 / 32.2
+// with 2 x 6 and 34.0 / 34.8 / 50.1 with 4 x 2.
+constexpr int kCvMaxFV = kManyRegs ? 4 : 3;
 constexpr int kCvMaxRB = 14;  // images (forward) / input channels (grad_weight) per micro-tile
 
 // Rows per micro-tile: RB * FV accumulators, FV weight vectors and a broadcast
@@ -1117,6 +1121,15 @@ void gemm_grad_weight(const Conv2dParams& p, const DGeom& g, const T* gy, const 
 
 // ------------------------------------------------------------------ algorithm choice
 //
+// The rules below read the active ISA's vector width (lane_fill) and register
+// count (kManyRegs); their thresholds were measured on AVX-512 (Zen 4) and
+// checked on AVX2 and SSE2 (Zen 3, 2 threads, ms for fwd / grad_input /
+// grad_weight, im2col + GEMM | width-vectorised | channel-vectorised):
+//   AVX2, 32->64 5x5 on 16x16, batch 128: 38.2 38.6 38.1 | 39.4 39.2 43.5 | 25.4 28.4 33.2
+//   AVX2, 64->64 5x5 on 8x8,   batch 128: 22.7 19.8 20.9 | 19.2 19.1 30.8 | 11.1 10.7 14.2
+//   SSE2, 32->64 5x5 on 16x16, batch 128: 80.0 79.7 83.8 | 67.6 68.6 90.3 | 62.5 62.4 77.0
+//   SSE2, 3->32 5x5 on 32x32,  batch 128: 17.6 16.1 20.6 | 14.1 12.8 16.4 | 14.8 25.7 12.7
+//
 // Measured on AVX-512 (Zen 4), single thread, float32 and float64 over shapes
 // from 1 to 256 channels, 7x7 to 224x224: the direct kernel beats im2col + GEMM
 // for the forward and the stride-1 grad_input whenever output rows fill the
@@ -1192,9 +1205,14 @@ bool channels_suit(const Conv2dParams& p, i64 in, i64 out, std::size_t elem_size
 
 // Its grad_weight wins for every measured shape with more than a few input
 // channels (not 1x1: GEMM reads x in place) and output channels that fill at
-// least half of the vectors.
+// least half of the vectors. With 16 vector registers (AVX2, SSE2) it also
+// wins with 3 input channels (3->32 5x5 on 32x32, batch 128, Zen 3, 2 threads:
+// AVX2 6.9 vs 7.7 ms for the width-vectorised kernel, SSE2 12.7 vs 16.4), where
+// on AVX-512 the width-vectorised kernel stays ahead (see above).
+constexpr i64 kChannelsGradWeightMinIn = kManyRegs ? kFewChannels + 1 : 3;
+
 bool channels_suit_grad_weight(const Conv2dParams& p, std::size_t elem_size) {
-  return p.c / p.groups > kFewChannels && !is_pointwise(p) &&
+  return p.c / p.groups >= kChannelsGradWeightMinIn && !is_pointwise(p) &&
          lane_fill(p.f / p.groups, elem_size) >= 0.5;
 }
 

@@ -76,11 +76,27 @@ def native_isa(request):
         _C.set_isa(before)
 
 
-@pytest.fixture(params=BACKENDS, ids=str)
+# (backend, ISA): "native" with its best ISA, then once more per lower ISA (id "native-avx2", ...).
+_BACKEND_PARAMS = [(b, None) for b in BACKENDS] + [("native", isa) for isa in NATIVE_ISAS[1:]]
+
+
+@pytest.fixture(params=_BACKEND_PARAMS, ids=lambda p: p[0] if p[1] is None else f"{p[0]}-{p[1]}")
 def backend(request):
-    """Run the test once per available CPU backend ("numpy", "native"); yields the backend name."""
-    with tg.use_backend(request.param):
-        yield request.param
+    """Run the test once per available CPU backend ("numpy", "native"), and the native one once per
+    lower ISA its kernels can run with here (see native_isa); yields the backend name."""
+    name, isa = request.param
+    if isa is None:
+        with tg.use_backend(name):
+            yield name
+        return
+    from tinygrad_course import _C
+    before = _C.isa()
+    _C.set_isa(isa)
+    try:
+        with tg.use_backend(name):
+            yield name
+    finally:
+        _C.set_isa(before)
 
 
 def make_cuda_backend(name):

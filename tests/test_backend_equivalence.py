@@ -48,7 +48,7 @@ import tinygrad_course.backend as tg_backend
 from tinygrad_course.backend.numpy_backend import NumpyBackend
 from tinygrad_course.nn import functional as F
 
-from conftest import CUDA_BACKEND_PARAMS, make_cuda_backend
+from conftest import CUDA_BACKEND_PARAMS, NATIVE_ISAS, make_cuda_backend
 from strategies import ALL_LAYOUTS, ODD_SIZES, WRITEABLE_LAYOUTS, arrays, conv_out, shapes
 
 REF = NumpyBackend()
@@ -62,15 +62,30 @@ def _backend_object(name):
         return tg.get_backend()
 
 
-@pytest.fixture(params=(OTHER_BACKENDS or [pytest.param("native", marks=_SKIP)]) + CUDA_BACKEND_PARAMS, ids=str)
+# The native kernels also with each lower ISA they can run with here ("native-avx2", ...; conftest.py).
+NATIVE_LOWER_ISAS = [f"native-{isa}" for isa in NATIVE_ISAS[1:]]
+
+
+@pytest.fixture(params=(OTHER_BACKENDS + NATIVE_LOWER_ISAS or [pytest.param("native", marks=_SKIP)])
+                + CUDA_BACKEND_PARAMS, ids=str)
 def other(request, monkeypatch):
     """The backend object under test (every available backend except the reference)."""
+    if request.param.startswith("native-"):
+        from tinygrad_course import _C
+        before = _C.isa()
+        _C.set_isa(request.param[len("native-"):])
+        try:
+            yield _backend_object("native")
+        finally:
+            _C.set_isa(before)
+        return
     if request.param not in ("cuda-emulated", "cuda-host"):
-        return _backend_object(request.param)
+        yield _backend_object(request.param)
+        return
     backend = make_cuda_backend(request.param)
     # registered for this test, so that tg.use_backend(backend.name) selects it (the network test)
     monkeypatch.setitem(tg_backend._instances, backend.name, backend)
-    return backend
+    yield backend
 
 
 DTYPES = st.sampled_from([np.float32, np.float64])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import os
+import platform
 import shutil
 import sys
 
@@ -92,16 +93,17 @@ def test_markdown_table_ratio_throughput_and_layout():
     assert "torch best" not in no_torch and "/ torch" not in no_torch
 
 
-def test_update_readme_replaces_only_between_the_markers(tmp_path):
+def test_update_readme_replaces_only_between_the_markers_of_its_isa(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"# T\n\nbefore\n\n{bench.TABLE_START}\nBENCHMARK_TABLE\n{bench.TABLE_END}\n\nafter\n")
-    bench.update_readme("| a |\n|---|\n", str(readme))
-    bench.update_readme("| b |\n|---|\n", str(readme))  # idempotent: replaces the previous table
+    (s2, e2), (s5, e5) = bench.table_markers("avx2"), bench.table_markers("avx512")
+    assert s2 == "<!-- BENCHMARK_TABLE_AVX2_START -->"
+    readme.write_text(f"# T\n\nbefore\n\n{s5}\nOLD512\n{e5}\n{s2}\nTABLE\n{e2}\n\nafter\n")
+    bench.update_readme("| a |\n|---|\n", "avx2", str(readme))
+    bench.update_readme("| b |\n|---|\n", "avx2", str(readme))  # idempotent: replaces the previous table
     text = readme.read_text()
-    assert text == f"# T\n\nbefore\n\n{bench.TABLE_START}\n| b |\n|---|\n{bench.TABLE_END}\n\nafter\n"
-    readme.write_text("no markers\n")
-    with pytest.raises(SystemExit):
-        bench.update_readme("| c |\n", str(readme))
+    assert text == f"# T\n\nbefore\n\n{s5}\nOLD512\n{e5}\n{s2}\n| b |\n|---|\n{e2}\n\nafter\n"
+    with pytest.raises(SystemExit, match="BENCHMARK_TABLE_BASELINE_START"):
+        bench.update_readme("| c |\n", "baseline", str(readme))
 
 
 @pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None, reason="no C compiler")
@@ -109,6 +111,15 @@ def test_peak_probe_compiles_and_reports_a_positive_rate():
     with machine.Probe() as probe:
         assert probe.exe is not None, probe.error
         peak = machine.measure_peak(probe, 1, seconds=0.05)
-        assert peak["gflops"] > 0 and peak["threads"] == 1 and peak["isa"] in ("avx512", "avx2", "scalar")
+        assert peak["gflops"] > 0 and peak["threads"] == 1 and peak["isa"] in ("avx512", "avx2", "sse2", "scalar")
         bw = machine.measure_bandwidth(probe, 1, mib=16)
         assert bw["gbps"] > 0
+
+
+@pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None or platform.machine() not in ("x86_64", "AMD64"),
+                    reason="no C compiler, or not x86-64")
+def test_peak_probe_restricted_to_the_baseline_isa():
+    """bench.py --isa baseline measures the SSE2 peak, whatever the CPU has beyond it."""
+    with machine.Probe("baseline") as probe:
+        assert probe.exe is not None, probe.error
+        assert machine.measure_peak(probe, 1, seconds=0.05)["isa"] == "sse2"

@@ -100,6 +100,12 @@ def _info(_args) -> int:
     print(f"backends available: {', '.join(available_backends())}; selected: {get_backend_name()}")
     try:
         from . import _C
+        isas = _C.isas()
+        print(f"native kernels: ISA {_C.isa()} ({isas[_C.isa()]['simd']} vectors)"
+              + ("" if _C.isa() == _C.best_isa() else f", forced by TINYGRAD_COURSE_ISA (best here: {_C.best_isa()})"))
+        print("  compiled in: " + ", ".join(
+            f"{name} ({'runs here' if e['available'] else 'not supported by this CPU'})" for name, e in isas.items()))
+        print("  choose a lower one with TINYGRAD_COURSE_ISA=" + "|".join(isas))
         print(f"native build: {_C.build_info()}")
     except ImportError as e:
         print(f"native extension not available: {e}")

@@ -511,9 +511,9 @@ void transpose(const T* src, i64 rows, i64 cols, i64 ld_src, T* dst, i64 ld_dst)
 }
 
 // Output-channel vectors per micro-tile. With 16 registers: 3 x 4 images (12
-// accumulators); measured on Zen 3 (AVX2, batch 128, 5x5): 32->64 on 16x16 fwd /
-// grad_input / grad_weight 25.4 / 28.4 / 33.2 ms, against 28.2 / 28.3 / 32.2
-// with 2 x 6 and 34.0 / 34.8 / 50.1 with 4 x 2.
+// accumulators); measured on Zen 3 (AVX2, batch 128, 5x5, 2 threads): 32->64 on
+// 16x16 fwd / grad_input / grad_weight 18.2 / 16.9 / 30.8 ms, against
+// 17.5 / 16.7 / 31.4 with 2 x 6 and 32.9 / 34.4 / 46.4 with 4 x 2.
 constexpr int kCvMaxFV = kManyRegs ? 4 : 3;
 constexpr int kCvMaxRB = 14;  // images (forward) / input channels (grad_weight) per micro-tile
 
@@ -1125,10 +1125,15 @@ void gemm_grad_weight(const Conv2dParams& p, const DGeom& g, const T* gy, const 
 // count (kManyRegs); their thresholds were measured on AVX-512 (Zen 4) and
 // checked on AVX2 and SSE2 (Zen 3, 2 threads, ms for fwd / grad_input /
 // grad_weight, im2col + GEMM | width-vectorised | channel-vectorised):
-//   AVX2, 32->64 5x5 on 16x16, batch 128: 38.2 38.6 38.1 | 39.4 39.2 43.5 | 25.4 28.4 33.2
-//   AVX2, 64->64 5x5 on 8x8,   batch 128: 22.7 19.8 20.9 | 19.2 19.1 30.8 | 11.1 10.7 14.2
-//   SSE2, 32->64 5x5 on 16x16, batch 128: 80.0 79.7 83.8 | 67.6 68.6 90.3 | 62.5 62.4 77.0
-//   SSE2, 3->32 5x5 on 32x32,  batch 128: 17.6 16.1 20.6 | 14.1 12.8 16.4 | 14.8 25.7 12.7
+//   AVX2, 3->32 5x5 on 32x32,  batch 128:  5.5  5.3  6.5 |  3.5  4.5  7.8 |  4.4 12.1  5.9
+//   AVX2, 32->64 5x5 on 16x16, batch 128: 23.7 21.7 23.4 | 17.7 18.0 44.7 | 18.2 16.9 30.8
+//   AVX2, 64->64 5x5 on 8x8,   batch 128: 16.1 12.6 14.4 |  9.0  9.0 30.5 |  7.7  7.6 13.0
+//   SSE2, 3->32 5x5 on 32x32,  batch 128: 15.9 15.1 21.4 | 14.4 13.3 20.1 | 14.5 22.2 13.8
+//   SSE2, 32->64 5x5 on 16x16, batch 128: 62.5 60.9 68.4 | 68.4 69.2 93.7 | 53.2 52.4 65.6
+//   SSE2, 64->64 5x5 on 8x8,   batch 128: 36.6 35.8 37.9 | 34.8 35.1 54.9 | 21.5 21.3 34.7
+// (the forward of 3->32 on 32x32 keeps the width-vectorised kernel: only 7%
+// of its taps read padding, see channels_suit). The grad_weight rule
+// differs per ISA (channels_suit_grad_weight).
 //
 // Measured on AVX-512 (Zen 4), single thread, float32 and float64 over shapes
 // from 1 to 256 channels, 7x7 to 224x224: the direct kernel beats im2col + GEMM
@@ -1205,15 +1210,33 @@ bool channels_suit(const Conv2dParams& p, i64 in, i64 out, std::size_t elem_size
 
 // Its grad_weight wins for every measured shape with more than a few input
 // channels (not 1x1: GEMM reads x in place) and output channels that fill at
-// least half of the vectors. With 16 vector registers (AVX2, SSE2) it also
-// wins with 3 input channels (3->32 5x5 on 32x32, batch 128, Zen 3, 2 threads:
-// AVX2 6.9 vs 7.7 ms for the width-vectorised kernel, SSE2 12.7 vs 16.4), where
-// on AVX-512 the width-vectorised kernel stays ahead (see above).
-constexpr i64 kChannelsGradWeightMinIn = kManyRegs ? kFewChannels + 1 : 3;
+// least half of the vectors.
+//
+// With 16 vector registers (AVX2, SSE2) it wins with 3 input channels too, but
+// only while one image's input (C/g x H x W) fits in the 32 KiB L1 data cache:
+// it passes over the transposed images once per (channel block, tap), and from
+// L2 those passes are slower than GEMM. AVX2, Zen 3, 2 threads, ms for GEMM /
+// width-vectorised / channel-vectorised (input image in KiB):
+//   128, 3->32 5x5 on 32x32 (12):      10.9 /  7.7 /  6.1
+//   128, 16->32 5x5 on 16x16 (16):      9.5 / 11.1 /  5.8
+//   128, 64->64 5x5 on 8x8 (16):       14.0 / 30.2 / 12.5
+//   64, 256->256 3x3 on 4x4 (16):      12.6 / 80.3 /  9.9
+//   128, 32->64 5x5 on 16x16 (32):     23.8 / 44.2 / 30.0
+//   64, 128->128 3x3 on 8x8 (32):       9.2 / 23.5 / 11.0
+//   32, 64->64 3x3 on 16x16 (64):       4.6 /  8.5 /  5.6
+//   32, 32->32 3x3 on 32x32 (128):      5.6 /  7.6 /  5.7
+//   16, 64->64 3x3 on 32x32 (256):      9.1 / 15.4 / 11.1
+// With SSE2 (4 lanes) it wins on the same shapes but 128->128 (24.2 / 40.0 /
+// 27.8), from 14.6 vs 22.3 (3->32) to 68.9 vs 112.2 (32->64), so there only
+// the channel count matters.
+constexpr std::size_t kL1Bytes = std::size_t{32} << 10;
 
 bool channels_suit_grad_weight(const Conv2dParams& p, std::size_t elem_size) {
-  return p.c / p.groups >= kChannelsGradWeightMinIn && !is_pointwise(p) &&
-         lane_fill(p.f / p.groups, elem_size) >= 0.5;
+  const i64 cg = p.c / p.groups;
+  if (is_pointwise(p) || lane_fill(p.f / p.groups, elem_size) < 0.5) return false;
+  if (kManyRegs) return cg > kFewChannels;  // AVX-512 (NEON: assumed alike, not measured)
+  const std::size_t image_bytes = static_cast<std::size_t>(cg * p.h * p.w) * elem_size;
+  return cg >= 3 && (kVectorBytes < 32 || image_bytes < kL1Bytes);
 }
 
 DGeom forward_geom(const Conv2dParams& p) {

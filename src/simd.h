@@ -179,7 +179,9 @@ struct Simd {
   static constexpr int L = kVectorBytes / static_cast<int>(sizeof(T));
 
   static reg zero() { return reg{}; }
-  static reg set1(T x) { return reg{} + x; }
+  // x - 0 is exactly x for every x, so this is a plain broadcast (x + 0 is not:
+  // -0 + 0 = +0, and the compiler would emit the add).
+  static reg set1(T x) { return x - reg{}; }
   static reg load(const T* p) {
     reg r;
     std::memcpy(&r, p, sizeof r);

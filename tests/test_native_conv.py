@@ -183,33 +183,43 @@ def test_few_channel_path_5x5_pad2(cin, f, hw, n, dtype, seed):
     channel-vectorised kernel wins when the output channels fill half of its vectors)."""
     c = dict(x_shape=(n, cin) + hw, w_shape=(f, cin, 5, 5), stride=(1, 1), padding=(2, 2),
              dilation=(1, 1), groups=1)
-    lanes = {"avx512": 64, "avx2": 32}.get(C.isa(), 16) // np.dtype(dtype).itemsize
-    channels_gw = C.isa() in ("avx2", "baseline") and cin >= 3 and f / (math.ceil(f / lanes) * lanes) >= 0.5
+    itemsize = np.dtype(dtype).itemsize
+    lanes = {"avx512": 64, "avx2": 32}.get(C.isa(), 16) // itemsize
+    channels_gw = _channels_grad_weight(cin, *hw, itemsize) and f / (math.ceil(f / lanes) * lanes) >= 0.5
     assert C.conv2d_algorithms(c["x_shape"], c["w_shape"], *params(c), dtype=dtype) == {
         "forward": "direct", "grad_input": "direct" if cin > 1 else "gemm",
         "grad_weight": "direct_channels" if channels_gw else "direct"}
     run_all_three(c, dtype, np.random.default_rng(seed), algorithms=("auto",))
 
 
+def _channels_grad_weight(cin, h, w, itemsize=4):
+    """Where "auto" takes the channel-vectorised grad_weight (src/conv2d.cpp, channels_suit_grad_weight):
+    more than 4 input channels with 32 vector registers (AVX-512, NEON); from 3 with 16 (AVX2, SSE2),
+    on AVX2 only while one image's input fits in 32 KiB."""
+    if C.isa() in ("avx512", "neon"):
+        return cin > 4
+    return cin >= 3 and (C.isa() != "avx2" or cin * h * w * itemsize < 32768)
+
+
 def test_algorithm_choice():
-    """What "auto" picks (measured on AVX-512; see src/conv2d.cpp, algorithm choice)."""
+    """What "auto" picks (measured per ISA; see src/conv2d.cpp, algorithm choice)."""
     s, p, d = (1, 1), (2, 2), (1, 1)
 
     def algos(x_shape, w_shape, stride=s, padding=p, dtype="float32"):
         return tuple(C.conv2d_algorithms(x_shape, w_shape, stride, padding, d, 1, dtype=dtype).values())
 
+    def gw(cin, h, w, itemsize=4, other="gemm"):
+        return "direct_channels" if _channels_grad_weight(cin, h, w, itemsize) else other
+
     # the CIFAR network: 3 input channels; then small images where 14% / 28% of the taps are padding
-    # (its grad_weight: the channel-vectorised kernel with 16 vector registers, AVX2 and SSE2)
-    many_regs = C.isa() in ("avx512", "neon")
-    assert algos((128, 3, 32, 32), (32, 3, 5, 5)) == (
-        "direct", "direct", "direct" if many_regs else "direct_channels")
-    assert algos((128, 32, 16, 16), (64, 32, 5, 5)) == ("direct_channels",) * 3
-    assert algos((128, 64, 8, 8), (64, 64, 5, 5)) == ("direct_channels",) * 3
-    assert algos((128, 64, 8, 8), (64, 64, 5, 5), dtype="float64") == ("direct_channels",) * 3
+    assert algos((128, 3, 32, 32), (32, 3, 5, 5)) == ("direct", "direct", gw(3, 32, 32, other="direct"))
+    assert algos((128, 32, 16, 16), (64, 32, 5, 5)) == ("direct_channels",) * 2 + (gw(32, 16, 16),)
+    assert algos((128, 64, 8, 8), (64, 64, 5, 5)) == ("direct_channels",) * 2 + (gw(64, 8, 8),)
+    assert algos((128, 64, 8, 8), (64, 64, 5, 5), dtype="float64") == ("direct_channels",) * 2 + (gw(64, 8, 8, 8),)
     # large images (few padding taps) and small batches keep the width-vectorised kernel, except
     # in grad_weight; partly filled channel vectors (24 of 32 lanes) too
-    assert algos((32, 64, 32, 32), (64, 64, 3, 3), padding=(1, 1)) == ("direct", "direct", "direct_channels")
-    assert algos((16, 32, 16, 16), (64, 32, 5, 5)) == ("direct", "direct", "direct_channels")
+    assert algos((32, 64, 32, 32), (64, 64, 3, 3), padding=(1, 1)) == ("direct", "direct", gw(64, 32, 32))
+    assert algos((16, 32, 16, 16), (64, 32, 5, 5)) == ("direct", "direct", gw(32, 16, 16))
     if C.isa() == "avx512":  # 16 float lanes (AVX2 has 8, SSE2 and NEON 4)
         assert algos((128, 16, 16, 16), (24, 16, 5, 5))[0] == "direct"
     # 1x1 kernels read x in place; the direct transposed convolution needs stride 1

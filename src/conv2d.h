@@ -10,7 +10,10 @@
 //     or the result is all zeros / the bias).
 //
 // Three algorithms; Conv2dParams::algo forces one (for tests), kAuto picks per
-// call (conv2d_*_algo; the rule and the measurements behind it are in conv2d.cpp).
+// call (conv2d_*_algo; the rule and the measurements behind it, per ISA, are in
+// conv2d.cpp). Every algorithm is one source over the SIMD layer (simd.h),
+// compiled once per ISA; its register tiles follow the ISA's vector width and
+// register count.
 //
 // 1. im2col + GEMM (tgc::gemm from gemm.h). Per image n and group g, with
 //    K = C/g * KH * KW and P = OH * OW:
@@ -33,14 +36,16 @@
 //    KH*KW times). The padded, phase-split input of one image is the only copy.
 //    Outputs are covered by "slots" (one SIMD vector of up to VL consecutive
 //    outputs of one output row); the micro-kernel computes up to 8 output
-//    channels x up to 6 slots in registers, looping over the C/g*KH*KW taps
+//    channels x up to 6 slots in registers (4 x 3 on ISAs with 16 vector
+//    registers, AVX2 and SSE2), looping over the C/g*KH*KW taps
 //    with one vector load per slot and one broadcast weight per channel.
 //      forward      as above;
 //      grad_input   for stride 1 only: the transposed convolution is a forward
 //                   convolution of gY with the weights flipped in space and with
 //                   input/output channels swapped (padding d(k-1) - p, which may
 //                   be negative, i.e. a crop); other strides use im2col + GEMM;
-//      grad_weight  per (4 output channels x 6 taps) tile, dot products over all
+//      grad_weight  per (4 output channels x 6 taps) tile (3 x 4 with 16
+//                   registers), dot products over all
 //                   slots, accumulated lane-wise in a per-thread buffer.
 // 3. Channel-vectorised direct convolution (kDirectChannels), chosen for the
 //    forward and the stride-1 grad_input of small images with several channels
@@ -48,14 +53,16 @@
 //    rows are too short for 2.), and for grad_weight with more than a few input
 //    channels. One SIMD
 //    vector holds L consecutive output channels (L = 16 float / 8 double
-//    lanes); output channels are split into blocks of FV <= 4 vectors (zero-
+//    lanes on AVX-512, 8 / 4 on AVX2, 4 / 2 on SSE2 and NEON); output channels
+//    are split into blocks of FV <= 4 vectors (3 with 16 registers; zero-
 //    padded), the weights are repacked once per call to [block][c][kh][kw][FV*L].
 //    Only taps that read real input pixels are visited: for output (oh, ow) the
 //    valid kernel rows / columns are a range [kh0, kh1) x [kw0, kw1), the same
 //    for every image, so the loops simply start and stop there (no padded copy,
 //    no multiplications by zero; borders need no special code).
 //      forward      register tile: RB images x FV vectors at one output pixel
-//                   (RB * FV <= 28 accumulators, e.g. 6 x 4 or 14 x 2); per tap
+//                   (RB * FV <= 28 accumulators, e.g. 6 x 4 or 14 x 2; with 16
+//                   registers <= 14, e.g. 4 x 3 or 14 x 1); per tap
 //                   FV weight vectors times RB broadcast inputs. The RB images of
 //                   a work item are interleaved once (xi[c][ih][iw][image]) so
 //                   the broadcasts of a tap are adjacent; the tiles of one output

@@ -18,17 +18,20 @@
 //   (sliver after sliver; one k step = MR consecutive elements of A, NR of B),
 //   zero-padded to whole slivers. Whatever the input layout the kernel then
 //   reads unit stride: the transposes are absorbed by the packing, which
-//   either copies runs (op(B) = B, op(A) = A^T) or transposes 16 x 16 (8 x 8)
-//   blocks in registers (op(A) = A, op(B) = B^T).
-// * Micro-kernel: an MR x NR tile of C lives in vector registers for the
-//   whole kc loop; each k step loads NR/W vectors of B and broadcasts MR
-//   scalars of A into FMAs (W = vector width):
+//   either copies runs (op(B) = B, op(A) = A^T) or transposes L x L blocks
+//   (simd.h's transpose_block; in registers on AVX-512 and AVX2)
+//   (op(A) = A, op(B) = B^T).
+// * Micro-kernel (one source for every ISA, over simd.h): an MR x NR tile of
+//   C lives in vector registers for the whole kc loop; each k step loads NR/L
+//   vectors of B and broadcasts MR scalars of A into FMAs (L = lanes):
 //     AVX-512 : float 14 x 32 (28 zmm accumulators, 2 for B, 1 broadcast:
 //               31 of the 32 registers), double 8 x 24 (24 accumulators,
 //               3 for B; measured ~7% faster than 14 x 16 here, whose 14 C
 //               rows 2^k bytes apart contend for one L1 set);
 //     AVX2+FMA: float  6 x 16, double  6 x  8 (12 ymm accumulators, 2 for B);
-//     portable: plain C++ 4 x 8 tile, left to the auto-vectoriser.
+//     NEON    : float  8 x 12, double  6 x  8 (24 of the 32 q registers);
+//     SSE2    : float  6 x  8, double  6 x  4 (12 xmm accumulators; no FMA,
+//               a multiply and an add).
 //   The first K block writes C = alpha * AB + beta * C (C is not read when
 //   beta == 0); later K blocks accumulate C += alpha * AB. The last rows of
 //   C (fewer than MR) use kernel instances for exactly that many rows, so

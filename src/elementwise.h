@@ -3,7 +3,8 @@
 // Layout: x, y, g, gx are dense contiguous arrays of n elements (any shape
 // flattened); outputs do not alias inputs. Semantics equal the NumPy
 // reference: y = max(x, 0) with NaN passed through, gx = g * (x > 0).
-// OpenMP splits large arrays over threads; the loops vectorise (memory-bound).
+// OpenMP splits large arrays over threads; the loops are written over the SIMD
+// layer (simd.h), memory-bound.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,7 @@
 // 2-D convolution: im2col + GEMM, a direct kernel vectorised over output width
 // and one vectorised over output channels; see conv2d.h for the algorithms and
 // the layout assumptions.
+// Compiled once per instruction set, into namespace tgc::<isa> (see simd.h).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>

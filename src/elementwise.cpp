@@ -1,4 +1,5 @@
 // ReLU forward/backward; see elementwise.h.
+// Compiled once per instruction set, into namespace tgc::<isa> (see simd.h).
 
 #include "elementwise.h"
 #include "isa_kernels.h"

@@ -1,4 +1,5 @@
 // GEMM, GotoBLAS / BLIS style; see gemm.h for the interface.
+// Compiled once per instruction set, into namespace tgc::<isa> (see simd.h).
 //
 // Algorithm (for one thread's rectangle of C; the five loops around the
 // micro-kernel, outermost first):

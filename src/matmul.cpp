@@ -1,8 +1,8 @@
 // Batched matmul on top of tgc::gemm; see matmul.h for the layout.
+// Compiled once per instruction set, into namespace tgc::<isa> (see simd.h).
 
 #include <algorithm>
 #include <exception>
-
 
 #include "isa_kernels.h"
 #include "matmul.h"

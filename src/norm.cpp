@@ -1,17 +1,17 @@
 // Batch norm and layer norm; see norm.h for the layout and the algorithms.
+// Compiled once per instruction set, into namespace tgc::<isa> (see simd.h).
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
-#include "workspace.h"
-
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-#include "norm.h"
 #include "isa_kernels.h"
+#include "norm.h"
+#include "workspace.h"
 
 namespace tgc {
 namespace TGC_ISA {

@@ -1,12 +1,12 @@
 // 2-D max/average pooling; see pool.h for the layout and the algorithm.
+// Compiled once per instruction set, into namespace tgc::<isa> (see simd.h).
 
 #include <algorithm>
 #include <limits>
 
-#include "workspace.h"
-
-#include "pool.h"
 #include "isa_kernels.h"
+#include "pool.h"
+#include "workspace.h"
 
 namespace tgc {
 namespace TGC_ISA {

@@ -1,11 +1,12 @@
 // Fused softmax + cross-entropy; see softmax.h for the layout and the algorithm.
+// Compiled once per instruction set, into namespace tgc::<isa> (see simd.h).
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
-#include "softmax.h"
 #include "isa_kernels.h"
+#include "softmax.h"
 
 namespace tgc {
 namespace TGC_ISA {

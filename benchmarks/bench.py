@@ -652,6 +652,11 @@ def _ms(stat: dict | None) -> str:
 
 def to_markdown(results: dict) -> str:
     info, rows = results["machine"], results["results"]
+    forced = ""
+    if info.get("isa_forced"):
+        switches = ", ".join(f"{k}={v}" for k, v in (info.get("torch_isa_env") or {}).items())
+        forced = (f" ISA forced to {info['isa_forced']} (--isa): ours with TINYGRAD_COURSE_ISA, PyTorch with "
+                  f"{switches or 'nothing'}, the peak probe compiled for it.")
     peak, bw = (info.get("peak") or {}), (info.get("bandwidth") or {})
     has_native = any("native" in r["times"] for r in rows)
     has_torch = any(r["derived"].get("torch_best") for r in rows)
@@ -665,7 +670,7 @@ def to_markdown(results: dict) -> str:
         f"({(info.get('peak_1thread') or {}).get('gflops', float('nan')):.0f} on 1 thread, {peak.get('isa', '?')}), "
         f"triad bandwidth {bw.get('gbps', float('nan')):.1f} GB/s; NumPy {info['numpy']} ({info['numpy_blas']}), "
         f"{torch_txt}; native build: {info.get('native_build', 'not available')}. "
-        f"Date {info['date'][:10]}.{mode}",
+        f"Date {info['date'][:10]}.{mode}{forced}",
         "",
     ]
     cols = ["workload"] + (["ours native ms"] if has_native else []) + ["ours numpy-ref ms", "NumPy BLAS ms"]
@@ -836,10 +841,13 @@ def main(argv=None):
                              "like for like (default: each library's best)")
     args = parser.parse_args(argv)
     if args.isa:
-        if "torch" in sys.modules or "tinygrad_course._C" in sys.modules:
-            raise SystemExit("--isa must be applied before torch and tinygrad_course._C are imported")
+        if "torch" in sys.modules:  # its switches are read when it is imported
+            raise SystemExit("--isa must be applied before torch is imported")
         os.environ.update(ISA_ENV[args.isa])
         os.environ["TINYGRAD_COURSE_ISA"] = args.isa
+        if NativeBackend is not None:
+            from tinygrad_course import _C
+            _C.set_isa(args.isa)  # ValueError naming what this CPU can run
 
     workloads = all_workloads()
     if args.out is None:

@@ -184,7 +184,7 @@ def test_few_channel_path_5x5_pad2(cin, f, hw, n, dtype, seed):
     c = dict(x_shape=(n, cin) + hw, w_shape=(f, cin, 5, 5), stride=(1, 1), padding=(2, 2),
              dilation=(1, 1), groups=1)
     itemsize = np.dtype(dtype).itemsize
-    lanes = {"avx512": 64, "avx2": 32}.get(C.isa(), 16) // itemsize
+    lanes = {"avx512": 64, "avx2": 32}.get(_simd(), 16) // itemsize
     channels_gw = _channels_grad_weight(cin, *hw, itemsize) and f / (math.ceil(f / lanes) * lanes) >= 0.5
     assert C.conv2d_algorithms(c["x_shape"], c["w_shape"], *params(c), dtype=dtype) == {
         "forward": "direct", "grad_input": "direct" if cin > 1 else "gemm",
@@ -196,9 +196,15 @@ def _channels_grad_weight(cin, h, w, itemsize=4):
     """Where "auto" takes the channel-vectorised grad_weight (src/conv2d.cpp, channels_suit_grad_weight):
     more than 4 input channels with 32 vector registers (AVX-512, NEON); from 3 with 16 (AVX2, SSE2),
     on AVX2 only while one image's input fits in 32 KiB."""
-    if C.isa() in ("avx512", "neon"):
+    simd = _simd()
+    if simd in ("avx512", "neon"):
         return cin > 4
-    return cin >= 3 and (C.isa() != "avx2" or cin * h * w * itemsize < 32768)
+    return cin >= 3 and (simd != "avx2" or cin * h * w * itemsize < 32768)
+
+
+def _simd():
+    """The vector code of the active ISA ("avx512", "avx2", "sse2", "neon"; a -march=native build is one of them)."""
+    return C.isas()[C.isa()]["simd"]
 
 
 def test_algorithm_choice():
@@ -220,7 +226,7 @@ def test_algorithm_choice():
     # in grad_weight; partly filled channel vectors (24 of 32 lanes) too
     assert algos((32, 64, 32, 32), (64, 64, 3, 3), padding=(1, 1)) == ("direct", "direct", gw(64, 32, 32))
     assert algos((16, 32, 16, 16), (64, 32, 5, 5)) == ("direct", "direct", gw(32, 16, 16))
-    if C.isa() == "avx512":  # 16 float lanes (AVX2 has 8, SSE2 and NEON 4)
+    if _simd() == "avx512":  # 16 float lanes (AVX2 has 8, SSE2 and NEON 4)
         assert algos((128, 16, 16, 16), (24, 16, 5, 5))[0] == "direct"
     # 1x1 kernels read x in place; the direct transposed convolution needs stride 1
     assert algos((8, 64, 32, 32), (64, 64, 1, 1), padding=0) == ("gemm", "gemm", "gemm")

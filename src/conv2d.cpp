@@ -761,6 +761,14 @@ void cv_conv(const DGeom& g, const T* src, const T* w, const T* bias, T* dst) {
   }
 }
 
+// Bytes of transposed images (x and gy) per batch of cv_grad_weight: every
+// (channel block, tap) tile passes over the whole batch. 512 KiB was measured
+// on AVX-512 (Zen 4, 1 MiB L2); with 16 registers (Zen 3, 512 KiB L2) an
+// L1-sized batch is much faster: AVX2, 2 threads, ms for 512 / 32 KiB:
+// 64->64 5x5 on 8x8, batch 128: 12.4 / 8.5; 3->32 5x5 on 32x32: 5.4 / 4.7;
+// 16->32 5x5 on 16x16: 5.8 / 4.9; SSE2: 28.4 / 22.8, 14.6 / 10.5, 14.6 / 12.6.
+constexpr i64 kGwBatchBytes = kManyRegs ? i64{512} << 10 : i64{32} << 10;
+
 // gw (groups * mo, ci, kh, kw) = sum over images of the correlation of gy with
 // x, vectorised over output channels; only pixel pairs inside the image are
 // visited. Images are split into chunks with one partial sum each, laid out as
@@ -779,9 +787,9 @@ void cv_grad_weight(const DGeom& g, const T* x, const T* gy, T* gw) {
   const i64 cin = g.groups * g.ci, cout = g.groups * g.mo;
   const int threads = max_threads();
   const i64 nch = weight_chunks(g.n, threads, part, sizeof(T));
-  // Images per transposed batch: both transposes within about 512 KiB.
+  // Images per transposed batch: both transposes within kGwBatchBytes.
   const i64 per_image = (g.ci * hw + np * fp) * static_cast<i64>(sizeof(T));
-  const i64 batch = clamp64((i64{512} << 10) / std::max<i64>(per_image, 1), 1, ceil_div(g.n, nch));
+  const i64 batch = clamp64(kGwBatchBytes / std::max<i64>(per_image, 1), 1, ceil_div(g.n, nch));
 
   Array<i64> ro(static_cast<std::size_t>(2 * g.kh)), co(static_cast<std::size_t>(2 * g.kw));
   for (i64 k = 0; k < g.kh; ++k) outputs_of_tap(k, g.sh, g.ph, g.dh, g.hs, g.oh, ro[2 * k], ro[2 * k + 1]);
@@ -1126,12 +1134,14 @@ void gemm_grad_weight(const Conv2dParams& p, const DGeom& g, const T* gy, const 
 // count (kManyRegs); their thresholds were measured on AVX-512 (Zen 4) and
 // checked on AVX2 and SSE2 (Zen 3, 2 threads, ms for fwd / grad_input /
 // grad_weight, im2col + GEMM | width-vectorised | channel-vectorised):
-//   AVX2, 3->32 5x5 on 32x32,  batch 128:  5.5  5.3  6.5 |  3.5  4.5  7.8 |  4.4 12.1  5.9
-//   AVX2, 32->64 5x5 on 16x16, batch 128: 23.7 21.7 23.4 | 17.7 18.0 44.7 | 18.2 16.9 30.8
-//   AVX2, 64->64 5x5 on 8x8,   batch 128: 16.1 12.6 14.4 |  9.0  9.0 30.5 |  7.7  7.6 13.0
-//   SSE2, 3->32 5x5 on 32x32,  batch 128: 15.9 15.1 21.4 | 14.4 13.3 20.1 | 14.5 22.2 13.8
-//   SSE2, 32->64 5x5 on 16x16, batch 128: 62.5 60.9 68.4 | 68.4 69.2 93.7 | 53.2 52.4 65.6
-//   SSE2, 64->64 5x5 on 8x8,   batch 128: 36.6 35.8 37.9 | 34.8 35.1 54.9 | 21.5 21.3 34.7
+//   AVX2, 3->32 5x5 on 32x32,  batch 128:  5.6  5.3  6.3 |  3.7  4.4  7.7 |  4.6 12.7  7.1
+//   AVX2, 32->64 5x5 on 16x16, batch 128: 23.6 21.8 23.3 | 18.2 18.3 43.7 | 17.7 16.7 22.5
+//   AVX2, 64->64 5x5 on 8x8,   batch 128: 15.0 13.4 13.8 |  9.1  9.2 30.8 |  7.4  7.5  9.0
+//   SSE2, 3->32 5x5 on 32x32,  batch 128: 12.4 12.8 16.9 | 13.0 11.0 16.0 | 11.6 19.4 10.5
+//   SSE2, 32->64 5x5 on 16x16, batch 128: 61.5 60.9 69.2 | 68.8 68.3 96.0 | 53.5 51.6 52.9
+//   SSE2, 64->64 5x5 on 8x8,   batch 128: 36.4 31.3 36.3 | 34.3 34.1 54.1 | 20.2 20.4 22.7
+// (one run each on a shared machine; 3->32's grad_weight varies between 4.7
+// and 7.1 ms from run to run, see channels_suit_grad_weight for more shapes)
 // (the forward of 3->32 on 32x32 keeps the width-vectorised kernel: only 7%
 // of its taps read padding, see channels_suit). The grad_weight rule
 // differs per ISA (channels_suit_grad_weight).
@@ -1213,31 +1223,30 @@ bool channels_suit(const Conv2dParams& p, i64 in, i64 out, std::size_t elem_size
 // channels (not 1x1: GEMM reads x in place) and output channels that fill at
 // least half of the vectors.
 //
-// With 16 vector registers (AVX2, SSE2) it wins with 3 input channels too, but
-// only while one image's input (C/g x H x W) fits in the 32 KiB L1 data cache:
-// it passes over the transposed images once per (channel block, tap), and from
-// L2 those passes are slower than GEMM. AVX2, Zen 3, 2 threads, ms for GEMM /
-// width-vectorised / channel-vectorised (input image in KiB):
-//   128, 3->32 5x5 on 32x32 (12):      10.9 /  7.7 /  6.1
-//   128, 16->32 5x5 on 16x16 (16):      9.5 / 11.1 /  5.8
-//   128, 64->64 5x5 on 8x8 (16):       14.0 / 30.2 / 12.5
-//   64, 256->256 3x3 on 4x4 (16):      12.6 / 80.3 /  9.9
-//   128, 32->64 5x5 on 16x16 (32):     23.8 / 44.2 / 30.0
-//   64, 128->128 3x3 on 8x8 (32):       9.2 / 23.5 / 11.0
-//   32, 64->64 3x3 on 16x16 (64):       4.6 /  8.5 /  5.6
-//   32, 32->32 3x3 on 32x32 (128):      5.6 /  7.6 /  5.7
-//   16, 64->64 3x3 on 32x32 (256):      9.1 / 15.4 / 11.1
-// With SSE2 (4 lanes) it wins on the same shapes but 128->128 (24.2 / 40.0 /
-// 27.8), from 14.6 vs 22.3 (3->32) to 68.9 vs 112.2 (32->64), so there only
-// the channel count matters.
-constexpr std::size_t kL1Bytes = std::size_t{32} << 10;
+// With 16 vector registers (AVX2, SSE2) it wins with 3 input channels too. On
+// AVX2 it loses to GEMM when one image's input (C/g x H x W) is large: AVX2,
+// Zen 3, 2 threads, ms for GEMM / width-vectorised / channel-vectorised
+// (input image in KiB):
+//   128, 3->32 5x5 on 32x32 (12):       6.3 /  7.7 /  4.7
+//   128, 16->32 5x5 on 16x16 (16):      7.5 / 10.9 /  4.9
+//   128, 64->64 5x5 on 8x8 (16):       13.8 / 30.4 /  8.5
+//   64, 256->256 3x3 on 4x4 (16):      11.6 / 73.7 / 11.1
+//   128, 32->64 5x5 on 16x16 (32):     23.6 / 44.2 / 23.2
+//   64, 128->128 3x3 on 8x8 (32):       8.7 / 23.0 /  8.4
+//   32, 64->64 3x3 on 16x16 (64):       5.3 /  8.3 /  4.8
+//   32, 32->32 3x3 on 32x32 (128):      5.4 /  7.6 /  4.3
+//   16, 64->64 3x3 on 32x32 (256):      8.4 / 15.2 / 11.2
+// With SSE2 (4 lanes) it wins on all of these (e.g. 10.5 vs 17.0 for 3->32,
+// 52.9 vs 66.8 for 32->64, 26.1 vs 30.0 for the last), so there only the
+// channel count matters.
+constexpr std::size_t kGwMaxImageBytes = std::size_t{256} << 10;
 
 bool channels_suit_grad_weight(const Conv2dParams& p, std::size_t elem_size) {
   const i64 cg = p.c / p.groups;
   if (is_pointwise(p) || lane_fill(p.f / p.groups, elem_size) < 0.5) return false;
   if (kManyRegs) return cg > kFewChannels;  // AVX-512 (NEON: assumed alike, not measured)
   const std::size_t image_bytes = static_cast<std::size_t>(cg * p.h * p.w) * elem_size;
-  return cg >= 3 && (kVectorBytes < 32 || image_bytes < kL1Bytes);
+  return cg >= 3 && (kVectorBytes < 32 || image_bytes < kGwMaxImageBytes);
 }
 
 DGeom forward_geom(const Conv2dParams& p) {

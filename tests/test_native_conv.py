@@ -195,11 +195,11 @@ def test_few_channel_path_5x5_pad2(cin, f, hw, n, dtype, seed):
 def _channels_grad_weight(cin, h, w, itemsize=4):
     """Where "auto" takes the channel-vectorised grad_weight (src/conv2d.cpp, channels_suit_grad_weight):
     more than 4 input channels with 32 vector registers (AVX-512, NEON); from 3 with 16 (AVX2, SSE2),
-    on AVX2 only while one image's input fits in 32 KiB."""
+    on AVX2 only while one image's input is under 256 KiB."""
     simd = _simd()
     if simd in ("avx512", "neon"):
         return cin > 4
-    return cin >= 3 and (simd != "avx2" or cin * h * w * itemsize < 32768)
+    return cin >= 3 and (simd != "avx2" or cin * h * w * itemsize < 256 * 1024)
 
 
 def _simd():

@@ -53,12 +53,16 @@ i64 weight_chunks(i64 pairs, int threads, i64 part, std::size_t elem_size) {
 
 // ------------------------------------------------------------------ workspaces
 
-// Per-thread scratch buffers that only grow (workspace.h): a steady stream of
-// calls with the same shapes allocates (and page-faults) nothing after the
-// first one. The slot separates buffers that are alive at the same time.
+// Per-thread scratch buffers that only grow (workspace.h's Array): a steady
+// stream of calls with the same shapes allocates (and page-faults) nothing
+// after the first one. Grown to exactly n, not doubled like workspace(): the
+// partial sums of grad_weight alone may take 32 MiB. The slot separates
+// buffers that are alive at the same time.
 template <typename T, int Slot>
 T* conv_workspace(std::size_t n) {
-  return workspace<T, 16 + Slot>(n);
+  thread_local Array<T> buf;
+  buf.resize(n);
+  return buf.data();
 }
 
 enum : int {

@@ -202,9 +202,10 @@ struct Simd {
   }
 };
 
-// dst[c * ldd + r] = src[r * lds + c] for r < rows (<= L) and c < L; rows
-// beyond `rows` are written as zeros (only the first `lanes` of each dst row
-// are written). One L x L block of the packing / layout transposes.
+// dst[c * ldd + r] = src[r * lds + c] for r < rows and c < cols (both <= L);
+// dst[c * ldd + r] = 0 for rows <= r < lanes (rows <= lanes <= L); nothing
+// beyond the first `lanes` of each of the `cols` dst rows is written. One
+// L x L block of the packing / layout transposes.
 template <typename T>
 inline void transpose_block(const T* src, std::int64_t lds, int rows, int cols, T* dst,
                             std::int64_t ldd, int lanes);
@@ -372,7 +373,7 @@ inline void transpose_block(const T* src, std::int64_t lds, int rows, int cols, 
   for (int c = 0; c < cols; ++c) {
     T* d = dst + c * ldd;
     int r = 0;
-    for (; r < rows; ++r) d[r] = src[r * lds + c];
+    for (; r < rows && r < lanes; ++r) d[r] = src[r * lds + c];
     for (; r < lanes; ++r) d[r] = T(0);
   }
 }

@@ -8,7 +8,8 @@
  *
  * FMA: each thread runs NACC independent chains acc[i] = acc[i] * m + a on the
  * widest vectors the compiler was told about (-march=native): 512-bit with
- * __AVX512F__, 256-bit with __AVX2__ + __FMA__, else scalar C (which the
+ * __AVX512F__, 256-bit with __AVX2__ + __FMA__, 128-bit SSE2 (multiply + add)
+ * on any other x86-64, else scalar C (which the
  * compiler may or may not vectorise; it is a fallback, not a peak). Peak needs
  * at least latency x ports independent chains in flight (4 cycles x 2 FMA
  * pipes = 8 on current x86); NACC = 16 leaves a 2x margin and still fits the
@@ -30,9 +31,6 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#if defined(__AVX512F__) || defined(__AVX2__) || defined(__SSE2__)
-#include <immintrin.h>
-#endif
 
 
 static double now(void) {
@@ -46,63 +44,45 @@ static volatile float g_sink;
 
 #if defined(__AVX512F__)
 #define ISA "avx512"
-#define LANES 16
+#define VBYTES 64
 #ifndef NACC
 #define NACC 16 /* + 2 constants: 18 of the 32 zmm registers */
 #endif
-static float fma_chains(long iters) {
-    const __m512 m = _mm512_set1_ps(g_mul), a = _mm512_set1_ps(g_add);
-    __m512 acc[NACC];
-    for (int i = 0; i < NACC; i++) acc[i] = _mm512_set1_ps((float)i);
-    for (long it = 0; it < iters; it++) {
-#pragma GCC unroll 16
-        for (int i = 0; i < NACC; i++) acc[i] = _mm512_fmadd_ps(acc[i], m, a);
-    }
-    __m512 s = acc[0];
-    for (int i = 1; i < NACC; i++) s = _mm512_add_ps(s, acc[i]);
-    return _mm512_reduce_add_ps(s);
-}
 #elif defined(__AVX2__) && defined(__FMA__)
 #define ISA "avx2"
-#define LANES 8
+#define VBYTES 32
 #ifndef NACC
 #define NACC 14 /* + 2 constants: all 16 ymm registers (more would spill) */
 #endif
-static float fma_chains(long iters) {
-    const __m256 m = _mm256_set1_ps(g_mul), a = _mm256_set1_ps(g_add);
-    __m256 acc[NACC];
-    for (int i = 0; i < NACC; i++) acc[i] = _mm256_set1_ps((float)i);
-    for (long it = 0; it < iters; it++) {
-#pragma GCC unroll 16
-        for (int i = 0; i < NACC; i++) acc[i] = _mm256_fmadd_ps(acc[i], m, a);
-    }
-    __m256 s = acc[0];
-    for (int i = 1; i < NACC; i++) s = _mm256_add_ps(s, acc[i]);
-    float out[8];
-    _mm256_storeu_ps(out, s);
-    return out[0] + out[1] + out[2] + out[3] + out[4] + out[5] + out[6] + out[7];
-}
 #elif defined(__SSE2__)
 /* x86-64 baseline: no FMA, so one multiply and one add per lane per step
  * (the same 2 FLOPs an FMA counts), on separate ports. */
 #define ISA "sse2"
-#define LANES 4
+#define VBYTES 16
 #ifndef NACC
 #define NACC 14 /* + 2 constants: all 16 xmm registers */
 #endif
+#endif
+
+#ifdef VBYTES
+/* GCC/Clang vector extensions: acc * m + a compiles to the ISA's FMA (C's
+ * default -ffp-contract=fast), or to a multiply and an add without one. */
+#define LANES (VBYTES / 4)
+typedef float vfloat __attribute__((vector_size(VBYTES)));
 static float fma_chains(long iters) {
-    const __m128 m = _mm_set1_ps(g_mul), a = _mm_set1_ps(g_add);
-    __m128 acc[NACC];
-    for (int i = 0; i < NACC; i++) acc[i] = _mm_set1_ps((float)i);
+    const vfloat zero = {0};
+    const vfloat m = g_mul - zero, a = g_add - zero; /* broadcasts */
+    vfloat acc[NACC];
+    for (int i = 0; i < NACC; i++) acc[i] = (float)i - zero;
     for (long it = 0; it < iters; it++) {
 #pragma GCC unroll 16
-        for (int i = 0; i < NACC; i++) acc[i] = _mm_add_ps(_mm_mul_ps(acc[i], m), a);
+        for (int i = 0; i < NACC; i++) acc[i] = acc[i] * m + a;
     }
-    __m128 s = acc[0];
-    for (int i = 1; i < NACC; i++) s = _mm_add_ps(s, acc[i]);
-    float out[4];
-    _mm_storeu_ps(out, s);
-    return out[0] + out[1] + out[2] + out[3];
+    vfloat s = acc[0];
+    for (int i = 1; i < NACC; i++) s += acc[i];
+    float out = 0.0f;
+    for (int l = 0; l < LANES; l++) out += s[l];
+    return out;
 }
 #else
 #define ISA "scalar"

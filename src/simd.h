@@ -29,7 +29,7 @@
 //   beyond m read as 0, memory beyond m untouched), store(m, p, v),
 //   fma(a, b, c) = a * b + c, add, mul, max, hsum (sum of the lanes).
 // kVectorRegs: the ISA's vector register count, for register-tile sizes.
-// transpose_block(src, lds, rows, dst, ldd): an L x L block transpose.
+// transpose_regs / transpose_block: in-register and in-memory L x L transposes.
 #pragma once
 
 #include <cstdint>
@@ -147,7 +147,16 @@ struct Partial<double> {
   static void store(mask m, double* p, reg v) { _mm512_mask_storeu_pd(p, m, __m512d(v)); }
 };
 #elif defined(__AVX2__) && defined(__FMA__)
-// vmaskmov: lanes whose mask element has its sign bit set.
+// The first n lanes of v to p, through a small buffer.
+template <typename T, typename R>
+inline void store_prefix(T* p, R v, int n) {
+  T buf[sizeof(R) / sizeof(T)];
+  std::memcpy(buf, &v, sizeof v);
+  for (int l = 0; l < n; ++l) p[l] = buf[l];
+}
+
+// Loads with vmaskmov (lanes whose mask element has its sign bit set); stores
+// through a buffer instead (vmaskmov stores are slow on AMD CPUs).
 template <>
 struct Partial<float> {
   using reg = VecType<float>::type;
@@ -157,7 +166,9 @@ struct Partial<float> {
     return __m256i(lane < n);
   }
   static reg load(mask m, const float* p) { return reg(_mm256_maskload_ps(p, m)); }
-  static void store(mask m, float* p, reg v) { _mm256_maskstore_ps(p, m, __m256(v)); }
+  static void store(mask m, float* p, reg v) {
+    store_prefix(p, v, __builtin_popcount(_mm256_movemask_ps(_mm256_castsi256_ps(m))));
+  }
 };
 template <>
 struct Partial<double> {
@@ -168,7 +179,9 @@ struct Partial<double> {
     return __m256i(lane < std::int64_t{n});
   }
   static reg load(mask m, const double* p) { return reg(_mm256_maskload_pd(p, m)); }
-  static void store(mask m, double* p, reg v) { _mm256_maskstore_pd(p, m, __m256d(v)); }
+  static void store(mask m, double* p, reg v) {
+    store_prefix(p, v, __builtin_popcount(_mm256_movemask_pd(_mm256_castsi256_pd(m))));
+  }
 };
 #endif
 
@@ -202,14 +215,8 @@ struct Simd {
   }
 };
 
-// dst[c * ldd + r] = src[r * lds + c] for r < rows and c < cols (both <= L);
-// dst[c * ldd + r] = 0 for rows <= r < lanes (rows <= lanes <= L); nothing
-// beyond the first `lanes` of each of the `cols` dst rows is written. One
-// L x L block of the packing / layout transposes.
-template <typename T>
-inline void transpose_block(const T* src, std::int64_t lds, int rows, int cols, T* dst,
-                            std::int64_t ldd, int lanes);
-
+// In-register L x L transposes, where the ISA has the shuffles for them:
+// transpose_regs(r) turns r[i] = row i into r[i] = column i.
 #if defined(__AVX512F__)
 namespace detail {
 // In-register transposes of 128-bit lanes: u[g] lane l -> out[l] lane g (4 x 4).
@@ -269,26 +276,18 @@ inline void transpose8(const __m512d* in, __m512d* out) {
 }
 }  // namespace detail
 
-template <>
-inline void transpose_block<float>(const float* src, std::int64_t lds, int rows, int cols,
-                                   float* dst, std::int64_t ldd, int lanes) {
-  const __mmask16 load_mask = Partial<float>::make(cols), store_mask = Partial<float>::make(lanes);
+constexpr bool kRegisterTranspose = true;
+inline void transpose_regs(Simd<float>::reg* r) {
   __m512 in[16], out[16];
-  for (int r = 0; r < 16; ++r)
-    in[r] = r < rows ? _mm512_maskz_loadu_ps(load_mask, src + r * lds) : _mm512_setzero_ps();
+  for (int i = 0; i < 16; ++i) in[i] = __m512(r[i]);
   detail::transpose16(in, out);
-  for (int c = 0; c < cols; ++c) _mm512_mask_storeu_ps(dst + c * ldd, store_mask, out[c]);
+  for (int i = 0; i < 16; ++i) r[i] = Simd<float>::reg(out[i]);
 }
-
-template <>
-inline void transpose_block<double>(const double* src, std::int64_t lds, int rows, int cols,
-                                    double* dst, std::int64_t ldd, int lanes) {
-  const __mmask8 load_mask = Partial<double>::make(cols), store_mask = Partial<double>::make(lanes);
+inline void transpose_regs(Simd<double>::reg* r) {
   __m512d in[8], out[8];
-  for (int r = 0; r < 8; ++r)
-    in[r] = r < rows ? _mm512_maskz_loadu_pd(load_mask, src + r * lds) : _mm512_setzero_pd();
+  for (int i = 0; i < 8; ++i) in[i] = __m512d(r[i]);
   detail::transpose8(in, out);
-  for (int c = 0; c < cols; ++c) _mm512_mask_storeu_pd(dst + c * ldd, store_mask, out[c]);
+  for (int i = 0; i < 8; ++i) r[i] = Simd<double>::reg(out[i]);
 }
 #elif defined(__AVX2__) && defined(__FMA__)
 namespace detail {
@@ -321,63 +320,57 @@ inline void transpose4(__m256d* r) {
 }
 }  // namespace detail
 
-// Partial rows are loaded with masks; partial columns of dst go through a
-// small buffer (vmaskmov stores are slow on AMD).
-template <>
-inline void transpose_block<float>(const float* src, std::int64_t lds, int rows, int cols,
-                                   float* dst, std::int64_t ldd, int lanes) {
-  using P = Partial<float>;
-  const P::mask load_mask = P::make(cols);
-  __m256 r[8];
-  for (int i = 0; i < 8; ++i)
-    r[i] = i >= rows ? _mm256_setzero_ps()
-                     : cols == 8 ? _mm256_loadu_ps(src + i * lds) : _mm256_maskload_ps(src + i * lds, load_mask);
-  detail::transpose8(r);
-  for (int c = 0; c < cols; ++c) {
-    if (lanes == 8) {
-      _mm256_storeu_ps(dst + c * ldd, r[c]);
-    } else {
-      alignas(32) float buf[8];
-      _mm256_store_ps(buf, r[c]);
-      for (int l = 0; l < lanes; ++l) dst[c * ldd + l] = buf[l];
-    }
-  }
+constexpr bool kRegisterTranspose = true;
+inline void transpose_regs(Simd<float>::reg* r) {
+  __m256 m[8];
+  for (int i = 0; i < 8; ++i) m[i] = __m256(r[i]);
+  detail::transpose8(m);
+  for (int i = 0; i < 8; ++i) r[i] = Simd<float>::reg(m[i]);
 }
-
-template <>
-inline void transpose_block<double>(const double* src, std::int64_t lds, int rows, int cols,
-                                    double* dst, std::int64_t ldd, int lanes) {
-  using P = Partial<double>;
-  const P::mask load_mask = P::make(cols);
-  __m256d r[4];
-  for (int i = 0; i < 4; ++i)
-    r[i] = i >= rows ? _mm256_setzero_pd()
-                     : cols == 4 ? _mm256_loadu_pd(src + i * lds) : _mm256_maskload_pd(src + i * lds, load_mask);
-  detail::transpose4(r);
-  for (int c = 0; c < cols; ++c) {
-    if (lanes == 4) {
-      _mm256_storeu_pd(dst + c * ldd, r[c]);
-    } else {
-      alignas(32) double buf[4];
-      _mm256_store_pd(buf, r[c]);
-      for (int l = 0; l < lanes; ++l) dst[c * ldd + l] = buf[l];
-    }
-  }
+inline void transpose_regs(Simd<double>::reg* r) {
+  __m256d m[4];
+  for (int i = 0; i < 4; ++i) m[i] = __m256d(r[i]);
+  detail::transpose4(m);
+  for (int i = 0; i < 4; ++i) r[i] = Simd<double>::reg(m[i]);
 }
 #else
-// Portable: a scalar transpose of the block (the compiler schedules it well
-// enough at these sizes; the packing it serves is a small part of the work).
+constexpr bool kRegisterTranspose = false;
+template <typename R>
+inline void transpose_regs(R*) {}  // never called: the portable transpose is scalar
+#endif
+
+// dst[c * ldd + r] = src[r * lds + c] for r < rows and c < cols (both <= L);
+// dst[c * ldd + r] = 0 for rows <= r < lanes (rows <= lanes <= L); nothing
+// beyond the first `lanes` of each of the `cols` dst rows is written. One
+// L x L block of the packing / layout transposes: in registers where the ISA
+// has the shuffles (partial rows and columns through the masked loads and
+// stores), else a scalar loop (the compiler schedules it well enough at these
+// sizes; the packing it serves is a small part of the work).
 template <typename T>
 inline void transpose_block(const T* src, std::int64_t lds, int rows, int cols, T* dst,
                             std::int64_t ldd, int lanes) {
-  for (int c = 0; c < cols; ++c) {
-    T* d = dst + c * ldd;
-    int r = 0;
-    for (; r < rows && r < lanes; ++r) d[r] = src[r * lds + c];
-    for (; r < lanes; ++r) d[r] = T(0);
+  using S = Simd<T>;
+  if constexpr (kRegisterTranspose) {
+    const typename S::mask cols_mask = S::make_mask(cols), lanes_mask = S::make_mask(lanes);
+    typename S::reg r[S::L];
+    for (int i = 0; i < S::L; ++i)
+      r[i] = i >= rows ? S::zero() : cols == S::L ? S::load(src + i * lds) : S::load(cols_mask, src + i * lds);
+    transpose_regs(r);
+    for (int c = 0; c < cols; ++c) {
+      if (lanes == S::L)
+        S::store(dst + c * ldd, r[c]);
+      else
+        S::store(lanes_mask, dst + c * ldd, r[c]);
+    }
+  } else {
+    for (int c = 0; c < cols; ++c) {
+      T* d = dst + c * ldd;
+      int r = 0;
+      for (; r < rows && r < lanes; ++r) d[r] = src[r * lds + c];
+      for (; r < lanes; ++r) d[r] = T(0);
+    }
   }
 }
-#endif
 
 }  // namespace TGC_ISA
 }  // namespace tgc

@@ -11,6 +11,7 @@ Tests that set ``@settings(max_examples=...)`` themselves keep the other setting
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import shutil
@@ -59,21 +60,28 @@ def _native_isas() -> list[str]:
 NATIVE_ISAS = _native_isas()
 
 
+@contextlib.contextmanager
+def forced_isa(isa):
+    """Run the native kernels with `isa` inside the block (None: leave them alone), then restore."""
+    if isa is None:
+        yield
+        return
+    from tinygrad_course import _C
+    before = _C.isa()
+    _C.set_isa(isa)
+    try:
+        yield
+    finally:
+        _C.set_isa(before)
+
+
 @pytest.fixture(params=NATIVE_ISAS or [None], ids=lambda isa: isa or "no-native")
 def native_isa(request):
     """Run the test once per ISA of the native kernels (see _native_isas), so that the AVX2 and baseline
     paths are tested on an AVX-512 machine too; yields the ISA name (None without the extension).
     Native kernel test modules use it for every test (pytestmark)."""
-    if request.param is None:
-        yield None
-        return
-    from tinygrad_course import _C
-    before = _C.isa()
-    _C.set_isa(request.param)
-    try:
+    with forced_isa(request.param):
         yield request.param
-    finally:
-        _C.set_isa(before)
 
 
 # (backend, ISA): "native" with its best ISA, then once more per lower ISA (id "native-avx2", ...).
@@ -85,18 +93,8 @@ def backend(request):
     """Run the test once per available CPU backend ("numpy", "native"), and the native one once per
     lower ISA its kernels can run with here (see native_isa); yields the backend name."""
     name, isa = request.param
-    if isa is None:
-        with tg.use_backend(name):
-            yield name
-        return
-    from tinygrad_course import _C
-    before = _C.isa()
-    _C.set_isa(isa)
-    try:
-        with tg.use_backend(name):
-            yield name
-    finally:
-        _C.set_isa(before)
+    with forced_isa(isa), tg.use_backend(name):
+        yield name
 
 
 def make_cuda_backend(name):

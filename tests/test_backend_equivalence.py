@@ -48,7 +48,7 @@ import tinygrad_course.backend as tg_backend
 from tinygrad_course.backend.numpy_backend import NumpyBackend
 from tinygrad_course.nn import functional as F
 
-from conftest import CUDA_BACKEND_PARAMS, NATIVE_ISAS, make_cuda_backend
+from conftest import CUDA_BACKEND_PARAMS, NATIVE_ISAS, forced_isa, make_cuda_backend
 from strategies import ALL_LAYOUTS, ODD_SIZES, WRITEABLE_LAYOUTS, arrays, conv_out, shapes
 
 REF = NumpyBackend()
@@ -71,13 +71,8 @@ NATIVE_LOWER_ISAS = [f"native-{isa}" for isa in NATIVE_ISAS[1:]]
 def other(request, monkeypatch):
     """The backend object under test (every available backend except the reference)."""
     if request.param.startswith("native-"):
-        from tinygrad_course import _C
-        before = _C.isa()
-        _C.set_isa(request.param[len("native-"):])
-        try:
+        with forced_isa(request.param[len("native-"):]):
             yield _backend_object("native")
-        finally:
-            _C.set_isa(before)
         return
     if request.param not in ("cuda-emulated", "cuda-host"):
         yield _backend_object(request.param)

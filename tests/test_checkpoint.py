@@ -1,7 +1,12 @@
 """Tests of tinygrad_course.checkpoint: round trips, atomic writes, clear errors, no pickle."""
 from __future__ import annotations
 
+import io
+import json
 import os
+import struct
+import time
+import tracemalloc
 import zipfile
 
 import numpy as np
@@ -152,6 +157,134 @@ def test_truncated_files_raise_checkpoint_error_naming_the_file(tmp_path):
             checkpoint.load(truncated)
 
 
+def npy_bytes(array: np.ndarray, declared_shape=None) -> bytes:
+    """An .npy file; declared_shape replaces the shape its header states (the data stays `array`'s)."""
+    buf = io.BytesIO()
+    header = np.lib.format.header_data_from_array_1_0(array)
+    if declared_shape is not None:
+        header["shape"] = declared_shape
+    np.lib.format.write_array_header_1_0(buf, header)
+    return buf.getvalue() + array.tobytes()
+
+
+def write_npz(path, members: dict, compression=zipfile.ZIP_STORED):
+    """A zip of name -> bytes, as np.savez lays it out."""
+    with zipfile.ZipFile(path, "w", compression) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+
+
+def patch_uncompressed_size(path, size: int):
+    """Make the (only) member's local and central headers declare `size` uncompressed bytes."""
+    data = bytearray(path.read_bytes())
+    local, central = data.index(b"PK\x03\x04"), data.index(b"PK\x01\x02")
+    data[local + 22:local + 26] = struct.pack("<I", size)
+    data[central + 24:central + 28] = struct.pack("<I", size)
+    path.write_bytes(bytes(data))
+
+
+def load_with_peak_memory(path):
+    """checkpoint.load(path), returning (the exception it raised, peak bytes traced while it ran)."""
+    tracemalloc.start()
+    try:
+        checkpoint.load(path)
+    except Exception as e:  # handed to the caller, which checks the type
+        return e, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    raise AssertionError(f"{path} loaded without an error")
+
+
+@pytest.mark.parametrize("case", ["npy header", "zip entry", "deflated zip entry"])
+def test_small_file_declaring_a_huge_array_is_refused_without_allocating_it(tmp_path, case):
+    """A zip bomb: a few hundred bytes declaring a 4 GiB array must not reach an allocation."""
+    path = tmp_path / "bomb.npz"
+    small = np.zeros(4, np.float32)
+    if case == "npy header":
+        write_npz(path, {"w.npy": npy_bytes(small, declared_shape=(2 ** 30,))})
+    else:
+        compression = zipfile.ZIP_DEFLATED if case == "deflated zip entry" else zipfile.ZIP_STORED
+        write_npz(path, {"w.npy": npy_bytes(small)}, compression)
+        patch_uncompressed_size(path, 2 ** 32 - 1)
+    error, peak = load_with_peak_memory(path)
+    assert isinstance(error, CheckpointError) and "bomb.npz" in str(error) and "declares" in str(error), error
+    assert peak < 1 << 20  # not the 4 GiB declared
+
+
+def test_npz_written_by_numpy_loads_compressed_fortran_and_byte_swapped(tmp_path):
+    path = tmp_path / "numpy.npz"
+    arrays = {"zeros": np.zeros(10 ** 5),  # deflate shrinks this about 1000:1, near its limit
+              "fortran": np.asfortranarray(np.arange(12, dtype=">i4").reshape(3, 4)), "text": np.array(["a", "bc"])}
+    for save in (np.savez, np.savez_compressed):
+        save(path, **arrays)
+        state, metadata = checkpoint.load(path)
+        assert metadata == {} and state.keys() == arrays.keys()
+        for key, value in arrays.items():
+            np.testing.assert_array_equal(state[key], value)
+            assert state[key].dtype == value.dtype and state[key].flags.writeable
+        assert state["fortran"].flags.f_contiguous
+
+
+@pytest.mark.parametrize("members, message", [
+    ({"w.npy": npy_bytes(np.array([{"a": 1}], dtype=object))[:-8]}, "dtype object"),
+    ({"w.npy": npy_bytes(np.zeros(2, [("a", "<f4")]))}, "dtype"),
+    ({"w.npy": npy_bytes(np.zeros(3))[:-1]}, "declares"),
+    ({"w.npy": b"\x93NUMPY\x09\x00" + bytes(20)}, "format version"),
+    ({"w.txt": npy_bytes(np.zeros(3))}, "'w.txt' is not"),
+    ({"__metadata__.npy": npy_bytes(np.frombuffer(b"[1, 2]", np.uint8))}, "JSON list, not an object"),
+    ({"__metadata__.npy": npy_bytes(np.frombuffer(b"\xff\xfe{}", np.uint8))}, "not UTF-8 JSON"),
+    ({"__metadata__.npy": npy_bytes(np.frombuffer(b"[" * 100_000, np.uint8))}, "not UTF-8 JSON"),
+    ({"__metadata__.npy": npy_bytes(np.ones(3))}, "'__metadata__' is float64"),
+], ids=["object", "structured", "short data", "npy version", "not npy", "metadata list", "metadata latin-1",
+        "metadata nested", "metadata floats"])
+def test_tampered_members_raise_checkpoint_error_naming_file_and_problem(tmp_path, members, message):
+    path = tmp_path / "tampered.npz"
+    write_npz(path, {"ok.npy": npy_bytes(np.ones(2)), **members})
+    with pytest.raises(CheckpointError, match=message) as e:
+        checkpoint.load(path)
+    assert "tampered.npz" in str(e.value)
+
+
+def test_every_bit_flip_loads_equal_data_or_raises_checkpoint_error(tmp_path):
+    """A flipped bit is caught (CRCs, headers, sizes) or lands in a byte nothing reads; nothing else escapes."""
+    good = tmp_path / "good.npz"
+    state = {"w": np.arange(6, dtype=np.float32).reshape(2, 3)}
+    checkpoint.save(good, state, {"epoch": 1})
+    data = good.read_bytes()
+    flipped = tmp_path / "flipped.npz"
+    outcomes = {"loaded": 0, "refused": 0}
+    for bit in range(8 * len(data)):
+        damaged = bytearray(data)
+        damaged[bit // 8] ^= 1 << bit % 8
+        flipped.write_bytes(bytes(damaged))
+        try:
+            loaded, metadata = checkpoint.load(flipped)
+        except CheckpointError:
+            outcomes["refused"] += 1
+            continue
+        assert metadata == {"epoch": 1} and loaded.keys() == state.keys(), f"bit {bit}"
+        np.testing.assert_array_equal(loaded["w"], state["w"], err_msg=f"bit {bit}")
+        assert loaded["w"].dtype == np.float32, f"bit {bit}"
+        outcomes["loaded"] += 1
+    assert outcomes["refused"] > len(data) * 4  # most flips are caught (the rest hit timestamps and the like)
+
+
+def test_save_removes_stale_temporary_files_of_the_same_checkpoint_only(tmp_path):
+    path = tmp_path / "model.npz"
+    stale = tmp_path / ".model.npz.k3j_x9a2.tmp"  # left by a save that was killed
+    live = tmp_path / ".model.npz.q8w7e6r5.tmp"  # a concurrent save still writing
+    other = tmp_path / ".other.npz.k3j_x9a2.tmp"  # another checkpoint's
+    user = tmp_path / ".model.npz.backup.tmp"  # not a name our saves produce
+    for p in (stale, live, other, user):
+        p.write_bytes(b"partial")
+    old = time.time() - checkpoint.STALE_TEMPORARY_SECONDS - 60
+    for p in (stale, other, user):
+        os.utime(p, (old, old))
+    checkpoint.save(path, {"w": np.ones(3)})
+    assert sorted(os.listdir(tmp_path)) == sorted(p.name for p in (path, live, other, user))
+    np.testing.assert_array_equal(checkpoint.load(path)[0]["w"], np.ones(3))
+
+
 # --- modules and optimizers -------------------------------------------------------------------
 def make_model():
     return nn.Sequential(nn.Linear(3, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Linear(5, 2))
@@ -230,3 +363,33 @@ def test_load_module_is_all_or_nothing(tmp_path):
     for key, value in target.state_dict().items():
         np.testing.assert_array_equal(value, before[key], err_msg=key)
     assert adam.state == {}
+
+
+@pytest.mark.parametrize("tamper, message", [
+    (lambda s: s.pop("optim.param_groups.0.params"), "lacks the entry 'optim.param_groups.0.params'"),
+    (lambda s: s.update({"optim.param_groups.0.params": np.array([0.5, 1.5])}), "'optim.param_groups.0.params' must"),
+    (lambda s: s.update({"optim.param_groups.0.lr": np.array("fast")}), "'optim.param_groups.0.lr' has dtype"),
+    (lambda s: s.update({"optim.param_groups.0.betas": np.ones((2, 2))}), "'optim.param_groups.0.betas' has shape"),
+    (lambda s: s.update({"optim.param_groups.0.betas": np.array(0.9)}), "does not fit this Adam"),
+    (lambda s: s.update({"optim.param_groups.0.lr": np.array(np.nan)}), "does not fit this Adam.*learning rate"),
+    (lambda s: s.update({"optim.state.0.exp_avg": np.full((5, 3), "x")}), "'optim.state.0.exp_avg' has dtype"),
+    (lambda s: s.update({"optim.state.0.step": np.arange(3)}), "does not fit this Adam.*'step'"),
+    (lambda s: s.update({"optim.param_groups.1.lr": np.array(0.1)}), "lacks the entry 'optim.param_groups.1.params'"),
+], ids=["no params", "float params", "string lr", "2-D betas", "scalar betas", "NaN lr", "string state",
+        "vector step", "extra group"])
+def test_tampered_optimizer_entries_raise_checkpoint_error_naming_the_entry(tmp_path, tamper, message):
+    path = tmp_path / "run.npz"
+    model = make_model()
+    opt = optim.Adam(model.parameters())
+    train(model, opt, 1, seed=0)
+    checkpoint.save_module(path, model, opt, epoch=1)
+    state, metadata = checkpoint.load(path)
+    tamper(state)
+    checkpoint.save(path, state, metadata)
+    target = make_model()
+    before = target.state_dict()
+    with pytest.raises(CheckpointError, match=message) as e:
+        checkpoint.load_module(path, target, optim.Adam(target.parameters()))
+    assert "run.npz" in str(e.value)
+    for key, value in target.state_dict().items():  # nothing was loaded
+        np.testing.assert_array_equal(value, before[key], err_msg=key)

@@ -4,9 +4,14 @@
     metadata = checkpoint.load_module("cifar.npz", model, optimizer)
 
 Why this format: an .npz is a zip of .npy files that NumPy (and any zip tool)
-can open, and loading it with allow_pickle=False cannot run code, unlike a
-pickled checkpoint from an untrusted source. Metadata (epoch, metrics,
-hyper-parameters) is JSON, stored as UTF-8 bytes in the "__metadata__" entry.
+can open, and reading it cannot run code, unlike a pickled checkpoint from an
+untrusted source. Metadata (epoch, metrics, hyper-parameters) is JSON, stored
+as UTF-8 bytes in the "__metadata__" entry.
+
+Why not np.load: `load` reads each member's .npy header itself and checks the
+shape and dtype it declares against the member's size, and the member's size
+against the file's, before reading any data; np.load would allocate whatever a
+tampered header asks for.
 
 Why atomic: the file is written to a temporary file in the same folder,
 flushed to disk, then renamed over the target (os.replace is atomic), so a
@@ -16,10 +21,14 @@ truncated one.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import struct
 import tempfile
+import time
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -76,7 +85,9 @@ def write_atomically(path, write, mode: str = "wb") -> None:
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    prefix = "." + os.path.basename(path) + "."
+    _remove_stale_temporary_files(folder, prefix)
+    fd, tmp_path = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
             write(f)
@@ -90,6 +101,29 @@ def write_atomically(path, write, mode: str = "wb") -> None:
             pass
         raise
     _fsync_folder(folder)
+
+
+# A save that was killed (SIGKILL, power loss) leaves its temporary file behind. The next save of the same
+# file removes those that nobody has written to for this long: a live save keeps writing to its file, so
+# a concurrent one is never touched, and this needs no lock files and works on shared folders.
+STALE_TEMPORARY_SECONDS = 15 * 60
+_TEMPORARY_NAME = re.compile(r"[a-z0-9_]{8}\.tmp")  # what tempfile.mkstemp adds after our prefix
+
+
+def _remove_stale_temporary_files(folder: str, prefix: str) -> None:
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return  # mkstemp will report an unusable folder
+    now = time.time()
+    for entry in entries:
+        if not (entry.name.startswith(prefix) and _TEMPORARY_NAME.fullmatch(entry.name[len(prefix):])):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and now - entry.stat().st_mtime > STALE_TEMPORARY_SECONDS:
+                os.unlink(entry.path)
+        except OSError:  # removed meanwhile, or not ours to remove: leave it
+            pass
 
 
 def _fsync_folder(folder: str) -> None:
@@ -110,25 +144,117 @@ def load(path) -> tuple[dict[str, np.ndarray], dict]:
     """Read a checkpoint written by `save`: (name -> array, metadata dict).
 
     Numbers come back as 0-d arrays. Raises FileNotFoundError for a missing file and
-    CheckpointError (naming the file) for one that cannot be read.
+    CheckpointError (naming the file) for one that cannot be read. Every size the file declares
+    is checked against what the file can hold before anything is allocated, so a small tampered
+    file cannot ask for gigabytes.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint file {path!r} does not exist")
     try:
-        npz = np.load(path, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise CheckpointError(f"checkpoint file {path!r} holds a single array (.npy), not an .npz archive")
-        with npz:
-            state = {key: npz[key] for key in npz.files}  # read everything now: errors surface here
-        raw = state.pop(METADATA_KEY, None)
-        metadata = json.loads(raw.tobytes().decode("utf-8")) if raw is not None else {}
+        state = _read_npz(path)
     except CheckpointError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, struct.error) as e:
-        raise CheckpointError(f"cannot read checkpoint file {path!r}: it is corrupt, truncated or not a "
-                              f"checkpoint ({type(e).__name__}: {e})") from e
-    return state, metadata
+    # zipfile raises NotImplementedError for zip versions and features it does not support
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, struct.error, zlib.error, NotImplementedError) as e:
+        raise _corrupt(path, f"{type(e).__name__}: {e}") from e
+    return state, _parse_metadata(path, state.pop(METADATA_KEY, None))
+
+
+def _corrupt(path: str, problem: str) -> CheckpointError:
+    return CheckpointError(f"cannot read checkpoint file {path!r}: {problem}; the file is corrupt, truncated or "
+                           "not a checkpoint (save it again, or load an older copy)")
+
+
+# Deflate cannot shrink data by more than about 1032:1, so a member declaring more is lying.
+_MAX_DEFLATE_RATIO = 1032
+
+
+def _read_npz(path: str) -> dict[str, np.ndarray]:
+    """The arrays of an .npz, each member's declared sizes checked against the file before it is read."""
+    file_size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        if f.read(6) == b"\x93NUMPY":
+            raise CheckpointError(f"checkpoint file {path!r} holds a single array (.npy), not an .npz archive")
+        declared_counts = _declared_member_counts(f, file_size)
+    arrays = {}
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+        # zipfile walks the central directory by its size and ignores the end record's member count, so a
+        # damaged length field there could hide a member (the metadata, say) instead of failing.
+        if declared_counts is not None and any(count != len(infos) for count in declared_counts):
+            raise _corrupt(path, f"the zip end record declares {declared_counts[1]} members, its directory "
+                                 f"lists {len(infos)}")
+        for info in infos:
+            name = info.filename
+            if not name.endswith(".npy") or name[:-4] in arrays:
+                raise _corrupt(path, f"member {name!r} is not a uniquely named .npy array")
+            if info.flag_bits & 0x1:
+                raise _corrupt(path, f"member {name!r} is encrypted")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise _corrupt(path, f"member {name!r} uses zip compression method {info.compress_type}, "
+                                     "not stored or deflate")
+            if info.header_offset + info.compress_size > file_size:
+                raise _corrupt(path, f"member {name!r} declares {info.compress_size} bytes at offset "
+                                     f"{info.header_offset}, past the end of the {file_size}-byte file")
+            limit = info.compress_size * (_MAX_DEFLATE_RATIO if info.compress_type == zipfile.ZIP_DEFLATED else 1)
+            if info.file_size > limit:
+                raise _corrupt(path, f"member {name!r} declares {info.file_size} bytes uncompressed, more than "
+                                     f"its {info.compress_size} stored bytes can hold")
+            with zf.open(info) as member:
+                arrays[name[:-4]] = _read_npy(path, name, member, info.file_size)
+    return arrays
+
+
+def _declared_member_counts(f, file_size: int):
+    """(members on this disk, members in all) from the zip end record; None where there is none (zipfile
+    then reports the file) or for zip64 archives, which keep their counts elsewhere."""
+    tail_size = min(file_size, 22 + 0xFFFF)  # the end record is 22 bytes plus a comment of at most 64 KiB
+    f.seek(file_size - tail_size)
+    tail = f.read(tail_size)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + 22 > len(tail):
+        return None
+    counts = struct.unpack("<HH", tail[at + 8:at + 12])
+    return None if 0xFFFF in counts else counts
+
+
+def _read_npy(path: str, name: str, f, size: int) -> np.ndarray:
+    """One .npy member of `size` bytes; its header's shape and dtype must account for exactly those bytes."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        raise _corrupt(path, f"member {name!r} has .npy format version {version}, expected 1.0 or 2.0")
+    if dtype.kind not in "biufcUS" or dtype.hasobject or dtype.itemsize == 0:
+        raise _corrupt(path, f"member {name!r} has dtype {dtype}; checkpoints hold only numeric, bool and "
+                             "string arrays")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if f.tell() + nbytes != size:
+        raise _corrupt(path, f"member {name!r} declares a {dtype} array of shape {shape} ({nbytes} bytes) but "
+                             f"holds {size - f.tell()} bytes of data")
+    data = f.read(nbytes)  # reading to the member's end also checks its CRC
+    if len(data) != nbytes:
+        raise _corrupt(path, f"member {name!r} ends after {len(data)} of its {nbytes} bytes")
+    order = "F" if fortran_order else "C"
+    return np.frombuffer(data, dtype).reshape(shape, order=order).copy(order=order)  # a writable array
+
+
+def _parse_metadata(path: str, raw) -> dict:
+    """The JSON object stored in the metadata entry ({} when there is none)."""
+    if raw is None:
+        return {}
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise _corrupt(path, f"entry {METADATA_KEY!r} is {raw.dtype} of shape {raw.shape}, not UTF-8 bytes")
+    try:
+        metadata = json.loads(raw.tobytes().decode("utf-8"))
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise _corrupt(path, f"entry {METADATA_KEY!r} is not UTF-8 JSON ({type(e).__name__}: {e})") from None
+    if not isinstance(metadata, dict):
+        raise _corrupt(path, f"entry {METADATA_KEY!r} holds a JSON {type(metadata).__name__}, not an object")
+    return metadata
 
 
 # --- modules and optimizers -------------------------------------------------------------------
@@ -147,16 +273,29 @@ def _flatten_optimizer_state(state_dict: dict) -> dict:
 
 
 def _unflatten_optimizer_state(flat: dict, path: str) -> dict:
+    """The inverse of _flatten_optimizer_state, checking each entry's kind and shape (naming the entry)."""
     state: dict[int, dict] = {}
     groups: dict[int, dict] = {}
     for key, value in flat.items():
         parts = key.split(".", 3)
         if len(parts) != 4 or parts[1] not in ("state", "param_groups") or not parts[2].isdigit():
             raise CheckpointError(f"checkpoint file {path!r} has an unrecognised optimizer entry {key!r}")
+        if value.dtype.kind not in "biuf":
+            raise CheckpointError(f"checkpoint file {path!r}: optimizer entry {key!r} has dtype {value.dtype}, "
+                                  "expected a number or a numeric array")
+        if parts[1] == "param_groups" and value.ndim > 1:
+            raise CheckpointError(f"checkpoint file {path!r}: optimizer entry {key!r} has shape {value.shape}, "
+                                  "expected a number or a 1-D list")
+        if parts[1:4:2] == ["param_groups", "params"] and (value.ndim != 1 or value.dtype.kind not in "iu"):
+            raise CheckpointError(f"checkpoint file {path!r}: optimizer entry {key!r} must be a 1-D array of "
+                                  f"parameter indices, got {value.dtype} of shape {value.shape}")
         target = state if parts[1] == "state" else groups
         target.setdefault(int(parts[2]), {})[parts[3]] = value
     if sorted(groups) != list(range(len(groups))):
         raise CheckpointError(f"checkpoint file {path!r} has param groups {sorted(groups)}, expected 0..n-1")
+    for g, group in groups.items():
+        if "params" not in group:
+            raise CheckpointError(f"checkpoint file {path!r} lacks the entry 'optim.param_groups.{g}.params'")
     return {"state": state, "param_groups": [groups[g] for g in range(len(groups))]}
 
 
@@ -186,7 +325,11 @@ def load_module(path, module, optimizer=None, strict: bool = True) -> dict:
     if optimizer is not None:
         try:
             optimizer.load_state_dict(optim_state)
-        except Exception:
+        except (ValueError, TypeError) as e:  # the optimizer's own checks of what it was given
             module.load_state_dict(previous)  # all or nothing: do not leave a half-loaded pair
+            raise CheckpointError(f"checkpoint file {path!r}: its optimizer state does not fit this "
+                                  f"{type(optimizer).__name__}: {e}") from e
+        except BaseException:
+            module.load_state_dict(previous)
             raise
     return metadata

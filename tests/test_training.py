@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from tinygrad_course import checkpoint, nn, optim
 from tinygrad_course.nn import functional as F
 from tinygrad_course.tensor import manual_seed
-from tinygrad_course.training import Trainer, _Counts
+from tinygrad_course.training import SettingsError, Trainer, TrainingInterrupted, _Counts, output_lock
 
 
 class ListLoader:
@@ -102,6 +103,70 @@ def test_resume_refuses_other_settings_and_starts_fresh_without_checkpoint(tmp_p
     fresh, _ = _setup(tmp_path / "empty")
     assert len(fresh.fit(1, resume=True)) == 1
     assert "starting from scratch" in capsys.readouterr().out
+
+
+def test_resume_compares_the_seed_and_force_continues_with_the_new_settings(tmp_path, capsys):
+    trainer, _ = _setup(tmp_path)
+    trainer.fit(1)
+    other, _ = _setup(tmp_path, seed=3)
+    with pytest.raises(SettingsError, match="seed: 0 there, 3 now; .*--force"):
+        other.fit(2, resume=True)
+    assert len(other.fit(2, resume=True, force=True)) == 2
+    assert "continuing" in capsys.readouterr().out
+    assert checkpoint.load(tmp_path / "checkpoint.npz")[1]["seed"] == 3
+
+
+def test_resume_refuses_non_finite_weights_and_names_them(tmp_path):
+    trainer, _ = _setup(tmp_path)
+    trainer.fit(1)
+    path = tmp_path / "checkpoint.npz"
+    state, meta = checkpoint.load(path)
+    state["model.2.bias"][1] = np.inf
+    checkpoint.save(path, state, meta)
+    resumed, _ = _setup(tmp_path)
+    with pytest.raises(checkpoint.CheckpointError, match="holds non-finite weights: 'model.2.bias' has 1 NaN"):
+        resumed.fit(2, resume=True)
+
+
+def test_resume_refuses_a_checkpoint_without_an_epoch(tmp_path):
+    trainer, model = _setup(tmp_path)
+    checkpoint.save_module(tmp_path / "checkpoint.npz", model, trainer.optimizer, epoch="3")
+    with pytest.raises(checkpoint.CheckpointError, match="no valid epoch"):
+        trainer.fit(2, resume=True)
+
+
+def test_ctrl_c_says_which_epoch_is_saved(tmp_path, monkeypatch):
+    trainer, _ = _setup(tmp_path)
+    trainer.fit(1)
+    resumed, _ = _setup(tmp_path)
+
+    def interrupt(epoch, epochs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(resumed, "train_epoch", interrupt)
+    with pytest.raises(TrainingInterrupted) as info:
+        resumed.fit(3, resume=True)
+    assert isinstance(info.value, KeyboardInterrupt) and info.value.epoch == 1
+    assert info.value.out_dir == str(tmp_path)
+    assert checkpoint.load(tmp_path / "checkpoint.npz")[1]["epoch"] == 1
+
+
+def test_output_lock_refuses_a_second_holder_and_names_its_pid(tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    with output_lock(tmp_path / "run"):
+        with output_lock(tmp_path / "run"):  # nested in one process: shared
+            pass
+        assert (tmp_path / "run" / ".lock").read_text().strip() == str(os.getpid())
+    with open(tmp_path / "run" / ".lock", "r+") as other:  # another holder: its own open file, locked
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        other.write(" 4242\n")
+        other.flush()
+        with pytest.raises(SettingsError, match=r"output folder '.*run' is in use by another run \(PID 4242\)"):
+            with output_lock(tmp_path / "run"):
+                pass
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(SettingsError, match="cannot use .*a_file.* as the output folder"):
+        with output_lock(tmp_path / "a_file"):
+            pass
 
 
 def test_non_finite_loss_raises_with_position(tmp_path):

@@ -8,7 +8,9 @@ Per epoch: mini-batch training with a live progress bar (loss and accuracy so fa
 evaluation pass on every named split, then one row of metrics appended to the history and written
 to `metrics.json` and `metrics.csv`, and a checkpoint (`checkpoint.npz`: model, optimizer,
 scheduler and history; no pickle). Every file is written atomically, so an interrupted run leaves
-the last complete epoch on disk, and `fit(..., resume=True)` continues from it.
+the last complete epoch on disk, and `fit(..., resume=True)` continues from it (refusing a checkpoint
+written with other settings unless force=True). A run holds its output folder (`output_lock`): a
+second process training into the same folder is refused instead of mixing files with the first.
 
 Resume is exact: at the start of epoch e the global generator (dropout masks, random
 augmentation drawn from it) is reseeded from (seed, e), and loaders with a `set_epoch` method
@@ -23,6 +25,7 @@ Tasks:
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -35,10 +38,81 @@ from .progress import progress
 from .device import canonical_device
 from .tensor import Tensor, manual_seed, no_grad
 
-__all__ = ["Trainer", "TASKS"]
+__all__ = ["Trainer", "TASKS", "SettingsError", "TrainingInterrupted", "output_lock"]
 
 TASKS = ("classification", "segmentation")
 CHECKPOINT_NAME = "checkpoint.npz"
+LOCK_NAME = ".lock"
+
+
+class SettingsError(ValueError):
+    """The run's settings do not fit its data, its checkpoint or its output folder (the message says how)."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during `fit`; `epoch` is the last epoch whose checkpoint is on disk (0: none yet)."""
+
+    def __init__(self, epoch: int, out_dir: str | None):
+        super().__init__(epoch, out_dir)
+        self.epoch, self.out_dir = epoch, out_dir
+
+
+_held: dict[str, int] = {}  # folders this process has locked -> how many `output_lock`s are open on each
+
+
+@contextlib.contextmanager
+def output_lock(folder):
+    """Hold `folder` (created if needed) for this process while the block runs.
+
+    Another process asking for the same folder gets a SettingsError naming it and the PID that holds
+    it, so two runs never mix their checkpoints and logs. The lock is the operating system's (flock,
+    msvcrt.locking on Windows) on `folder`/.lock: it goes away when the process dies, however it dies.
+    Nested calls in one process share the lock.
+    """
+    folder = os.fspath(folder)
+    key = os.path.realpath(folder)
+    if key in _held:
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd = os.open(os.path.join(folder, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise SettingsError(f"cannot use {folder!r} as the output folder: {e.strerror}; choose another --out") from None
+    try:
+        try:
+            _lock(fd)
+        except OSError:
+            with open(os.path.join(folder, LOCK_NAME), "rb") as f:
+                f.seek(1)  # byte 0 is the locked one (Windows refuses to read it)
+                pid = f.read().decode("ascii", "replace").strip() or "unknown"
+            raise SettingsError(f"output folder {folder!r} is in use by another run (PID {pid}); wait for it "
+                                "to finish or choose another --out") from None
+        os.lseek(fd, 0, os.SEEK_SET)  # fixed width: overwrites a previous holder's PID whole
+        os.write(fd, f" {os.getpid()}".ljust(21).encode("ascii") + b"\n")
+        _held[key] = 1
+        try:
+            yield
+        finally:
+            del _held[key]
+    finally:
+        os.close(fd)  # closing the file releases the lock
+
+
+def _lock(fd: int) -> None:
+    """Lock an open file without waiting; OSError when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -125,6 +199,7 @@ class Trainer:
         self.device = canonical_device(device)
         self.model.to(self.device)
         self.history: list[dict] = []
+        self.saved_epoch = 0  # the last epoch whose checkpoint is on disk
         self.confusion: dict[str, np.ndarray] = {}
 
     # --- one pass ------------------------------------------------------------------------------
@@ -148,7 +223,7 @@ class Trainer:
             value = loss.item()
             if not np.isfinite(value):
                 raise FloatingPointError(f"epoch {epoch}, batch {i}: the loss is {value}; lower the learning rate")
-            counts.add(value, logits.numpy(), np.asarray(y))
+            counts.add(value, logits.detach().numpy(), np.asarray(y))
             if i % every == 0:
                 live = counts.summary()
                 bar.set_postfix(**{k: round(v, 4) for k, v in live.items()})
@@ -169,32 +244,43 @@ class Trainer:
         return counts.summary()
 
     # --- the loop -------------------------------------------------------------------------------
-    def fit(self, epochs: int, resume: bool = False) -> list[dict]:
-        """Train until `epochs` epochs are done in all (counting those of a resumed checkpoint)."""
+    def fit(self, epochs: int, resume: bool = False, force: bool = False) -> list[dict]:
+        """Train until `epochs` epochs are done in all (counting those of a resumed checkpoint).
+
+        With resume=True a checkpoint written with other settings (config or seed) is refused unless
+        force=True. Ctrl-C raises TrainingInterrupted, which says the last epoch saved."""
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {epochs}")
-        start = self._resume() if resume else 0
-        if start >= epochs:
-            print(f"checkpoint already has {start} epochs (asked for {epochs}); nothing to train")
-        for epoch in range(start + 1, epochs + 1):
-            manual_seed(_epoch_seed(self.seed, epoch))
-            for loader in (self.train_loader, *self.eval_loaders.values()):
-                if hasattr(loader, "set_epoch"):
-                    loader.set_epoch(epoch)
-            t0 = time.perf_counter()
-            row = {"epoch": epoch, "lr": float(self.optimizer.param_groups[0]["lr"])}
-            row.update({f"train_{k}": v for k, v in self.train_epoch(epoch, epochs).items()})
-            train_seconds = time.perf_counter() - t0
-            for name, loader in self.eval_loaders.items():
-                row.update({f"{name}_{k}": v for k, v in self.evaluate(loader, name).items()})
-            if self.scheduler is not None:
-                self.scheduler.step()
-            row["train_seconds"] = train_seconds
-            row["seconds"] = time.perf_counter() - t0
-            self.history.append(row)
-            self._report(row)
-            self._save(epoch)
+        with output_lock(self.out_dir) if self.out_dir is not None else contextlib.nullcontext():
+            start = self._resume(force) if resume else 0
+            if start >= epochs:
+                print(f"checkpoint already has {start} epochs (asked for {epochs}); nothing to train")
+            self.saved_epoch = start
+            try:
+                for epoch in range(start + 1, epochs + 1):
+                    self._epoch(epoch, epochs)
+            except KeyboardInterrupt:
+                raise TrainingInterrupted(self.saved_epoch, self.out_dir) from None
         return self.history
+
+    def _epoch(self, epoch: int, epochs: int) -> None:
+        manual_seed(_epoch_seed(self.seed, epoch))
+        for loader in (self.train_loader, *self.eval_loaders.values()):
+            if hasattr(loader, "set_epoch"):
+                loader.set_epoch(epoch)
+        t0 = time.perf_counter()
+        row = {"epoch": epoch, "lr": float(self.optimizer.param_groups[0]["lr"])}
+        row.update({f"train_{k}": v for k, v in self.train_epoch(epoch, epochs).items()})
+        train_seconds = time.perf_counter() - t0
+        for name, loader in self.eval_loaders.items():
+            row.update({f"{name}_{k}": v for k, v in self.evaluate(loader, name).items()})
+        if self.scheduler is not None:
+            self.scheduler.step()
+        row["train_seconds"] = train_seconds
+        row["seconds"] = time.perf_counter() - t0
+        self.history.append(row)
+        self._report(row)
+        self._save(epoch)
 
     def _report(self, row: dict) -> None:
         if not self.show_progress:
@@ -213,6 +299,7 @@ class Trainer:
         meta = {"epoch": epoch, "seed": self.seed, "config": self.config, "history": self.history,
                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None}
         checkpoint.save_module(self._path(CHECKPOINT_NAME), self.model, self.optimizer, **meta)
+        self.saved_epoch = epoch
         document = {"config": self.config, "seed": self.seed, "history": self.history,
                     "confusion": {k: v.tolist() for k, v in self.confusion.items()}}
         checkpoint.write_atomically(self._path("metrics.json"), lambda f: json.dump(document, f, indent=1), "w")
@@ -224,23 +311,42 @@ class Trainer:
             writer.writerows(self.history)
         checkpoint.write_atomically(self._path("metrics.csv"), write_csv, "w")
 
-    def _resume(self) -> int:
+    def _resume(self, force: bool = False) -> int:
         if self.out_dir is None:
             raise ValueError("resume needs an out_dir holding a checkpoint")
         path = self._path(CHECKPOINT_NAME)
         if not os.path.exists(path):
             print(f"no checkpoint at {path}; starting from scratch")
             return 0
-        meta = checkpoint.load_module(path, self.model, self.optimizer)
-        saved = meta.get("config", {})
-        changed = {k: (saved.get(k), v) for k, v in self.config.items() if k in saved and saved[k] != v
-                   and k not in ("epochs", "resume")}
+        state, meta = checkpoint.load(path)
+        epoch = meta.get("epoch") if isinstance(meta, dict) else None
+        if (type(epoch) is not int or epoch < 1 or not isinstance(meta.get("config", {}), dict)
+                or not isinstance(meta.get("history", []), list)):
+            raise checkpoint.CheckpointError(f"checkpoint file {path!r} has no valid epoch, config or history in "
+                                             "its metadata; it was not written by Trainer")
+        changed = self._changed_settings(meta)
+        if changed and not force:
+            raise SettingsError(f"checkpoint {path} was written with other settings: {changed}; resume with the "
+                                "same settings, use another --out, or pass --force to continue with the new ones")
         if changed:
-            raise ValueError(f"checkpoint {path} was written with other settings: "
-                             + ", ".join(f"{k}: {old!r} there, {new!r} now" for k, (old, new) in changed.items())
-                             + "; use another out folder or the same settings")
+            print(f"continuing {path} with other settings (--force): {changed}")
+        for name, value in state.items():  # a NaN there would only show up as a NaN loss, much later
+            if value.dtype.kind in "fc" and not np.isfinite(value).all():
+                raise checkpoint.CheckpointError(
+                    f"checkpoint file {path!r} holds non-finite weights: {name!r} has "
+                    f"{int((~np.isfinite(value)).sum())} NaN or infinite values; it cannot be resumed "
+                    "(train again without --resume, or into another --out)")
+        meta = checkpoint.load_module(path, self.model, self.optimizer)
         if self.scheduler is not None and meta.get("scheduler") is not None:
             self.scheduler.load_state_dict(meta["scheduler"])
         self.history = list(meta.get("history", []))
-        print(f"resumed from {path} after epoch {meta['epoch']}")
-        return int(meta["epoch"])
+        print(f"resumed from {path} after epoch {epoch}")
+        return epoch
+
+    def _changed_settings(self, meta: dict) -> str:
+        """The settings (config and seed) that differ from those `meta` was saved with, as text; "" if none.
+        The epoch count may change: that is what resuming is for."""
+        saved = dict(meta.get("config") or {}, seed=meta.get("seed"))
+        now = dict(self.config, seed=self.seed)
+        return ", ".join(f"{k}: {saved[k]!r} there, {v!r} now" for k, v in now.items()
+                         if k in saved and saved[k] != v and k not in ("epochs", "resume"))

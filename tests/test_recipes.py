@@ -11,17 +11,29 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import sys
 
 import numpy as np
 import pytest
 from data_writers import write_cifar_binary, write_images_masks, write_mnist
 
+from tinygrad_course import checkpoint
 from tinygrad_course.cli import main
 from tinygrad_course.course import recipes, results
+from tinygrad_course.training import Trainer
 
 
 def _run(*argv):
     assert main(["train", *argv, "--quiet"]) == 0
+
+
+def _fails(capsys, *argv) -> str:
+    """Run a recipe that must stop with one line and exit code 2; that line."""
+    assert main(["train", *argv, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = [x for x in err.splitlines() if "error:" in x]
+    return line
 
 
 def _summary(out):
@@ -68,9 +80,56 @@ def test_mnist_mlp_pipeline_files_plots_and_resume(tiny_root, tmp_path):
     assert cells[0] == "mlp" and cells[1:4] == [f"{100 * float(rows[0]['test_top1']):.2f}",
                                                f"{100 * float(rows[1]['test_top1']):.2f}", "-"]
     assert cells[4] == "2"
-    with pytest.raises(ValueError, match="batch_size: 16 there, 8 now"):
-        _run("mnist-mlp", "--data-root", str(tiny_root), "--epochs", "3", "--batch-size", "8", "--out", str(out),
-             "--resume")
+
+
+
+def test_resume_refuses_other_settings_unless_forced(tiny_root, tmp_path, capsys):
+    out = tmp_path / "mlp"
+    common = ["mnist-mlp", "--data-root", str(tiny_root), "--batch-size", "16", "--out", str(out), "--no-plots"]
+    _run(*common, "--epochs", "1")
+    line = _fails(capsys, *common, "--epochs", "2", "--resume", "--seed", "1", "--batch-size", "8")
+    assert f"checkpoint {out / 'checkpoint.npz'} was written with other settings" in line
+    assert "batch_size: 16 there, 8 now" in line and "seed: 0 there, 1 now" in line and "--force" in line
+    assert len(_rows(out)) == 1  # nothing was trained
+    _run(*common, "--epochs", "2", "--resume", "--seed", "1", "--force")
+    assert "continuing" in capsys.readouterr().out and [r["epoch"] for r in _rows(out)] == ["1", "2"]
+    _run(*common, "--epochs", "3", "--resume", "--seed", "1")  # the settings of the forced run are kept
+    assert len(_rows(out)) == 3
+
+
+def test_non_finite_weights_in_a_checkpoint_are_named_on_resume(tiny_root, tmp_path, capsys):
+    out = tmp_path / "mlp"
+    common = ["mnist-mlp", "--data-root", str(tiny_root), "--batch-size", "16", "--out", str(out), "--no-plots"]
+    _run(*common, "--epochs", "1")
+    state, meta = checkpoint.load(out / "checkpoint.npz")
+    name = sorted(k for k in state if k.startswith("model."))[0]
+    state[name][0] = np.nan
+    checkpoint.save(out / "checkpoint.npz", state, meta)
+    line = _fails(capsys, *common, "--epochs", "2", "--resume")
+    assert f"checkpoint file {str(out / 'checkpoint.npz')!r} holds non-finite weights: {name!r}" in line
+    assert "learning rate" not in line
+
+
+def test_ctrl_c_stops_with_one_line_and_the_last_checkpoint_resumes(tiny_root, tmp_path, monkeypatch, capsys):
+    common = ["mnist-mlp", "--data-root", str(tiny_root), "--batch-size", "16", "--no-plots", "--quiet"]
+    train_epoch, stop_at = Trainer.train_epoch, {"epoch": 2}
+
+    def interrupted(self, epoch, epochs):  # Ctrl-C during one epoch
+        if epoch == stop_at["epoch"]:
+            raise KeyboardInterrupt
+        return train_epoch(self, epoch, epochs)
+    monkeypatch.setattr(Trainer, "train_epoch", interrupted)
+    out = tmp_path / "mlp"
+    assert main(["train", *common, "--out", str(out), "--epochs", "3"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == f"interrupted after epoch 1; --resume continues from the checkpoint in {out}"
+    assert checkpoint.load(out / "checkpoint.npz")[1]["epoch"] == 1
+    stop_at["epoch"] = 1  # before any epoch is saved there is nothing to promise
+    assert main(["train", *common, "--out", str(tmp_path / "other"), "--epochs", "3"]) == 130
+    assert capsys.readouterr().err.strip() == "interrupted before the first epoch finished; nothing to resume"
+    stop_at["epoch"] = None
+    _run(*common, "--out", str(out), "--epochs", "3", "--resume")
+    assert [r["epoch"] for r in _rows(out)] == ["1", "2", "3"]
 
 
 @pytest.mark.parametrize("recipe,extra", [
@@ -135,14 +194,50 @@ def test_iris_horizon_and_svm_recipes_run(tiny_root, tmp_path):
 
 def test_results_command_on_an_empty_folder(tmp_path, capsys):
     assert main(["results", str(tmp_path)]) == 1
-    assert "no summary.json" in capsys.readouterr().out
+    assert "no readable summary.json" in capsys.readouterr().out
     assert main(["results", str(tmp_path), "--at-epochs", "25", "40"]) == 1
-    assert "no metrics.json" in capsys.readouterr().out
+    assert "no readable metrics.json" in capsys.readouterr().out
 
 
-def test_missing_data_gives_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="TINYGRAD_COURSE_DATA"):
-        _run("mnist-mlp", "--data-root", str(tmp_path), "--epochs", "1", "--out", str(tmp_path / "o"))
+def test_missing_data_gives_a_clear_error(tmp_path, capsys):
+    line = _fails(capsys, "mnist-mlp", "--data-root", str(tmp_path), "--epochs", "1", "--out", str(tmp_path / "o"))
+    assert "not found in" in line and "TINYGRAD_COURSE_DATA" in line
+
+
+@pytest.mark.parametrize("recipe,flag,size,what", [
+    ("mnist-mlp", "--subset", 48, "mnist training set"),
+    ("mnist-cnn", "--test-subset", 16, "mnist test set"),
+    ("cifar10", "--test-subset", 8, "cifar10 test set"),
+    ("homework", "--subset", 48, "fashion-mnist training set"),
+    ("iris", "--subset", 19, "iris training split"),  # 30 rows: 6 test, 5 validation, 19 to train on
+    ("horizon", "--test-subset", 4, "horizon-sky validation split"),
+])
+def test_a_subset_larger_than_the_data_is_refused(tiny_root, tmp_path, capsys, recipe, flag, size, what):
+    line = _fails(capsys, recipe, "--data-root", str(tiny_root), "--epochs", "1", "--out", str(tmp_path),
+                  flag, str(size + 1))
+    assert line.endswith(f"error: {flag} {size + 1}: the {what} has {size} samples; ask for 1 to {size}, "
+                         f"or leave {flag} out to use them all")
+    assert not (tmp_path / "checkpoint.npz").exists()
+
+
+def test_iris_honours_subset_and_test_subset(tiny_root, tmp_path):
+    _run("iris", "--data-root", str(tiny_root), "--epochs", "1", "--batch-size", "1", "--subset", "7",
+         "--test-subset", "3", "--out", str(tmp_path), "--no-plots")
+    doc = json.loads((tmp_path / "metrics.json").read_text())
+    assert doc["config"]["subset"] == 7 and doc["config"]["test_subset"] == 3
+    assert np.asarray(doc["confusion"]["test"]).sum() == 3 and np.asarray(doc["confusion"]["val"]).sum() == 5
+    assert 7 * doc["history"][0]["train_top1"] == pytest.approx(round(7 * doc["history"][0]["train_top1"]))
+
+
+def test_missing_matplotlib_never_fails_a_run(tiny_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now raises ImportError
+    for recipe, extra in (("mnist-mlp", []), ("horizon", ["--size", "16", "16"])):
+        out = tmp_path / recipe
+        _run(recipe, "--data-root", str(tiny_root), "--epochs", "1", "--out", str(out), *extra)
+        assert "plots skipped: plots need matplotlib" in capsys.readouterr().err
+        summary = _summary(out)
+        assert summary["epochs"] == 1 and summary["plots"] == []
+        assert not list(out.glob("*.png"))
 
 
 # --- real data (../shared/datasets), short seeded runs with asserted accuracy ----------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 
@@ -11,9 +12,108 @@ import sys
 CIRCLES_REPORTED = {"manual": (96.5, 94.0), "autograd": (96.5, 94.5), "nn": (98.0, 94.5), "optim": (97.0, 95.0)}
 
 
+# --- option types: each option's type and bounds, declared once -----------------------------------------
+# argparse calls these on the text given; their ArgumentTypeError becomes "argument --subset: must be a
+# positive integer, got -5" and exit code 2, before any work is done.
+def int_in_range(lo: int, hi: int | None = None, multiple_of: int = 1, what: str = ""):
+    """An option type: an integer with lo <= value (<= hi), a multiple of `multiple_of`."""
+    what = what or (f"an integer from {lo} to {hi}" if hi is not None else f"an integer >= {lo}")
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < lo or (hi is not None and value > hi) or value % multiple_of:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return value
+    return parse
+
+
+def float_in_range(lo: float, hi: float | None = None, lo_included: bool = True, what: str = ""):
+    """An option type: a finite number above lo (or equal to it, if lo_included) and at most hi."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if (not math.isfinite(value) or value < lo or (value == lo and not lo_included)
+                or (hi is not None and value > hi)):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return value
+    return parse
+
+
+def existing_folder(text: str) -> str:
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"no folder {text!r}" + (" (it is a file)" if os.path.exists(text) else ""))
+    return text
+
+
+def output_folder(text: str) -> str:
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is a file, not a folder; choose another --out")
+    return text
+
+
+positive_int = int_in_range(1, what="a positive integer")
+positive_float = float_in_range(0.0, lo_included=False, what="a positive finite number")
+# 0 <= seed < 2**32: the range every seeding API accepts (np.random.seed stops there; default_rng and
+# torch.manual_seed take more), so a seed means the same thing wherever it is passed on.
+SEED_LIMIT = 2 ** 32
+
+OPTIONS = {  # flag -> (type, help); every command that takes a flag declares it from here (see _add)
+    "--epochs": (positive_int, "number of epochs"),
+    "--batch-size": (positive_int, "mini-batch size"),
+    "--lr": (positive_float, "learning rate"),
+    "--seed": (int_in_range(0, SEED_LIMIT - 1, what="an integer from 0 to 2**32 - 1"),
+               "random seed, 0 to 2**32 - 1 (default: 0)"),
+    "--subset": (positive_int, "train on the first N training samples only (quick runs; at most the data set's "
+                               "size)"),
+    "--test-subset": (positive_int, "evaluate on the first N test samples only (at most the test set's size)"),
+    "--data-root": (existing_folder, "folder holding the data sets (default: $TINYGRAD_COURSE_DATA, else the "
+                                     "per-user cache)"),
+    "--out": (output_folder, "output folder"),
+    "--n-samples": (int_in_range(10, 1_000_000), "number of points generated, 10 to 1,000,000"),
+    "--noise": (float_in_range(0.0, 10.0, what="a number from 0 to 10"), "standard deviation of the noise, 0 to 10"),
+    "--zca-eps": (positive_float, "ZCA epsilon (rung zca only; default 1e-2)"),
+    "--cs": (positive_float, "values of C"),
+    # SegNet halves the image twice
+    "--size": (int_in_range(4, 2048, multiple_of=4, what="a multiple of 4 from 4 to 2048"),
+               "image height and width, multiples of 4"),
+    "--at-epochs": (positive_int, "instead: one metric (--metric) at these epochs for every run, e.g. 25 40"),
+}
+SWEEPS = {"lr": "--lr", "batch": "--batch-size"}  # --sweep NAME: the option whose values --values lists
+SWEEP_VALUES = {"lr": ["0.003", "0.03", "0.3", "3"], "batch": ["1", "10", "100"]}
+
+
+def _add(p, flag: str, **kwargs):
+    """Declare `flag` on parser `p` with its type from OPTIONS (and its help, unless given)."""
+    option_type, help_text = OPTIONS[flag]
+    kwargs.setdefault("help", help_text)
+    return p.add_argument(flag, type=option_type, **kwargs)
+
+
+def _parse_sweep_values(args) -> None:
+    """--values as the typed values of the swept option (a batch size of 2.5 is refused, not truncated)."""
+    if args.sweep is None:
+        if args.values is not None:
+            raise argparse.ArgumentTypeError("--values lists the values of --sweep lr|batch; add --sweep")
+        return
+    flag = SWEEPS[args.sweep]
+    option_type = OPTIONS[flag][0]
+    try:
+        args.values = [option_type(v) for v in (args.values or SWEEP_VALUES[args.sweep])]
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"argument --values: each --sweep {args.sweep} value ({flag}) {e}") from None
+
+
+# --- commands ------------------------------------------------------------------------------------------
 def _train_circles(args) -> int:
+    from . import plots
     from .checkpoint import write_atomically
     from .course import circles
+    from .training import output_lock
 
     cfg = circles.CirclesConfig(dataset=args.dataset, n_samples=args.n_samples, noise=args.noise, lr=args.lr,
                                 batch_size=args.batch_size, epochs=args.epochs, seed=args.seed)
@@ -21,45 +121,40 @@ def _train_circles(args) -> int:
     if args.sweep:  # one step ("optim" unless --step names another) per value of lr or batch size
         step = "optim" if args.step == "all" else args.step
         field = {"lr": "lr", "batch": "batch_size"}[args.sweep]
-        cast = float if field == "lr" else int
-        runs = {f"{args.sweep}={v:g}": (step, dataclasses.replace(cfg, **{field: cast(v)})) for v in args.values}
+        runs = {f"{args.sweep}={v:g}": (step, dataclasses.replace(cfg, **{field: v})) for v in args.values}
     else:
         runs = {step: (step, cfg) for step in (circles.STEPS if args.step == "all" else (args.step,))}
-    results, trainers = {}, {}
-    for label, (step, run_cfg) in runs.items():
-        results[label], trainers[label] = circles.train(step, run_cfg, data=data, show_progress=not args.quiet)
-    steps = list(runs)
+    with output_lock(args.out):
+        results, trainers = {}, {}
+        for label, (step, run_cfg) in runs.items():
+            results[label], trainers[label] = circles.train(step, run_cfg, data=data, show_progress=not args.quiet)
+        steps = list(runs)
 
-    print(f"\n{cfg.dataset}: {len(data[0])} train / {len(data[1])} test points, lr {cfg.lr}, batch {cfg.batch_size}, "
-          f"{cfg.epochs} epochs, backend {_backend_name()}")
-    print(f"{'step':<10}{'loss':>8}{'train %':>9}{'test %':>8}{'reported train/test':>21}{'time s':>8}")
-    for step, h in results.items():
-        rep = CIRCLES_REPORTED.get(step) if cfg.dataset == "circles" else None
-        rep_s = f"{rep[0]:.1f} / {rep[1]:.1f}" if rep else "-"
-        print(f"{step:<10}{h.train_loss[-1]:>8.4f}{100 * h.final_train_acc:>9.1f}{100 * h.final_test_acc:>8.1f}"
-              f"{rep_s:>21}{h.seconds:>8.1f}")
+        print(f"\n{cfg.dataset}: {len(data[0])} train / {len(data[1])} test points, lr {cfg.lr}, "
+              f"batch {cfg.batch_size}, {cfg.epochs} epochs, backend {_backend_name()}")
+        print(f"{'step':<10}{'loss':>8}{'train %':>9}{'test %':>8}{'reported train/test':>21}{'time s':>8}")
+        for step, h in results.items():
+            rep = CIRCLES_REPORTED.get(step) if cfg.dataset == "circles" else None
+            rep_s = f"{rep[0]:.1f} / {rep[1]:.1f}" if rep else "-"
+            print(f"{step:<10}{h.train_loss[-1]:>8.4f}{100 * h.final_train_acc:>9.1f}{100 * h.final_test_acc:>8.1f}"
+                  f"{rep_s:>21}{h.seconds:>8.1f}")
 
-    os.makedirs(args.out, exist_ok=True)
-    metrics_path = os.path.join(args.out, "metrics.json")
-    document = {"config": vars(cfg), "sweep": args.sweep, "results": {k: h.as_dict() for k, h in results.items()}}
-    write_atomically(metrics_path, lambda f: json.dump(document, f, indent=1), "w")
-    print(f"metrics: {metrics_path}")
-    _write_circles_summary(args, cfg, results)
-    if not args.no_plots:
-        try:
-            from . import plots
-        except ImportError:
-            return 0
-        try:
-            curve = plots.plot_curves({k: h.as_dict() for k, h in results.items()},
-                                      os.path.join(args.out, "curves.png"), title=f"{cfg.dataset} training")
+        metrics_path = os.path.join(args.out, "metrics.json")
+        document = {"config": vars(cfg), "sweep": args.sweep, "results": {k: h.as_dict() for k, h in results.items()}}
+        write_atomically(metrics_path, lambda f: json.dump(document, f, indent=1), "w")
+        print(f"metrics: {metrics_path}")
+        _write_circles_summary(args, cfg, results)
+
+        def draw():
             last = steps[-1]
-            boundary = plots.plot_decision_boundary(trainers[last].logits, data[1], data[3],
-                                                    os.path.join(args.out, "decision_boundary.png"),
-                                                    title=f"{cfg.dataset}, step '{last}', test points")
-            print(f"plots: {curve}, {boundary}")
-        except ImportError as e:
-            print(f"plots skipped: {e}", file=sys.stderr)
+            return [plots.plot_curves({k: h.as_dict() for k, h in results.items()},
+                                      os.path.join(args.out, "curves.png"), title=f"{cfg.dataset} training"),
+                    plots.plot_decision_boundary(trainers[last].logits, data[1], data[3],
+                                                 os.path.join(args.out, "decision_boundary.png"),
+                                                 title=f"{cfg.dataset}, step '{last}', test points")]
+        drawn = [] if args.no_plots else plots.optional(draw)
+        if drawn:
+            print(f"plots: {', '.join(drawn)}")
     return 0
 
 
@@ -70,7 +165,8 @@ def _results(args) -> int:
     else:
         summaries, needed = results.collect(args.root), "summary.json"
         table = results.markdown(summaries) if summaries else ""
-    print(table or f"no {needed} under {args.root!r}; run a recipe first (python -m tinygrad_course train ...)")
+    print(table or f"no readable {needed} under {args.root!r}; run a recipe first "
+                   "(python -m tinygrad_course train ...)")
     return 0 if table else 1
 
 
@@ -114,9 +210,10 @@ def _info(_args) -> int:
 
 def _run_recipe(args) -> int:
     from .course import recipes
-    opts = recipes.RunOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                              data_root=args.data_root, subset=args.subset, test_subset=args.test_subset,
-                              out=args.out, resume=args.resume, plots=not args.no_plots, progress=not args.quiet,
+    given = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "data_root", "subset", "test_subset")
+             if hasattr(args, k)}  # svm-circles has no epochs, data or subsets
+    opts = recipes.RunOptions(**given, seed=args.seed, out=args.out, resume=getattr(args, "resume", False),
+                              force=getattr(args, "force", False), plots=not args.no_plots, progress=not args.quiet,
                               device=args.device)
     kwargs = {k: getattr(args, k) for k in args.recipe_kwargs}
     if "size" in kwargs:
@@ -146,19 +243,24 @@ def _print_summary(summary: dict) -> None:
         print(f"  plot: {path}")
 
 
-def _common_options(p, default_epochs_note: str) -> None:
-    p.add_argument("--epochs", type=int, help=f"number of epochs (default: {default_epochs_note})")
-    p.add_argument("--batch-size", type=int, help="mini-batch size (default: the course's)")
-    p.add_argument("--lr", type=float, help="learning rate (default: the course's)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-root", help="folder holding the data sets (default: $TINYGRAD_COURSE_DATA, "
-                                       "else the per-user cache)")
-    p.add_argument("--subset", type=int, help="train on the first N training samples only (quick runs)")
-    p.add_argument("--test-subset", type=int, help="evaluate on the first N test samples only")
-    p.add_argument("--out", help="output folder (default: runs/<recipe>)")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in the output folder")
+# --- parsers -------------------------------------------------------------------------------------------
+def _output_options(p, default_out: str | None = None) -> None:
+    _add(p, "--seed", default=0)
+    _add(p, "--out", default=default_out, help=f"output folder (default: {default_out or 'runs/<recipe>'})")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _training_options(p, default_epochs_note: str) -> None:
+    _add(p, "--epochs", help=f"number of epochs (default: {default_epochs_note})")
+    _add(p, "--batch-size", help="mini-batch size (default: the course's)")
+    _add(p, "--lr", help="learning rate (default: the course's)")
+    _add(p, "--data-root")
+    _add(p, "--subset")
+    _add(p, "--test-subset")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in the output folder")
+    p.add_argument("--force", action="store_true",
+                   help="with --resume: continue even from a checkpoint written with other settings")
 
 
 def _add_recipe_parsers(recipes_parser) -> None:
@@ -166,12 +268,14 @@ def _add_recipe_parsers(recipes_parser) -> None:
 
     def add(name, fn, help_text, epochs_note, **fixed):
         p = recipes_parser.add_parser(name, help=help_text, description=help_text)
-        _common_options(p, epochs_note)
-        p.set_defaults(func=_run_recipe, recipe_fn=fn, recipe_kwargs=[], **fixed)
+        if epochs_note is not None:
+            _training_options(p, epochs_note)
+        _output_options(p)
+        p.set_defaults(func=_run_recipe, recipe_fn=fn, recipe_kwargs=[], command_parser=p, **fixed)
         return p
 
     def option(p, flag, **kw):
-        action = p.add_argument(flag, **kw)
+        action = _add(p, flag, **kw) if flag in OPTIONS else p.add_argument(flag, **kw)
         p.set_defaults(recipe_kwargs=p.get_default("recipe_kwargs") + [action.dest])
 
     for model, note, what in (("mlp", "10", "the 784-256-10 MLP"),
@@ -183,7 +287,7 @@ def _add_recipe_parsers(recipes_parser) -> None:
     p = add("cifar10", r.cifar10, "COURSE.md section 3: the CIFAR network on one rung of the improvement ladder",
             "40")
     option(p, "--rung", choices=r.CIFAR_RUNGS, default="batchnorm")
-    p.add_argument("--zca-eps", type=float, help="ZCA epsilon (rung zca; default 1e-2)")
+    _add(p, "--zca-eps")
     add("iris", r.iris, "COURSE.md section 4: the 4-8-3 MLP on Iris", "100")
     p = add("homework", r.homework, "COURSE.md section 5: the homework MLP / CNN on Fashion-MNIST or CIFAR-10", "25")
     option(p, "--part", choices=["mlp", "cnn"], default="cnn")
@@ -193,11 +297,11 @@ def _add_recipe_parsers(recipes_parser) -> None:
     option(p, "--small", action="store_true", help="fewer filters: [32, 64, 64, 128, 128]")
     p = add("horizon", r.horizon, "COURSE.md section 6: sky segmentation with an encoder-decoder", "40")
     option(p, "--loss", choices=sorted(r.SEG_LOSSES), default="bce")
-    option(p, "--size", type=int, nargs=2, metavar=("H", "W"), default=[96, 128])
-    p = add("svm-circles", r.svm_circles, "COURSE.md section 1 bonus: kernel SVMs on circles, with a C sweep", "-")
+    option(p, "--size", nargs=2, metavar=("H", "W"), default=[96, 128])
+    # SVMs: no epochs, no data set to point at, no checkpoint; only the common output options
+    p = add("svm-circles", r.svm_circles, "COURSE.md section 1 bonus: kernel SVMs on circles, with a C sweep", None)
     option(p, "--kernels", nargs="+", choices=sorted(r.SVM_REPORTED), default=list(r.SVM_REPORTED))
-    option(p, "--cs", nargs="+", type=float, default=[0.1, 1.0, 10.0], help="values of C")
-
+    option(p, "--cs", nargs="+", default=[0.1, 1.0, 10.0])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -212,46 +316,81 @@ def build_parser() -> argparse.ArgumentParser:
     c = recipes.add_parser("circles", help="COURSE.md section 1: the 2-4-2 tanh network, four ways")
     c.add_argument("--step", choices=["all", "manual", "autograd", "nn", "optim"], default="all")
     c.add_argument("--dataset", choices=["circles", "xor", "gaussians", "spirals"], default="circles")
-    c.add_argument("--n-samples", type=int, default=1000)
-    c.add_argument("--noise", type=float, default=0.1)
-    c.add_argument("--lr", type=float, default=0.03)
-    c.add_argument("--batch-size", type=int, default=10)
-    c.add_argument("--epochs", type=int, default=150)
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--out", default=os.path.join("runs", "circles"), help="folder for metrics.json and plots")
-    c.add_argument("--no-plots", action="store_true")
-    c.add_argument("--quiet", action="store_true", help="no progress bar")
-    c.add_argument("--sweep", choices=["lr", "batch"], help="train one step once per value of --values")
-    c.add_argument("--values", type=float, nargs="+", default=[0.003, 0.03, 0.3, 3.0],
-                   help="the learning rates or batch sizes of --sweep")
-    c.set_defaults(func=_train_circles)
+    _add(c, "--n-samples", default=1000)
+    _add(c, "--noise", default=0.1)
+    _add(c, "--lr", default=0.03)
+    _add(c, "--batch-size", default=10)
+    _add(c, "--epochs", default=150)
+    _output_options(c, os.path.join("runs", "circles"))
+    c.add_argument("--sweep", choices=sorted(SWEEPS), help="train one step once per value of --values")
+    c.add_argument("--values", nargs="+", metavar="V",
+                   help="the learning rates or batch sizes of --sweep (default: 0.003 0.03 0.3 3, or 1 10 100)")
+    c.set_defaults(func=_train_circles, command_parser=c, check=_parse_sweep_values)
 
     _add_recipe_parsers(recipes)
 
     res = sub.add_parser("results", help="markdown table of the recipe runs (summary.json files) under a folder")
-    res.add_argument("root", nargs="?", default="runs")
-    res.add_argument("--at-epochs", type=int, nargs="+", metavar="E",
-                     help="instead: one metric (--metric) at these epochs for every run, e.g. 25 40")
+    res.add_argument("root", nargs="?", default="runs", type=existing_folder)
+    _add(res, "--at-epochs", nargs="+", metavar="E")
     res.add_argument("--metric", default="test_top1", help="the metric of --at-epochs (default: test_top1)")
-    res.set_defaults(func=_results)
+    res.set_defaults(func=_results, command_parser=res)
 
     info = sub.add_parser("info", help="version, backends and native build flags")
-    info.set_defaults(func=_info)
+    info.set_defaults(func=_info, command_parser=info)
     return parser
 
 
 CPU_ONLY_RECIPES = ("circles", "svm-circles")  # tiny models: a GPU would only add launch overhead
 
 
+def _check(args) -> None:
+    """What a single option's type cannot see: options that only make sense together."""
+    if args.device != "cpu" and getattr(args, "recipe", None) in CPU_ONLY_RECIPES:
+        raise argparse.ArgumentTypeError(f"--device {args.device}: the {args.recipe} recipe runs on the CPU only")
+    if getattr(args, "force", False) and not args.resume:
+        raise argparse.ArgumentTypeError("--force only applies with --resume")
+    if getattr(args, "zca_eps", None) is not None and args.rung != "zca":
+        raise argparse.ArgumentTypeError(f"--zca-eps only applies to --rung zca (got --rung {args.rung})")
+    if getattr(args, "check", None):
+        args.check(args)
+
+
+def _user_errors() -> tuple:
+    """Errors that describe a mistake in the command, its data or its checkpoint, not in this program."""
+    from .backend.cuda import CudaUnavailableError
+    from .checkpoint import CheckpointError
+    from .data import DatasetError
+    from .training import SettingsError
+    return (SettingsError, CheckpointError, DatasetError, FileNotFoundError, CudaUnavailableError, FloatingPointError)
+
+
+def _interrupted(e: KeyboardInterrupt) -> str:
+    epoch = getattr(e, "epoch", None)  # a TrainingInterrupted knows the last epoch saved
+    if epoch:
+        return f"interrupted after epoch {epoch}; --resume continues from the checkpoint in {e.out_dir}"
+    return "interrupted before the first epoch finished; nothing to resume" if epoch == 0 else "interrupted"
+
+
 def main(argv=None) -> int:
+    """Run a command. Mistakes (a bad option, data set, checkpoint or output folder) give one line on stderr
+    and exit code 2, Ctrl-C gives "interrupted ..." and exit code 130; never a traceback for either."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.device != "cpu" and getattr(args, "recipe", None) in CPU_ONLY_RECIPES:
-        parser.error(f"--device {args.device}: the {args.recipe} recipe runs on the CPU only")
-    if args.backend:
-        from .backend import set_backend
-        set_backend(args.backend)
-    return args.func(args)
+    try:
+        _check(args)
+        if args.backend:
+            from .backend import set_backend
+            set_backend(args.backend)
+    except (argparse.ArgumentTypeError, ImportError) as e:  # ImportError: --backend native without the extension
+        args.command_parser.error(str(e))
+    try:
+        return args.func(args)
+    except KeyboardInterrupt as e:
+        print(_interrupted(e), file=sys.stderr)
+        return 130
+    except _user_errors() as e:
+        print(f"{args.command_parser.prog}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -2,15 +2,30 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
+
+
+class PlotsUnavailable(ImportError):
+    """matplotlib is not installed."""
+
+
+def optional(draw) -> list[str]:
+    """`draw()` (which plots and returns the paths written), or [] and a one-line notice without
+    matplotlib: plots are an extra, and a missing extra never fails a finished run."""
+    try:
+        return list(draw())
+    except PlotsUnavailable as e:
+        print(f"plots skipped: {e}", file=sys.stderr)
+        return []
 
 
 def _pyplot():
     try:
         import matplotlib
     except ImportError as e:
-        raise ImportError("plots need matplotlib: pip install 'tinygrad_course[plot]'") from e
+        raise PlotsUnavailable("plots need matplotlib: pip install 'tinygrad_course[plot]'") from e
     matplotlib.use("Agg")  # files only, no screen needed
     import matplotlib.pyplot as plt
     return plt

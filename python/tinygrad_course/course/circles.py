@@ -66,14 +66,18 @@ def load_data(cfg: CirclesConfig):
     if cfg.dataset not in TOY_DATASETS:
         raise ValueError(f"unknown toy data set {cfg.dataset!r}; choose one of {sorted(TOY_DATASETS)}")
     x, y = TOY_DATASETS[cfg.dataset](n_samples=cfg.n_samples, noise=cfg.noise, seed=cfg.seed)
-    return train_test_split(x, y, test_size=cfg.test_size, seed=cfg.seed)
+    split = train_test_split(x, y, test_size=cfg.test_size, seed=cfg.seed)
+    if min(len(split[0]), len(split[1])) == 0:  # an empty split would train or score nothing (NaN)
+        raise ValueError(f"n_samples={cfg.n_samples} at test_size={cfg.test_size} leaves an empty train or test "
+                         "split; generate more points")
+    return split
 
 
 def initial_weights(cfg: CirclesConfig) -> dict:
     """PyTorch-style default initialisation of the 2-4-2 network, as NumPy arrays (weights are (out, in))."""
     manual_seed(cfg.seed)
     model = circles_mlp(cfg.hidden)
-    (w_h, b_h), (w_y, b_y) = [(layer.weight.numpy().copy(), layer.bias.numpy().copy())
+    (w_h, b_h), (w_y, b_y) = [(layer.weight.detach().numpy().copy(), layer.bias.detach().numpy().copy())
                               for layer in (model[0], model[2])]
     return {"W_h": w_h, "b_h": b_h, "W_y": w_y, "b_y": b_y}
 
@@ -207,11 +211,14 @@ def train(step: str, cfg: CirclesConfig | None = None, data=None, show_progress:
     hist = History(step)
     start = time.perf_counter()
     bar = progress(range(cfg.epochs), desc=f"circles/{step}", enabled=show_progress)
-    for _ in bar:
+    for epoch in bar:
         order = order_rng.permutation(len(x_train))
         losses = [trainer.step(x_train[idx], y_train[idx])
                   for idx in (order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size))]
         hist.train_loss.append(float(np.mean(losses)))
+        if not np.isfinite(hist.train_loss[-1]):
+            raise FloatingPointError(f"circles/{step}, epoch {epoch + 1}: the loss is {hist.train_loss[-1]}; "
+                                     f"lower the learning rate (lr {cfg.lr})")
         hist.train_acc.append(accuracy(trainer.logits(x_train), y_train))
         hist.test_acc.append(accuracy(trainer.logits(x_test), y_test))
         if hasattr(bar, "set_postfix"):

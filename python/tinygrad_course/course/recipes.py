@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import optim
+from .. import optim, plots
 from ..backend import get_backend_name
 from ..checkpoint import write_atomically
 from ..data import (CIFAR10, ZCA, DataLoader, FashionMNIST, HorizonSky, Iris, MNIST, RandomCrop,
@@ -26,7 +26,7 @@ from ..models import (CifarNet, HomeworkCNN, MnistCNN, SegNet, image_mlp, iris_m
                       mnist_mlp)
 from ..nn import functional as F
 from ..tensor import Tensor, manual_seed, no_grad
-from ..training import Trainer
+from ..training import SettingsError, Trainer, output_lock
 from .results import machine
 
 # Reported test figures (COURSE.md): top-1 accuracy in %, or a note where the course reports none.
@@ -62,6 +62,7 @@ class RunOptions:
     test_subset: int | None = None   # and the first N test samples
     out: str | None = None
     resume: bool = False
+    force: bool = False              # resume even from a checkpoint written with other settings
     plots: bool = True
     progress: bool = True
     device: str = "cpu"              # "cuda" runs the model on the GPU
@@ -72,8 +73,15 @@ def _pick(value, default):
     return default if value is None else value
 
 
-def _head(x, y, n):
-    return (x, y) if n is None else (x[:n], y[:n])
+def _head(x, y, n, flag: str, what: str):
+    """The first n samples (all of them for n None); asking for more than there are is refused, not
+    clamped, so that a run never reports a subset size it did not use."""
+    if n is None:
+        return x, y
+    if not 1 <= n <= len(x):
+        raise SettingsError(f"{flag} {n}: the {what} has {len(x)} samples; ask for 1 to {len(x)}, "
+                            f"or leave {flag} out to use them all")
+    return x[:n], y[:n]
 
 
 def _to_float(images: np.ndarray) -> np.ndarray:
@@ -91,23 +99,25 @@ def _out_dir(opts: RunOptions, name: str) -> str:
 
 def _classification_run(name, opts, model, optimizer, train_loader, eval_loaders, *, scheduler=None,
                         num_classes=10, class_names=None, config=None, epochs, loss_fn=F.cross_entropy) -> dict:
-    """Train, plot the curves and the confusion matrix of the first eval split, write summary.json."""
+    """Train, write summary.json, plot the curves and the confusion matrix of the first eval split."""
     out = _out_dir(opts, name)
     config = dict(config or {}, recipe=name, epochs=epochs, backend=_backend_label(opts))
-    trainer = Trainer(model, optimizer, loss_fn, train_loader, eval_loaders, scheduler=scheduler,
-                      num_classes=num_classes, out_dir=out, seed=opts.seed, config=config,
-                      show_progress=opts.progress, device=opts.device)
-    t0 = time.perf_counter()
-    history = trainer.fit(epochs, resume=opts.resume)
-    summary = _summary(name, history, config, time.perf_counter() - t0, out)
-    if opts.plots and history:
-        from .. import plots
-        summary["plots"] = [plots.plot_history(history, os.path.join(out, "curves.png"), title=name)]
-        split = next(iter(eval_loaders), None)
-        if split in trainer.confusion:
-            summary["plots"].append(plots.plot_confusion(trainer.confusion[split], os.path.join(out, "confusion.png"),
-                                                         class_names, title=f"{name}, {split} split"))
-    _write_summary(out, summary)
+    with output_lock(out):
+        trainer = Trainer(model, optimizer, loss_fn, train_loader, eval_loaders, scheduler=scheduler,
+                          num_classes=num_classes, out_dir=out, seed=opts.seed, config=config,
+                          show_progress=opts.progress, device=opts.device)
+        t0 = time.perf_counter()
+        history = trainer.fit(epochs, resume=opts.resume, force=opts.force)
+        summary = _summary(name, history, config, time.perf_counter() - t0, out)
+
+        def draw():
+            paths = [plots.plot_history(history, os.path.join(out, "curves.png"), title=name)]
+            split = next(iter(eval_loaders), None)
+            if split in trainer.confusion:
+                paths.append(plots.plot_confusion(trainer.confusion[split], os.path.join(out, "confusion.png"),
+                                                  class_names, title=f"{name}, {split} split"))
+            return paths
+        _write_summary(out, summary, draw if opts.plots and history else None)
     return summary
 
 
@@ -121,9 +131,17 @@ def _summary(name, history, config, seconds, out) -> dict:
             "date": time.strftime("%Y-%m-%d"), "config": config, "out": out}
 
 
-def _write_summary(out, summary):
+def _write_summary(out, summary, draw=None):
+    """Write summary.json, then (if `draw` is given) the plots, and their paths into the summary: the
+    results are on disk before plotting, which may be skipped (no matplotlib) or fail."""
     os.makedirs(out, exist_ok=True)
-    write_atomically(os.path.join(out, "summary.json"), lambda f: json.dump(summary, f, indent=1), "w")
+    path = os.path.join(out, "summary.json")
+    summary.setdefault("plots", [])
+    write_atomically(path, lambda f: json.dump(summary, f, indent=1), "w")
+    if draw is not None:
+        summary["plots"] = plots.optional(draw)
+        if summary["plots"]:
+            write_atomically(path, lambda f: json.dump(summary, f, indent=1), "w")
 
 
 # --- MNIST / Fashion-MNIST -------------------------------------------------------------------------
@@ -133,8 +151,8 @@ MNIST_SETS = {"mnist": MNIST, "fashion-mnist": FashionMNIST}
 def _mnist_arrays(opts: RunOptions, dataset: str):
     cls = MNIST_SETS[dataset]
     train, test = cls(opts.data_root, train=True), cls(opts.data_root, train=False)
-    x_tr, y_tr = _head(_to_float(train.images), train.labels, opts.subset)
-    x_te, y_te = _head(_to_float(test.images), test.labels, opts.test_subset)
+    x_tr, y_tr = _head(_to_float(train.images), train.labels, opts.subset, "--subset", f"{dataset} training set")
+    x_te, y_te = _head(_to_float(test.images), test.labels, opts.test_subset, "--test-subset", f"{dataset} test set")
     return x_tr, y_tr, x_te, y_te, list(train.classes)
 
 
@@ -205,12 +223,10 @@ def cifar10(opts: RunOptions, rung: str = "batchnorm") -> dict:
     exact in the offline copy ("test_exact"; see the data set's README)."""
     s = cifar_rung_settings(rung)
     train, test = CIFAR10(opts.data_root, train=True), CIFAR10(opts.data_root, train=False)
-    x_tr, y_tr = _head(_to_float(train.images), train.labels, opts.subset)
-    x_te, y_te = _to_float(test.images), test.labels
+    x_tr, y_tr = _head(_to_float(train.images), train.labels, opts.subset, "--subset", "cifar10 training set")
+    x_te, y_te = _head(_to_float(test.images), test.labels, opts.test_subset, "--test-subset", "cifar10 test set")
     exact = getattr(test, "exact_mask", None)
-    if opts.test_subset is not None:
-        x_te, y_te = x_te[:opts.test_subset], y_te[:opts.test_subset]
-        exact = None if exact is None else exact[:opts.test_subset]
+    exact = None if exact is None else exact[:len(y_te)]
     if s["preprocess"] == "standardize":
         prep = Standardize().fit(x_tr)
         x_tr, x_te = prep(x_tr), prep(x_te)
@@ -237,11 +253,14 @@ def cifar10(opts: RunOptions, rung: str = "batchnorm") -> dict:
 # --- Iris ----------------------------------------------------------------------------------------------------
 def iris(opts: RunOptions) -> dict:
     """COURSE.md section 4: standardised features, 80/20 split, 4-8-3 ReLU MLP, Adam, 20% of train held out
-    for validation, 100 epochs at batch 5."""
+    for validation, 100 epochs at batch 5. --subset takes the first N of the training part left after the
+    hold-outs, --test-subset the first N of the test split (the validation split stays whole)."""
     data = Iris(opts.data_root)
     x_tr, x_te, y_tr, y_te = train_test_split(data.data.astype(np.float32), data.labels, test_size=0.2,
                                               seed=opts.seed)
     x_fit, x_val, y_fit, y_val = train_test_split(x_tr, y_tr, test_size=0.2, seed=opts.seed + 1)
+    x_fit, y_fit = _head(x_fit, y_fit, opts.subset, "--subset", "iris training split")
+    x_te, y_te = _head(x_te, y_te, opts.test_subset, "--test-subset", "iris test split")
     scaler = Standardize().fit(x_fit)
     manual_seed(opts.seed)
     model = iris_mlp()
@@ -253,7 +272,8 @@ def iris(opts: RunOptions) -> dict:
         {"test": DataLoader((scaler(x_te), y_te), batch_size=len(y_te)),
          "val": DataLoader((scaler(x_val), y_val), batch_size=len(y_val))},
         num_classes=3, class_names=list(data.classes), epochs=epochs,
-        config={"lr": lr, "batch_size": batch, "optimizer": "adam"})
+        config={"lr": lr, "batch_size": batch, "optimizer": "adam", "subset": opts.subset,
+                "test_subset": opts.test_subset})
 
 
 # --- the homework (section 5), on Fashion-MNIST or CIFAR-10 -----------------------------------------------------
@@ -267,8 +287,9 @@ def homework(opts: RunOptions, part: str = "cnn", dataset: str = "fashion-mnist"
         x_tr, y_tr, x_te, y_te, classes = _mnist_arrays(opts, dataset)
     elif dataset == "cifar10":
         train, test = CIFAR10(opts.data_root, train=True), CIFAR10(opts.data_root, train=False)
-        x_tr, y_tr = _head(_to_float(train.images), train.labels, opts.subset)
-        x_te, y_te = _head(_to_float(test.images), test.labels, opts.test_subset)
+        x_tr, y_tr = _head(_to_float(train.images), train.labels, opts.subset, "--subset", "cifar10 training set")
+        x_te, y_te = _head(_to_float(test.images), test.labels, opts.test_subset, "--test-subset",
+                           "cifar10 test set")
         classes = list(train.classes)
     else:
         raise ValueError(f"unknown homework data set {dataset!r}; choose fashion-mnist, mnist or cifar10")
@@ -294,7 +315,8 @@ def homework(opts: RunOptions, part: str = "cnn", dataset: str = "fashion-mnist"
         DataLoader((x_tr, y_tr), batch_size=batch, shuffle=True, seed=opts.seed),
         {"test": DataLoader((x_te, y_te), batch_size=500)}, class_names=classes, epochs=epochs,
         config={"part": part, "dataset": dataset, "act": act, "batch_norm": batch_norm, "small": small, "lr": lr,
-                "batch_size": batch, "weight_decay": weight_decay, "subset": opts.subset})
+                "batch_size": batch, "weight_decay": weight_decay, "subset": opts.subset,
+                "test_subset": opts.test_subset})
 
 
 # --- horizon segmentation (section 6) ----------------------------------------------------------------------------
@@ -321,8 +343,10 @@ def horizon(opts: RunOptions, loss: str = "bce", size=(96, 128)) -> dict:
     if loss not in SEG_LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose one of {sorted(SEG_LOSSES)}")
     train, val = HorizonSky(opts.data_root, split="train", size=size), HorizonSky(opts.data_root, split="val", size=size)
-    x_tr, m_tr = _head(_to_float(train.images), train.masks.astype(np.float32), opts.subset)
-    x_va, m_va = _head(_to_float(val.images), val.masks.astype(np.float32), opts.test_subset)
+    x_tr, m_tr = _head(_to_float(train.images), train.masks.astype(np.float32), opts.subset, "--subset",
+                       "horizon-sky training split")
+    x_va, m_va = _head(_to_float(val.images), val.masks.astype(np.float32), opts.test_subset, "--test-subset",
+                       "horizon-sky validation split")
     prep = Standardize().fit(x_tr)
 
     manual_seed(opts.seed)
@@ -335,26 +359,27 @@ def horizon(opts: RunOptions, loss: str = "bce", size=(96, 128)) -> dict:
     name = f"horizon-{loss}"
     out = _out_dir(opts, name)
     config = {"recipe": name, "loss": loss, "size": list(size), "lr": lr, "batch_size": batch, "epochs": epochs,
-              "backend": _backend_label(opts), "subset": opts.subset}
-    trainer = Trainer(model, optimizer, SEG_LOSSES[loss],
-                      DataLoader((prep(x_tr), m_tr), batch_size=batch, shuffle=True, seed=opts.seed,
-                                 transform=RandomHorizontalFlip(), pair_transform=True),
-                      {"val": DataLoader((prep(x_va), m_va), batch_size=20)}, scheduler=scheduler,
-                      task="segmentation", out_dir=out,
-                      seed=opts.seed, config=config, show_progress=opts.progress, device=opts.device)
-    t0 = time.perf_counter()
-    history = trainer.fit(epochs, resume=opts.resume)
-    summary = _summary("horizon", history, config, time.perf_counter() - t0, out)
-    summary["recipe"] = name
-    if opts.plots and history:
-        from .. import plots
-        model.eval()
-        with no_grad():
-            pred = model(Tensor(prep(x_va[:4]))).numpy()[:, 0] > 0
-        summary["plots"] = [plots.plot_history(history, os.path.join(out, "curves.png"), title=name),
-                            plots.plot_segmentation(x_va[:4], m_va[:4, 0], pred, os.path.join(out, "overlays.png"),
-                                                    title=f"{name}: validation images")]
-    _write_summary(out, summary)
+              "backend": _backend_label(opts), "subset": opts.subset, "test_subset": opts.test_subset}
+    with output_lock(out):
+        trainer = Trainer(model, optimizer, SEG_LOSSES[loss],
+                          DataLoader((prep(x_tr), m_tr), batch_size=batch, shuffle=True, seed=opts.seed,
+                                     transform=RandomHorizontalFlip(), pair_transform=True),
+                          {"val": DataLoader((prep(x_va), m_va), batch_size=20)}, scheduler=scheduler,
+                          task="segmentation", out_dir=out,
+                          seed=opts.seed, config=config, show_progress=opts.progress, device=opts.device)
+        t0 = time.perf_counter()
+        history = trainer.fit(epochs, resume=opts.resume, force=opts.force)
+        summary = _summary("horizon", history, config, time.perf_counter() - t0, out)
+        summary["recipe"] = name
+
+        def draw():
+            model.eval()
+            with no_grad():
+                pred = model(Tensor(prep(x_va[:4]), device=trainer.device)).numpy()[:, 0] > 0
+            return [plots.plot_history(history, os.path.join(out, "curves.png"), title=name),
+                    plots.plot_segmentation(x_va[:4], m_va[:4, 0], pred, os.path.join(out, "overlays.png"),
+                                            title=f"{name}: validation images")]
+        _write_summary(out, summary, draw if opts.plots and history else None)
     return summary
 
 
@@ -380,30 +405,37 @@ def svm_circles(opts: RunOptions, kernels=tuple(SVM_REPORTED), cs=(0.1, 1.0, 10.
     x, y = make_circles(n_samples=1000, noise=0.1, seed=opts.seed)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.2, seed=opts.seed)
     out = _out_dir(opts, "svm-circles")
-    rows, plots_made = [], []
-    for kernel in kernels:
-        for c in cs:
-            t0 = time.perf_counter()
-            svm = KernelSVM(kernel=kernel, C=c).fit(x_tr, y_tr)
-            row = {"kernel": kernel, "C": c, "train_acc": svm.score(x_tr, y_tr), "test_acc": svm.score(x_te, y_te),
-                   "reported_test_acc": SVM_REPORTED.get(kernel) if c == 1.0 else None,
-                   "seconds": time.perf_counter() - t0, "sklearn_test_acc": _sklearn_svc_score(kernel, c, x_tr, y_tr,
-                                                                                               x_te, y_te)}
-            rows.append(row)
-            if opts.progress:
-                reference = "" if row["sklearn_test_acc"] is None else f"  (SVC {100 * row['sklearn_test_acc']:5.1f}%)"
-                print(f"{kernel:>8} C={c:<6g} train {100 * row['train_acc']:5.1f}%  test {100 * row['test_acc']:5.1f}%"
-                      f"{reference}  ({row['seconds']:.1f}s)", flush=True)
-            if opts.plots and c == 1.0:
-                from .. import plots
+    rows, boundaries = [], {}
+    with output_lock(out):
+        for kernel in kernels:
+            for c in cs:
+                t0 = time.perf_counter()
+                svm = KernelSVM(kernel=kernel, C=c).fit(x_tr, y_tr)
+                row = {"kernel": kernel, "C": c, "train_acc": svm.score(x_tr, y_tr),
+                       "test_acc": svm.score(x_te, y_te),
+                       "reported_test_acc": SVM_REPORTED.get(kernel) if c == 1.0 else None,
+                       "seconds": time.perf_counter() - t0,
+                       "sklearn_test_acc": _sklearn_svc_score(kernel, c, x_tr, y_tr, x_te, y_te)}
+                rows.append(row)
+                if opts.progress:
+                    svc = row["sklearn_test_acc"]
+                    reference = "" if svc is None else f"  (SVC {100 * svc:5.1f}%)"
+                    print(f"{kernel:>8} C={c:<6g} train {100 * row['train_acc']:5.1f}%  "
+                          f"test {100 * row['test_acc']:5.1f}%{reference}  ({row['seconds']:.1f}s)", flush=True)
+                if c == 1.0:
+                    boundaries[kernel] = svm
 
+        def draw():
+            paths = []
+            for kernel, svm in boundaries.items():
                 def scores(points, svm=svm):  # two columns so that argmax gives the class
                     d = svm.decision_function(points)
                     return np.stack([-d, d], axis=1)
-                plots_made.append(plots.plot_decision_boundary(
-                    scores, x_te, y_te, os.path.join(out, f"boundary_{kernel}.png"), title=f"SVM {kernel}, C=1"))
-    summary = {"recipe": "svm-circles", "rows": rows, "backend": get_backend_name(), "machine": machine(),
-               "reported": ", ".join(f"{k} {v:g}" for k, v in SVM_REPORTED.items()),
-               "date": time.strftime("%Y-%m-%d"), "plots": plots_made, "out": out}
-    _write_summary(out, summary)
+                path = os.path.join(out, f"boundary_{kernel}.png")
+                paths.append(plots.plot_decision_boundary(scores, x_te, y_te, path, title=f"SVM {kernel}, C=1"))
+            return paths
+        summary = {"recipe": "svm-circles", "rows": rows, "backend": get_backend_name(), "machine": machine(),
+                   "reported": ", ".join(f"{k} {v:g}" for k, v in SVM_REPORTED.items()),
+                   "date": time.strftime("%Y-%m-%d"), "plots": [], "out": out}
+        _write_summary(out, summary, draw if opts.plots and boundaries else None)
     return summary

@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
+
+from ..training import SettingsError
 
 
 def machine() -> str:
@@ -21,13 +24,36 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores"
 
 
+def _skip(path: str, problem: str) -> None:
+    print(f"skipping {path}: {problem}", file=sys.stderr)
+
+
+def _read_json(path: str):
+    """The JSON document in `path`, or None (and a line on stderr naming the file) if it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError, RecursionError) as e:  # ValueError: bad JSON or bad UTF-8
+        _skip(path, f"not readable JSON ({type(e).__name__}: {e})")
+        return None
+
+
 def collect(root: str = "runs") -> list[dict]:
-    """Every summary.json below `root`, sorted by recipe name."""
+    """Every summary.json below `root`, sorted by recipe name; unreadable ones are skipped with a line on stderr."""
     found = []
     for folder, _, files in os.walk(root):
-        if "summary.json" in files:
-            with open(os.path.join(folder, "summary.json"), encoding="utf-8") as f:
-                found.append(json.load(f))
+        if "summary.json" not in files:
+            continue
+        path = os.path.join(folder, "summary.json")
+        summary = _read_json(path)
+        if summary is None:
+            continue
+        try:
+            _row(summary)  # a summary that cannot be shown is reported here, where its file is known
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            _skip(path, f"not a summary written by a recipe ({type(e).__name__}: {e})")
+            continue
+        found.append(summary)
     return sorted(found, key=lambda s: s["recipe"])
 
 
@@ -52,35 +78,54 @@ def _figure(summary: dict) -> str:
     return text
 
 
+def _row(s: dict) -> str:
+    if not isinstance(s.get("recipe"), str):
+        raise TypeError(f"its 'recipe' is {s.get('recipe')!r}, not a name")
+    seconds = s.get("train_seconds_total", sum(r.get("seconds", 0.0) for r in s.get("rows", [])))
+    return (f"| {s['recipe']} | {_figure(s)} | {s.get('reported', '-')} | {s.get('epochs', '-')} | {seconds:.0f} s "
+            f"| {s.get('backend', '-')} | {s.get('machine', '-')} |")
+
+
 def markdown(summaries: list[dict]) -> str:
     lines = ["| recipe | ours (test top-1 % / top-5 % / loss) | reported | epochs | train time | backend | machine |",
              "|---|---|---|---:|---:|---|---|"]
-    for s in summaries:
-        seconds = s.get("train_seconds_total", sum(r.get("seconds", 0.0) for r in s.get("rows", [])))
-        reported = s.get("reported", "-")
-        lines.append(f"| {s['recipe']} | {_figure(s)} | {reported} | {s.get('epochs', '-')} | {seconds:.0f} s "
-                     f"| {s.get('backend', '-')} | {s.get('machine', '-')} |")
-    return "\n".join(lines)
+    return "\n".join(lines + [_row(s) for s in summaries])
 
 
 def at_epochs_markdown(root: str, epochs: list[int], metric: str = "test_top1") -> str:
     """A table of `metric` at the given epochs for every run (metrics.json) below `root`: e.g. 25 vs 40 epochs
-    read from one 40-epoch run. A run that has not reached an epoch shows '-'; no run at all gives ""."""
+    read from one 40-epoch run. A run that has not reached an epoch shows '-'; no run at all gives "".
+    A metric that no run records is a SettingsError that lists those they do record."""
     head = " | ".join(f"{metric} @ {e}" for e in epochs)
     lines = [f"| run | {head} | epochs run | train time |", "|---|" + "---:|" * (len(epochs) + 2)]
+    recorded = set()
     for folder, _, files in sorted(os.walk(root)):
         if "metrics.json" not in files:
             continue
-        with open(os.path.join(folder, "metrics.json"), encoding="utf-8") as f:
-            history = json.load(f)["history"]
-        by_epoch = {h["epoch"]: h for h in history}
-        cells = []
-        for e in epochs:
-            value = by_epoch.get(e, {}).get(metric)
-            cells.append("-" if value is None else f"{100 * value:.2f}" if metric.endswith(("top1", "top5"))
-                         else f"{value:.4f}")
-        seconds = sum(h.get("train_seconds", 0.0) for h in history)
+        path = os.path.join(folder, "metrics.json")
+        document = _read_json(path)
+        if document is None:
+            continue
         name = os.path.relpath(folder, root)
         name = os.path.basename(os.path.abspath(folder)) if name == "." else name
-        lines.append(f"| {name} | {' | '.join(cells)} | {len(history)} | {seconds:.0f} s |")
+        try:
+            lines.append(_epochs_row(name, document["history"], epochs, metric))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            _skip(path, f"not the metrics of a recipe run ({type(e).__name__}: {e})")
+            continue
+        recorded.update(k for row in document["history"] for k in row if k not in ("epoch", "lr"))
+    if recorded and metric not in recorded:
+        raise SettingsError(f"--metric {metric}: no run under {root!r} records it; choose one of "
+                            + ", ".join(sorted(recorded)))
     return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def _epochs_row(name: str, history: list, epochs: list[int], metric: str) -> str:
+    by_epoch = {h["epoch"]: h for h in history}
+    cells = []
+    for e in epochs:
+        value = by_epoch.get(e, {}).get(metric)
+        cells.append("-" if value is None else f"{100 * value:.2f}" if metric.endswith(("top1", "top5"))
+                     else f"{value:.4f}")
+    seconds = sum(h.get("train_seconds", 0.0) for h in history)
+    return f"| {name} | {' | '.join(cells)} | {len(history)} | {seconds:.0f} s |"

@@ -43,7 +43,7 @@ def _circles(out, *extra):
     (["train", "circles", "--lr", "nan"], "argument --lr: must be a positive finite number, got nan"),
     (["train", "homework", "--lr", "0"], "argument --lr: must be a positive finite number, got 0"),
     (["train", "circles", "--noise", "-0.1"], "argument --noise: must be a number from 0 to 10, got -0.1"),
-    (["train", "horizon", "--size", "10", "16"], "argument --size: must be a multiple of 4 from 4 to 2048, got 10"),
+    (["train", "horizon", "--size", "10", "16"], "argument --size: must be a multiple of 4 from 4 to 1024, got 10"),
     (["train", "svm-circles", "--cs", "0"], "argument --cs: must be a positive finite number, got 0"),
     (["train", "cifar10", "--zca-eps", "inf"], "argument --zca-eps: must be a positive finite number, got inf"),
     (["results", "--at-epochs", "0"], "argument --at-epochs: must be a positive integer, got 0"),
@@ -62,6 +62,15 @@ def test_bad_options_are_refused_by_the_parser(argv, message, capsys):
     assert message in err and "Traceback" not in err
 
 
+def test_an_unknown_backend_in_the_environment_is_one_line(monkeypatch, capsys):
+    from tinygrad_course import backend
+    monkeypatch.setattr(backend, "_cpu_choice", None)  # read the environment again
+    monkeypatch.setenv("TINYGRAD_COURSE_BACKEND", "fortran")
+    assert _exit_code(["info"]) == 2
+    err = capsys.readouterr().err
+    assert "info: error: unknown backend 'fortran'" in err and "Traceback" not in err
+
+
 def test_folder_options_must_be_folders(tmp_path, capsys):
     a_file = tmp_path / "f.txt"
     a_file.write_text("x")
@@ -76,7 +85,7 @@ def test_folder_options_must_be_folders(tmp_path, capsys):
 def test_option_types_are_declared_once_with_their_bounds():
     assert cli.OPTIONS["--seed"][0](str(2 ** 32 - 1)) == 2 ** 32 - 1
     assert cli.OPTIONS["--size"][0]("96") == 96
-    for flag, value in (("--epochs", "1.0"), ("--lr", "-inf"), ("--n-samples", "9"), ("--size", "2052")):
+    for flag, value in (("--epochs", "1.0"), ("--lr", "-inf"), ("--n-samples", "9"), ("--size", "1028")):
         with pytest.raises(Exception, match="must be"):
             cli.OPTIONS[flag][0](value)
     parser = cli.build_parser()  # circles and the recipes take the same types for the same flags

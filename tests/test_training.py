@@ -135,6 +135,17 @@ def test_resume_refuses_a_checkpoint_without_an_epoch(tmp_path):
         trainer.fit(2, resume=True)
 
 
+def test_resume_into_another_model_names_the_checkpoint(tmp_path):
+    trainer, _ = _setup(tmp_path)
+    trainer.fit(1)
+    model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 3))  # same settings, other widths
+    other = Trainer(model, optim.SGD(model.parameters(), lr=0.1, momentum=0.9), F.cross_entropy,
+                    trainer.train_loader, out_dir=tmp_path, config={"lr": 0.1}, show_progress=False)
+    with pytest.raises(checkpoint.CheckpointError, match=r"(?s)checkpoint\.npz' does not fit this model and "
+                                                         r"optimizer: .*'0.weight': shape \(16, 2\)"):
+        other.fit(2, resume=True)
+
+
 def test_ctrl_c_says_which_epoch_is_saved(tmp_path, monkeypatch):
     trainer, _ = _setup(tmp_path)
     trainer.fit(1)

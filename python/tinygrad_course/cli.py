@@ -79,7 +79,7 @@ OPTIONS = {  # flag -> (type, help); every command that takes a flag declares it
     "--zca-eps": (positive_float, "ZCA epsilon (rung zca only; default 1e-2)"),
     "--cs": (positive_float, "values of C"),
     # SegNet halves the image twice
-    "--size": (int_in_range(4, 2048, multiple_of=4, what="a multiple of 4 from 4 to 2048"),
+    "--size": (int_in_range(4, 1024, multiple_of=4, what="a multiple of 4 from 4 to 1024"),
                "image height and width, multiples of 4"),
     "--at-epochs": (positive_int, "instead: one metric (--metric) at these epochs for every run, e.g. 25 40"),
 }
@@ -378,10 +378,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         _check(args)
+        from .backend import get_backend_name, set_backend
         if args.backend:
-            from .backend import set_backend
-            set_backend(args.backend)
-    except (argparse.ArgumentTypeError, ImportError) as e:  # ImportError: --backend native without the extension
+            set_backend(args.backend)  # ImportError: native without the compiled extension
+        else:
+            get_backend_name()  # ValueError: an unknown TINYGRAD_COURSE_BACKEND
+    except (argparse.ArgumentTypeError, ImportError, ValueError) as e:
         args.command_parser.error(str(e))
     try:
         return args.func(args)

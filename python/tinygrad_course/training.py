@@ -336,7 +336,13 @@ class Trainer:
                     f"checkpoint file {path!r} holds non-finite weights: {name!r} has "
                     f"{int((~np.isfinite(value)).sum())} NaN or infinite values; it cannot be resumed "
                     "(train again without --resume, or into another --out)")
-        meta = checkpoint.load_module(path, self.model, self.optimizer)
+        try:
+            meta = checkpoint.load_module(path, self.model, self.optimizer)
+        except checkpoint.CheckpointError:
+            raise
+        except (RuntimeError, ValueError) as e:  # shapes or parameter groups that differ (a --force'd resume)
+            raise checkpoint.CheckpointError(f"checkpoint file {path!r} does not fit this model and optimizer: "
+                                             f"{e}") from None
         if self.scheduler is not None and meta.get("scheduler") is not None:
             self.scheduler.load_state_dict(meta["scheduler"])
         self.history = list(meta.get("history", []))

@@ -55,7 +55,7 @@ def write_cifar_binary(folder, n_per_batch=4, xz=False):
 
 def python_batch_bytes(images, labels, protocol=2):
     return pickle.dumps({b"batch_label": b"batch", b"labels": [int(v) for v in labels],
-                         b"data": images.reshape(len(images), -1), b"filenames": [b"a.png"] * len(labels)},
+                         b"data": images.reshape(len(images), 3 * 32 * 32), b"filenames": [b"a.png"] * len(labels)},
                         protocol=protocol)
 
 
@@ -77,3 +77,23 @@ def write_images_masks(folder, sizes, with_masks=True):
         if with_masks:
             Image.fromarray(mask).save(folder / "masks" / f"{stem}.png")
     return masks
+
+
+def png_bytes(width, height, rows: bytes | None = None, bit_depth=1, color_type=0) -> bytes:
+    """A PNG declaring width x height; `rows` are the filtered scanlines (default: all zero for a 1-bit
+    greyscale image), compressed in chunks so a huge image costs little memory to write."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    if rows is None:
+        row = bytes(1 + (width * bit_depth + 7) // 8)
+        compressor = zlib.compressobj(9)
+        parts = [compressor.compress(row * min(height - done, 1024)) for done in range(0, height, 1024)]
+        idat = b"".join(parts) + compressor.flush()
+    else:
+        idat = zlib.compress(rows)
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")

@@ -1,12 +1,16 @@
 """Readers of the standard data formats, on tiny files written here; data root; checksum-verified downloads."""
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import io
 import lzma
 import pickle
+import struct
 import tarfile
+import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
@@ -16,8 +20,20 @@ from hypothesis import strategies as st
 from tinygrad_course import data as D
 from tinygrad_course.data import DatasetError
 
-from data_writers import (cifar_records, idx_bytes, python_batch_bytes, write_cifar_binary,  # noqa: E402
-                          write_images_masks, write_mnist)
+from data_writers import (cifar_records, idx_bytes, png_bytes, python_batch_bytes,  # noqa: E402
+                          write_cifar_binary, write_images_masks, write_mnist)
+
+
+def peak_memory_of(call):
+    """(the exception `call()` raised, the peak bytes traced while it ran); fails if it raised nothing."""
+    tracemalloc.start()
+    try:
+        call()
+    except Exception as e:  # returned for the caller to check its type and message
+        return e, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    raise AssertionError("no error raised")
 
 
 # ---------------------------------------------------------------- data root
@@ -107,6 +123,35 @@ def test_read_idx_truncated_gzip(tmp_path):
     with pytest.raises(DatasetError, match="gzip") as e:
         D.read_idx(path)
     assert str(path) in str(e.value)
+
+
+def gzip_stream(parts):
+    """gzip of the concatenated byte strings in `parts`, compressed piece by piece."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    return b"".join(compressor.compress(p) for p in parts) + compressor.flush()
+
+
+@pytest.mark.parametrize("content, message", [
+    (bytes([0, 0, 8, 4]) + struct.pack(">4I", *[2 ** 16] * 4), "truncated payload"),  # 2**64 bytes
+    (bytes([0, 0, 0x0E, 3]) + struct.pack(">3I", *[2 ** 32 - 1] * 3) + bytes(64), "truncated payload"),
+    (gzip.compress(bytes([0, 0, 8, 3]) + struct.pack(">3I", 60000, 28, 28)), "more than this compressed file"),
+    (gzip_stream([idx_bytes(np.zeros(4, np.uint8))] + [bytes(1 << 20)] * 64), "trailing bytes"),  # a gzip bomb
+], ids=["dims overflow int64", "huge float64 dims", "gzip declaring 47 MB", "gzip inflating to 64 MiB"])
+def test_read_idx_absurd_dims_and_gzip_bombs_raise_without_allocating(tmp_path, content, message):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(content)
+    error, peak = peak_memory_of(lambda: D.read_idx(path))
+    assert isinstance(error, DatasetError) and message in str(error) and str(path) in str(error), error
+    assert peak < 4 << 20  # reads stop at what the header declares
+
+
+def test_mnist_with_no_images_is_refused_at_load(tmp_path):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    (folder / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(np.zeros((0, 28, 28), np.uint8)))
+    (folder / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(0, np.uint8)))
+    with pytest.raises(DatasetError, match="t10k-images-idx3-ubyte.*hold no images"):
+        D.MNIST(tmp_path, train=False)
 
 
 def test_mnist_count_mismatch_names_both_files(tmp_path):
@@ -200,6 +245,85 @@ def test_cifar_python_batch_wrong_contents(tmp_path):
         D.read_cifar_python(path)
 
 
+class _Reduce:
+    """Pickles as `reduce_value`, for writing hostile pickles with the real module names."""
+
+    def __init__(self, reduce_value):
+        self.reduce_value = reduce_value
+
+    def __reduce__(self):
+        return self.reduce_value
+
+
+_RECONSTRUCT = np.empty(0).__reduce__()[0]
+
+
+@pytest.mark.parametrize("content, message", [
+    (pickle.dumps({b"data": _Reduce((_RECONSTRUCT, (np.ndarray, (2 ** 40,), b"B"))), b"labels": []}, protocol=2),
+     "not a CIFAR-10 python batch"),  # numpy would allocate the 1 TiB _reconstruct declares
+    (pickle.dumps({b"data": _Reduce((_RECONSTRUCT, (np.ndarray, (0,), b"b"),
+                                     (1, (2 ** 40,), np.dtype(np.uint8), False, b"abc"))), b"labels": []}, protocol=2),
+     "needs 1099511627776 bytes, the file holds 3"),
+    (b"\x80\x04\x8e" + struct.pack("<Q", 2 ** 40) + b"abc", "bytes8"),  # BINBYTES8 declaring 1 TiB
+    (pickle.dumps({b"data": np.zeros((1, 3072), object), b"labels": [0]}, protocol=2), "refusing numpy dtype"),
+    (pickle.dumps({b"data": _Reduce((codecs.encode, ("00" * 8, "hex"))), b"labels": []}, protocol=2),
+     "refusing codecs.encode"),
+    (pickle.dumps({b"data": _Reduce((np.ndarray, ((2 ** 40,),))), b"labels": []}, protocol=2), "not callable"),
+    (b"\x80\x02c__builtin__\nbytes\nJ\x00\x00\x00\x40\x85R.", "refusing bytes() with arguments"),  # bytes(2**30)
+    (pickle.dumps([1, 2], protocol=2), "not a dict"),
+    (pickle.dumps({b"data": [[0] * 3072], b"labels": [0]}, protocol=2), "not a numpy array"),
+    (pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [2 ** 70]}, protocol=2), "OverflowError"),
+], ids=["reconstruct 1 TiB", "state 1 TiB", "bytes8 1 TiB", "object dtype", "hex codec", "ndarray called", "bytes(n)",
+        "not a dict", "list data", "huge label"])
+def test_hostile_cifar_python_batches_raise_without_allocating(tmp_path, content, message):
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(content)
+    error, peak = peak_memory_of(lambda: D.read_cifar_python(path))
+    assert isinstance(error, DatasetError) and message in str(error) and str(path) in str(error), error
+    assert peak < 1 << 20
+
+
+def test_cifar_batches_with_no_images_are_refused(tmp_path):
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(python_batch_bytes(np.zeros((0, 3, 32, 32), np.uint8), []))
+    with pytest.raises(DatasetError, match="data_batch_1: the batch holds no images"):
+        D.read_cifar_python(path)
+    path = tmp_path / "data_batch_1.bin.xz"
+    path.write_bytes(lzma.compress(b""))
+    with pytest.raises(DatasetError, match="0 bytes is not a whole number"):
+        D.read_cifar_binary(path)
+
+
+def test_cifar_xz_bomb_and_trailing_data_refused(tmp_path, monkeypatch):
+    from tinygrad_course.data import cifar
+    monkeypatch.setattr(cifar, "MAX_RECORDS", 3)  # the real bound is all 60000 records of CIFAR-10
+    path = tmp_path / "data_batch_1.bin.xz"
+    path.write_bytes(lzma.compress(cifar_records(4)[2]))
+    with pytest.raises(DatasetError, match="decompresses to more than 9219 bytes .*not a CIFAR-10 batch"):
+        D.read_cifar_binary(path)
+    path.write_bytes(lzma.compress(cifar_records(3)[2]) + b"junk")
+    with pytest.raises(DatasetError, match="bytes after its end"):
+        D.read_cifar_binary(path)
+    path.write_bytes(lzma.compress(cifar_records(3)[2]))
+    assert len(D.read_cifar_binary(path)[1]) == 3
+
+
+def test_cifar_text_companions_not_utf8_and_exact_only_leaving_nothing(tmp_path):
+    written = write_cifar_binary(tmp_path / "cifar-10")
+    folder = tmp_path / "cifar-10"
+    rows = ["record,label,source"] + [f"{i},{y},jpeg_q75" for i, y in enumerate(written["test_batch"][1])]
+    (folder / "test_batch_provenance.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(DatasetError, match="test_batch_provenance.csv: marks no record as exact"):
+        D.CIFAR10(tmp_path, train=False, exact_only=True)
+    (folder / "test_batch_provenance.csv").write_bytes(b"record,label,source\n0,\xff\xfe,exact\n")
+    with pytest.raises(DatasetError, match="test_batch_provenance.csv: not a UTF-8 CSV"):
+        D.CIFAR10(tmp_path, train=False)
+    (folder / "test_batch_provenance.csv").unlink()
+    (folder / "batches.meta.txt").write_bytes(b"caf\xe9\n" * 10)
+    with pytest.raises(DatasetError, match="batches.meta.txt: not UTF-8"):
+        D.CIFAR10(tmp_path, train=False)
+
+
 def test_cifar_binary_bad_record_size_truncated_xz(tmp_path):
     _, _, raw = cifar_records(2)
     path = tmp_path / "data_batch_1.bin"
@@ -263,6 +387,27 @@ def test_iris_bad_csv(tmp_path, text, message):
     assert str(path) in str(e.value)
 
 
+@pytest.mark.parametrize("content, message", [
+    (b"6,2,a,b,c\n" + IRIS_ROWS.encode().replace(b"3,4,1", b"3,\xe94,1"), "not UTF-8 text"),
+    ((IRIS_HEAD + IRIS_ROWS.replace("3,4,1", "nan,4,1")).encode(), "line 4: features must be finite"),
+    ((IRIS_HEAD + IRIS_ROWS.replace("3,4,1", "3,inf,1")).encode(), "line 4: features must be finite"),
+    ((IRIS_HEAD + IRIS_ROWS.replace("3,4,1", "3,1e39,1")).encode(), "line 4: features must be finite float32"),
+    ((IRIS_HEAD + IRIS_ROWS.replace("3,4,1", "3,4,99999999999999999999")).encode(), "line 4: label 9999"),
+    ((IRIS_HEAD + "\n\n" + IRIS_ROWS.replace("3,4,1", "3,4,x")).encode(), "line 6"),  # counts blank lines
+    (b"1,100000000000,a\n1,0\n", "line 2 has 2 fields, expected 100000000001"),
+    (b"0,2,a,b\n", "at least one row"),
+    (b"1,2\n1,2,0\n", "one class name"),
+    (b"", "empty file"),
+], ids=["latin-1", "nan", "inf", "float32 overflow", "huge label", "line numbers", "huge feature count",
+        "no rows", "no classes", "empty"])
+def test_iris_bad_text_and_values_name_the_line(tmp_path, content, message):
+    path = tmp_path / "iris.csv"
+    path.write_bytes(content)
+    with pytest.raises(DatasetError, match=message) as e:
+        D.read_iris_csv(path)
+    assert str(path) in str(e.value)
+
+
 # ---------------------------------------------------------------- image + mask folders
 
 
@@ -306,6 +451,48 @@ def test_orphan_mask_and_size_mismatch(tmp_path):
     (folder / "images" / "img_000.png").write_bytes(b"not an image")
     with pytest.raises(DatasetError, match="img_000"):
         D.read_image_mask_folder(folder, (4, 4))
+
+
+def test_empty_image_folders_are_refused_naming_what_was_expected(tmp_path):
+    folder = tmp_path / "horizon-sky" / "train"
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    (folder / "images" / "notes.txt").write_text("not an image")
+    with pytest.raises(DatasetError, match=r"train: no image/mask pairs; expected images/<name>.png"):
+        D.HorizonSky(tmp_path)
+    with pytest.raises(ValueError, match="size must be"):
+        D.read_image_mask_folder(folder, (0, 8))
+
+
+@pytest.mark.parametrize("width, height", [(100_000, 100_000), (10_000, 10_000)],
+                         ids=["over twice Pillow's limit", "over Pillow's limit (only a warning there)"])
+def test_png_decompression_bombs_are_refused(tmp_path, width, height):
+    folder = tmp_path / "pairs"
+    write_images_masks(folder, [(8, 8)])
+    bomb = folder / "images" / "img_000.png"
+    # 1-bit zeros, a few KB for 10**8 pixels; no pixel data at all for 10**10 (Pillow refuses at the header)
+    bomb.write_bytes(png_bytes(width, height, rows=b"" if width * height > 10 ** 9 else None))
+    with pytest.raises(DatasetError, match="img_000.png: cannot read the image.*DecompressionBomb"):
+        D.read_image_mask_folder(folder, (4, 4))
+
+
+def test_damaged_png_files_raise_dataset_error_or_load(tmp_path):
+    """Seeded damage to every part of a small PNG: Pillow's many error types all become DatasetError."""
+    folder = tmp_path / "pairs"
+    write_images_masks(folder, [(8, 6)])
+    path = folder / "images" / "img_000.png"
+    good = path.read_bytes()
+    rng = np.random.default_rng(0)
+    for position, value in zip(rng.integers(0, len(good), 300), rng.integers(1, 256, 300)):
+        damaged = bytearray(good)
+        damaged[position] ^= value
+        path.write_bytes(bytes(damaged))
+        try:
+            images, masks, _ = D.read_image_mask_folder(folder, (6, 8))
+        except DatasetError as e:
+            assert "img_000.png" in str(e)
+        else:
+            assert images.shape == (1, 3, 6, 8) and masks.shape == (1, 1, 6, 8)
 
 
 # ---------------------------------------------------------------- downloads (local file:// URLs only)

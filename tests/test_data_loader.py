@@ -5,7 +5,7 @@ import threading
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import tinygrad_course as tg
@@ -24,6 +24,7 @@ def prefetch_threads():
 
 @given(st.integers(1, 40), st.integers(1, 12), st.booleans(), st.booleans(), st.sampled_from([0, 1, 3]))
 def test_every_sample_once_per_epoch(n, batch, shuffle, drop_last, prefetch):
+    assume(n >= batch or not drop_last)  # no batches at all is refused (test_empty_loaders_are_refused)
     x, y = xy(n)
     loader = DataLoader((x, y), batch_size=batch, shuffle=shuffle, drop_last=drop_last, seed=1, prefetch=prefetch)
     batches = list(loader)
@@ -171,10 +172,24 @@ def test_abandoned_iterator_stops_its_thread():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="different lengths"):
         DataLoader((np.zeros(3), np.zeros(4)))
-    with pytest.raises(ValueError, match="batch_size"):
-        DataLoader(np.zeros(3), batch_size=0)
-    with pytest.raises(ValueError, match="prefetch"):
-        DataLoader(np.zeros(3), prefetch=-1)
+    for bad in (0, -1, 2.5, True, "4", None):
+        with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+            DataLoader(np.zeros(3), batch_size=bad)
+    for bad in (-1, 1.0, None):
+        with pytest.raises(ValueError, match="prefetch must be an integer >= 0"):
+            DataLoader(np.zeros(3), prefetch=bad)
+    assert len(DataLoader(np.zeros(3), batch_size=np.int64(2))) == 2
+
+
+def test_empty_loaders_are_refused():
+    """Zero batches would only show up later, as a division by zero when an epoch's loss is averaged."""
+    with pytest.raises(ValueError, match="empty data set"):
+        DataLoader((np.zeros((0, 2)), np.zeros(0)), batch_size=4)
+    with pytest.raises(ValueError, match="empty data set"):
+        DataLoader(Subset(ArrayDataset(*xy(5)), []))
+    with pytest.raises(ValueError, match="no batches: 3 samples with batch_size=4 and drop_last=True"):
+        DataLoader(xy(3), batch_size=4, drop_last=True)
+    assert len(DataLoader(xy(3), batch_size=4)) == 1
 
 
 def test_random_split():

@@ -1,10 +1,13 @@
 """CIFAR-10 from the official binary batches (plain or .xz) or python (pickle) batches."""
 from __future__ import annotations
 
-import codecs
 import csv
+import io
 import lzma
+import math
 import pickle
+import pickletools
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -19,16 +22,18 @@ CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 RECORD_SIZE = 1 + 3 * 32 * 32  # label byte + red, green, blue planes
 
 
+# CIFAR-10 has 60000 images; a batch that decompresses to more is not CIFAR-10 (xz has no size header
+# to check, and can shrink data by far more than 1000:1).
+MAX_RECORDS = 60000
+
+
 def read_cifar_binary(path):
     """One binary batch (plain or xz): returns images uint8 (N, 3, 32, 32) and labels int64 (N,)."""
     path = Path(path)
     with open(path, "rb") as f:
         raw = f.read()
     if raw[:6] == b"\xfd7zXZ\x00":
-        try:
-            raw = lzma.decompress(raw)
-        except (lzma.LZMAError, EOFError) as e:
-            raise DatasetError(f"{path}: corrupt or truncated xz data ({e})") from None
+        raw = _decompress_xz(path, raw, MAX_RECORDS * RECORD_SIZE)
     if not raw or len(raw) % RECORD_SIZE:
         raise DatasetError(f"{path}: {len(raw)} bytes is not a whole number of {RECORD_SIZE}-byte CIFAR-10 "
                            "records (truncated file, or not CIFAR-10's binary format)")
@@ -39,23 +44,122 @@ def read_cifar_binary(path):
     return records[:, 1:].reshape(-1, 3, 32, 32).copy(), labels
 
 
+def _decompress_xz(path: Path, raw: bytes, limit: int) -> bytes:
+    """The xz stream `raw` decompressed, refusing to produce more than `limit` bytes."""
+    decompressor = lzma.LZMADecompressor(lzma.FORMAT_XZ)
+    try:
+        out = decompressor.decompress(raw, max_length=limit + 1)
+    except lzma.LZMAError as e:
+        raise DatasetError(f"{path}: corrupt xz data ({e})") from None
+    if len(out) > limit:
+        raise DatasetError(f"{path}: decompresses to more than {limit} bytes ({limit // RECORD_SIZE} records, "
+                           "all of CIFAR-10); not a CIFAR-10 batch")
+    if not decompressor.eof or decompressor.unused_data:
+        raise DatasetError(f"{path}: truncated xz data, or bytes after its end")
+    return out
+
+
+class _Array:
+    """Stands in for numpy's array while unpickling: numpy's own rebuilding would allocate whatever
+    shape the pickle declares, so the array is made only once its bytes are at hand (`_array_from`)."""
+
+    array = None
+
+    def __setstate__(self, state):  # numpy's state: (version, shape, dtype, fortran_order, bytes)
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise pickle.UnpicklingError("malformed numpy array state")
+        self.array = _array_from(*state[-4:])
+
+
+class _DType:
+    """Stands in for a numpy dtype while unpickling: only plain numbers, never objects or records."""
+
+    def __init__(self, dtype: np.dtype):
+        self.dtype = dtype
+
+    def __setstate__(self, state):  # (version, byte order, subarray, names, fields, ...): keep the byte order
+        if not isinstance(state, tuple) or len(state) < 5 or state[1] not in ("<", ">", "|", "=", b"<", b">", b"|"):
+            raise pickle.UnpicklingError(f"malformed numpy dtype state {state!r:.80}")
+        if any(part is not None for part in state[2:5]):
+            raise pickle.UnpicklingError("refusing a numpy record or sub-array dtype")
+        order = state[1].decode() if isinstance(state[1], bytes) else state[1]
+        self.dtype = self.dtype.newbyteorder(order if order in "<>" else "=")
+
+
+def _array_from(shape, dtype, fortran_order, data) -> np.ndarray:
+    """An array from the bytes the pickle holds, whose length must match the declared shape and dtype."""
+    if not isinstance(dtype, _DType) or not isinstance(data, (bytes, bytearray)):
+        raise pickle.UnpicklingError("malformed numpy array (its dtype or its data)")
+    if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise pickle.UnpicklingError(f"malformed numpy array shape {shape!r:.80}")
+    nbytes = math.prod(shape) * dtype.dtype.itemsize
+    if nbytes != len(data):
+        raise pickle.UnpicklingError(f"an array declared as {dtype.dtype} {shape} needs {nbytes} bytes, "
+                                     f"the file holds {len(data)}")
+    order = "F" if fortran_order in (True, "F", b"F") else "C"
+    return np.frombuffer(data, dtype.dtype).reshape(shape, order=order)
+
+
+def _dtype(spec, align=False, copy=False) -> _DType:
+    """numpy.dtype(spec) for plain numbers (a function, not the class: a pickle cannot then alter the class)."""
+    if isinstance(spec, bytes):  # a Python 2 str under encoding="bytes"
+        spec = spec.decode("ascii", "replace")
+    try:
+        dtype = np.dtype(spec) if isinstance(spec, str) else None
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.kind not in "biuf" or dtype.fields or dtype.subdtype:
+        raise pickle.UnpicklingError(f"refusing numpy dtype {spec!r:.40} (CIFAR batches hold plain numbers)")
+    return _DType(dtype)
+
+
+def _reconstruct(cls, shape, typecode):
+    """numpy's _reconstruct(ndarray, (0,), b"b"): an empty array that the next BUILD fills."""
+    if cls is not _NDARRAY:
+        raise pickle.UnpicklingError("refusing to rebuild anything but a numpy array")
+    return _Array()
+
+
+def _frombuffer(buf, dtype, shape, order):
+    """numpy's _frombuffer (pickle protocol 5) over our checks."""
+    return _array_from(shape, dtype, order, bytes(buf) if isinstance(buf, memoryview) else buf)
+
+
+def _latin1(text, encoding):
+    """codecs.encode(text, "latin1"): how protocol 2 stores bytes; other codecs could inflate data."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"refusing codecs.encode with {encoding!r:.40}")
+    return text.encode("latin-1")
+
+
+def _empty_bytes(*args):
+    """bytes(): how protocol 2 stores b"" (an empty batch's data); bytes(n) would allocate n bytes."""
+    if args:
+        raise pickle.UnpicklingError("refusing bytes() with arguments")
+    return b""
+
+
+_NDARRAY = object()  # numpy.ndarray inside the pickle: a token for _reconstruct, not callable
+
+
 class _BatchUnpickler(pickle.Unpickler):
     """Unpickles CIFAR's python batches (dicts of bytes, lists, ints and one numpy uint8 array).
 
-    Only the globals needed to rebuild a plain numpy array are allowed; any other class or
-    function in the pickle is refused, so a malicious file cannot run code.
+    Every global the pickle names maps to one of the stand-ins above; any other class or function
+    is refused, so a malicious file cannot run code, and no array is allocated beyond the bytes
+    the file holds.
     """
 
-    _reconstruct = np.empty(0).__reduce__()[0]  # numpy's array-rebuilding functions (protocols < 5, 5)
-    _frombuffer = np.empty(1).__reduce_ex__(5)[0]
     _ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
         ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
         ("numpy.core.numeric", "_frombuffer"): _frombuffer,
         ("numpy._core.numeric", "_frombuffer"): _frombuffer,
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-        ("_codecs", "encode"): codecs.encode,  # how protocol 2 stores bytes
+        ("numpy", "ndarray"): _NDARRAY,
+        ("numpy", "dtype"): _dtype,
+        ("_codecs", "encode"): _latin1,
+        ("__builtin__", "bytes"): _empty_bytes,
+        ("builtins", "bytes"): _empty_bytes,
     }
 
     def find_class(self, module, name):
@@ -75,27 +179,42 @@ def _key(d: dict, name: str):
 def read_cifar_python(path):
     """One python batch (a pickled dict with 'data' and 'labels'), read with a restricted unpickler."""
     path = Path(path)
+    with open(path, "rb") as f:
+        raw = f.read()
     try:
-        with open(path, "rb") as f:
-            batch = _BatchUnpickler(f, encoding="bytes").load()
+        # The unpickler allocates the length a bytes or str opcode declares before reading it; this walk
+        # over the opcodes first checks every declared length against the bytes that are left.
+        for _ in pickletools.genops(raw):
+            pass
+        batch = _BatchUnpickler(io.BytesIO(raw), encoding="bytes").load()
+        if not isinstance(batch, dict):
+            raise TypeError(f"the pickle holds a {type(batch).__name__}, not a dict")
         data, labels = _key(batch, "data"), _key(batch, "labels")
-    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        data = data.array if isinstance(data, _Array) else data
+        if not isinstance(data, np.ndarray):
+            raise TypeError(f"'data' is a {type(data).__name__}, not a numpy array")
+        labels = np.asarray(labels.array if isinstance(labels, _Array) else labels, dtype=np.int64)
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError, IndexError,
+            OverflowError, RecursionError) as e:
         raise DatasetError(f"{path}: not a CIFAR-10 python batch ({type(e).__name__}: {e})") from None
-    data = np.asarray(data)
-    labels = np.asarray(labels, dtype=np.int64)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != RECORD_SIZE - 1:
         raise DatasetError(f"{path}: 'data' must be uint8 of shape (N, 3072), got {data.dtype} {data.shape}")
+    if not len(data):
+        raise DatasetError(f"{path}: the batch holds no images")
     if labels.shape != (len(data),):
         raise DatasetError(f"{path}: {len(data)} images but {labels.size} labels")
-    if len(labels) and (labels.min() < 0 or labels.max() >= 10):
+    if labels.min() < 0 or labels.max() >= 10:
         raise DatasetError(f"{path}: labels out of range 0..9")
     return data.reshape(-1, 3, 32, 32).copy(), labels
 
 
 def _read_provenance(path: Path, labels: np.ndarray) -> np.ndarray:
     """exact_mask from test_batch_provenance.csv (record,label,source,...): True where source is 'exact'."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DatasetError(f"{path}: not a UTF-8 CSV file ({e})") from None
     if len(rows) != len(labels):
         raise DatasetError(f"{path}: {len(rows)} rows for a test batch of {len(labels)} records")
     try:
@@ -148,6 +267,8 @@ class CIFAR10(ImageClassification):
         self.classes = self._class_names(folder)
         self.folder = folder
         if exact_only:
+            if not exact.any():
+                raise DatasetError(f"{provenance}: marks no record as exact, so exact_only=True leaves nothing")
             images, labels, exact = images[exact], labels[exact], exact[exact]
         self.exact_mask = exact
         super().__init__(images, labels)
@@ -169,7 +290,10 @@ class CIFAR10(ImageClassification):
     def _class_names(folder: Path):
         meta = folder / "batches.meta.txt"
         if meta.is_file():
-            names = [line.strip() for line in meta.read_text().splitlines() if line.strip()]
+            try:
+                names = [line.strip() for line in meta.read_text(encoding="utf-8").splitlines() if line.strip()]
+            except UnicodeDecodeError as e:
+                raise DatasetError(f"{meta}: not UTF-8 text ({e})") from None
             if len(names) != 10:
                 raise DatasetError(f"{meta}: expected 10 class names, found {len(names)}")
             return names
@@ -195,4 +319,4 @@ def _safe_extract(archive: Path, dest: Path) -> None:
             elif member.isfile():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with tar.extractfile(member) as src, open(target, "wb") as out:
-                    out.write(src.read())
+                    shutil.copyfileobj(src, out)  # in chunks, not the whole member in memory

@@ -10,39 +10,53 @@ from .root import DatasetError, data_root, download_url, missing_files_error
 
 __all__ = ["read_iris_csv", "Iris"]
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 def read_iris_csv(path):
     """Read scikit-learn's iris.csv: returns features float32 (n, d), labels int64 (n,), class names.
 
     The header line gives the row count, the feature count and the class names; every row is
-    d numbers then an integer label. Counts that do not match the header raise DatasetError.
+    d finite numbers then an integer label. Counts that do not match the header, non-numbers,
+    NaN or infinite features, labels out of range and non-UTF-8 text raise DatasetError naming
+    the line.
     """
     path = Path(path)
-    lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); save it as UTF-8") from None
+    lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
     if not lines:
-        raise DatasetError(f"{path}: empty file")
-    header = lines[0].split(",")
+        raise DatasetError(f"{path}: empty file; expected a 'rows,features,class names...' header and rows")
+    header = lines[0][1].split(",")
     try:
         n_rows, n_features = int(header[0]), int(header[1])
     except (IndexError, ValueError):
-        raise DatasetError(f"{path}: first line {lines[0]!r} is not a 'rows,features,class names...' header") from None
+        raise DatasetError(f"{path}: first line {lines[0][1]!r:.80} is not a 'rows,features,class names...' "
+                           "header") from None
     classes = [c.strip() for c in header[2:]]
+    if n_rows < 1 or n_features < 1 or not classes:
+        raise DatasetError(f"{path}: header {lines[0][1]!r:.80} must announce at least one row, one feature "
+                           "and one class name")
     if len(lines) - 1 != n_rows:
         raise DatasetError(f"{path}: header announces {n_rows} rows, found {len(lines) - 1}")
-    features = np.empty((n_rows, n_features), np.float32)
-    labels = np.empty(n_rows, np.int64)
-    for i, line in enumerate(lines[1:]):
+    features, labels = [], []
+    for number, line in lines[1:]:
         fields = line.split(",")
         if len(fields) != n_features + 1:
-            raise DatasetError(f"{path}: line {i + 2} has {len(fields)} fields, expected {n_features + 1}")
+            raise DatasetError(f"{path}: line {number} has {len(fields)} fields, expected {n_features + 1}")
         try:
-            features[i] = [float(v) for v in fields[:-1]]
-            labels[i] = int(fields[-1])
+            row, label = [float(v) for v in fields[:-1]], int(fields[-1])
         except ValueError as e:
-            raise DatasetError(f"{path}: line {i + 2}: {e}") from None
-        if not 0 <= labels[i] < max(len(classes), 1):
-            raise DatasetError(f"{path}: line {i + 2}: label {labels[i]} out of range for classes {classes}")
-    return features, labels, classes
+            raise DatasetError(f"{path}: line {number}: {e}") from None
+        if not all(abs(v) <= _FLOAT32_MAX for v in row):  # also false for NaN
+            raise DatasetError(f"{path}: line {number}: features must be finite float32 numbers, got {line!r:.80}")
+        if not 0 <= label < len(classes):
+            raise DatasetError(f"{path}: line {number}: label {label} out of range for classes {classes}")
+        features.append(row)
+        labels.append(label)
+    return np.array(features, np.float32), np.array(labels, np.int64), classes
 
 
 class Iris(ArrayDataset):

@@ -41,10 +41,10 @@ class DataLoader:
             data = ArrayDataset(data)
         elif isinstance(data, (tuple, list)):
             data = ArrayDataset(*data)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if prefetch < 0:
-            raise ValueError(f"prefetch must be >= 0, got {prefetch}")
+        if not _is_int(batch_size) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        if not _is_int(prefetch) or prefetch < 0:
+            raise ValueError(f"prefetch must be an integer >= 0, got {prefetch!r}")
         if seed is None:
             from ..tensor import get_rng
             seed = int(get_rng().integers(2 ** 63))
@@ -53,6 +53,11 @@ class DataLoader:
         self.transform, self.target_transform, self.pair_transform = transform, target_transform, pair_transform
         self._rng_kw = [_takes_rng(t) for t in (transform, target_transform)]
         self.epoch = 0
+        if len(self) == 0:  # say so now, not with a division by zero batches at the end of an epoch
+            n = len(data)
+            raise ValueError("DataLoader got an empty data set" if n == 0 else
+                             f"DataLoader has no batches: {n} samples with batch_size={batch_size} and "
+                             "drop_last=True; use a smaller batch_size or drop_last=False")
 
     def __len__(self) -> int:
         n = len(self.dataset)
@@ -130,6 +135,10 @@ class DataLoader:
         finally:
             stop.set()
             worker.join()
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def random_split(data, lengths, seed: int = 0):

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import gzip
+import math
+import os
+import struct
 import zlib
 from pathlib import Path
 
@@ -16,39 +19,66 @@ __all__ = ["read_idx", "MNIST", "FashionMNIST"]
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def _read_maybe_gzip(path: Path) -> bytes:
-    """The bytes of `path`, decompressed when it is gzip (recognised by its magic, not its name)."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] != b"\x1f\x8b":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as e:
-        raise DatasetError(f"{path}: corrupt or truncated gzip data ({e})") from None
+# Deflate (gzip) cannot shrink data by more than about 1032:1, so a header declaring more is lying.
+_MAX_GZIP_RATIO = 1032
 
 
 def read_idx(path) -> np.ndarray:
-    """Read one IDX file (gzip or raw): checks the magic number and that the payload matches the dims."""
+    """Read one IDX file (gzip or raw, recognised by its magic, not its name).
+
+    The dims the header declares are checked against what the file can hold before the payload is
+    read (a gzip file is decompressed in chunks, no further than the header says), so a header
+    with absurd dims raises DatasetError instead of allocating.
+    """
     path = Path(path)
-    data = _read_maybe_gzip(path)
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise DatasetError(f"{path}: not an IDX file (bad magic number {data[:4].hex() or 'empty'})")
-    if data[2] not in _IDX_DTYPES:
-        raise DatasetError(f"{path}: unknown IDX element type 0x{data[2]:02x}")
-    dtype, ndim = np.dtype(_IDX_DTYPES[data[2]]), data[3]
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if f.read(2) != b"\x1f\x8b":
+            f.seek(0)
+            return _read_idx_stream(path, f, size, exact=True)
+        f.seek(0)
+        try:
+            with gzip.GzipFile(fileobj=f) as g:
+                return _read_idx_stream(path, g, _MAX_GZIP_RATIO * size, exact=False)
+        except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+            raise DatasetError(f"{path}: corrupt or truncated gzip data ({e})") from None
+
+
+def _read_idx_stream(path: Path, f, capacity: int, exact: bool) -> np.ndarray:
+    """The IDX array in `f`, which holds at most `capacity` bytes (exactly that many when `exact`)."""
+    head = f.read(4)
+    if len(head) < 4 or head[0] != 0 or head[1] != 0:
+        raise DatasetError(f"{path}: not an IDX file (bad magic number {head.hex() or 'empty'})")
+    if head[2] not in _IDX_DTYPES:
+        raise DatasetError(f"{path}: unknown IDX element type 0x{head[2]:02x}")
+    dtype, ndim = np.dtype(_IDX_DTYPES[head[2]]), head[3]
     if ndim == 0:
         raise DatasetError(f"{path}: IDX header declares 0 dimensions")
     header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DatasetError(f"{path}: truncated IDX header ({len(data)} bytes, need {header})")
-    dims = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
-    expected = int(np.prod(dims)) * dtype.itemsize
-    if len(data) - header != expected:
-        what = "truncated" if len(data) - header < expected else "trailing bytes after the"
+    raw_dims = f.read(4 * ndim)
+    if len(raw_dims) < 4 * ndim:
+        raise DatasetError(f"{path}: truncated IDX header ({4 + len(raw_dims)} bytes, need {header})")
+    dims = struct.unpack(f">{ndim}I", raw_dims)
+    expected = math.prod(dims) * dtype.itemsize
+    if exact and capacity - header != expected:
+        what = "truncated" if capacity - header < expected else "trailing bytes after the"
+        raise DatasetError(f"{path}: {what} payload: dims {dims} need {expected} bytes, found {capacity - header}")
+    if not exact and header + expected > capacity:
+        raise DatasetError(f"{path}: IDX header declares dims {dims} ({expected} bytes), more than this "
+                           f"compressed file can hold; the file is corrupt")
+    chunks, left = [], expected + 1  # one byte more than declared, to notice trailing data
+    while left > 0:
+        chunk = f.read(min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    data = b"".join(chunks)
+    if len(data) != expected:
+        what = "truncated" if len(data) < expected else "trailing bytes after the"
         raise DatasetError(f"{path}: {what} payload: dims {dims} need {expected} bytes, "
-                           f"found {len(data) - header}")
-    return np.frombuffer(data, dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+                           f"found {len(data) if len(data) < expected else 'more'}")
+    return np.frombuffer(data, dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
 class MNIST(ImageClassification):
@@ -85,7 +115,10 @@ class MNIST(ImageClassification):
                                f"got {labels.dtype} {labels.shape}")
         if len(images) != len(labels):
             raise DatasetError(f"{paths[0]} holds {len(images)} images but {paths[1]} holds {len(labels)} labels")
-        if len(labels) and labels.max() >= len(self.classes):
+        if not len(labels):
+            raise DatasetError(f"{paths[0]} and {paths[1]} hold no images; the files are truncated or empty "
+                               "(delete them and pass download=True, or copy them again)")
+        if labels.max() >= len(self.classes):
             raise DatasetError(f"{paths[1]}: label {labels.max()} out of range 0..{len(self.classes) - 1}")
         super().__init__(images[:, None], labels.astype(np.int64))
 

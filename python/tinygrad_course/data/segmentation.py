@@ -1,6 +1,7 @@
 """Image + mask folders for binary segmentation (the horizon / sky lesson). Needs Pillow."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -35,14 +36,21 @@ def read_image_mask_folder(folder, size):
     """Read `folder`/images/* and `folder`/masks/*, paired by file stem, resized to size=(H, W).
 
     Returns images uint8 (N, 3, H, W) (RGB, bilinear resize), masks uint8 (N, 1, H, W) with values
-    0/1 (nearest resize, then mask >= 128), and the sorted stems. An image without a mask, a mask
-    without an image, a mask whose size differs from its image, or an unreadable file raise
-    DatasetError naming the file.
+    0/1 (nearest resize, then mask >= 128), and the sorted stems. No pairs at all, an image without
+    a mask, a mask without an image, a mask whose size differs from its image, or an unreadable
+    file raise DatasetError naming the folder or file. Images with more pixels than Pillow's
+    Image.MAX_IMAGE_PIXELS (a decompression bomb, or a corrupt header) are refused, not decoded.
     """
     Image = _image_module()
     folder = Path(folder)
+    if (not isinstance(size, (tuple, list)) or len(size) != 2
+            or not all(isinstance(d, (int, np.integer)) and d >= 1 for d in size)):
+        raise ValueError(f"size must be (height, width) with two positive integers, got {size!r}")
     height, width = size
     image_files, mask_files = _by_stem(folder / "images"), _by_stem(folder / "masks")
+    if not image_files and not mask_files:
+        raise DatasetError(f"{folder}: no image/mask pairs; expected images/<name>.png (or "
+                           f"{', '.join(sorted(IMAGE_SUFFIXES))}) with a mask masks/<name>.png for each")
     for stem, path in image_files.items():
         if stem not in mask_files:
             raise DatasetError(f"{path}: no mask {stem}.* in {folder / 'masks'}")
@@ -53,18 +61,28 @@ def read_image_mask_folder(folder, size):
     images = np.empty((len(stems), 3, height, width), np.uint8)
     masks = np.empty((len(stems), 1, height, width), np.uint8)
     for i, stem in enumerate(stems):
-        try:
-            with Image.open(image_files[stem]) as im, Image.open(mask_files[stem]) as mk:
-                if im.size != mk.size:
-                    raise DatasetError(f"{mask_files[stem]}: mask is {mk.size[0]}x{mk.size[1]} (WxH) but its image "
-                                       f"{image_files[stem].name} is {im.size[0]}x{im.size[1]}")
-                im = im.convert("RGB").resize((width, height), Image.BILINEAR)
-                mk = mk.convert("L").resize((width, height), Image.NEAREST)
-                images[i] = np.asarray(im).transpose(2, 0, 1)
-                masks[i, 0] = np.asarray(mk) >= 128
-        except OSError as e:  # Pillow's UnidentifiedImageError and truncated files
-            raise DatasetError(f"{folder}: cannot read the pair {stem!r} ({e})") from None
+        im, mk = _decode(Image, image_files[stem], "RGB"), _decode(Image, mask_files[stem], "L")
+        if im.size != mk.size:
+            raise DatasetError(f"{mask_files[stem]}: mask is {mk.size[0]}x{mk.size[1]} (WxH) but its image "
+                               f"{image_files[stem].name} is {im.size[0]}x{im.size[1]}")
+        images[i] = np.asarray(im.resize((width, height), Image.BILINEAR)).transpose(2, 0, 1)
+        masks[i, 0] = np.asarray(mk.resize((width, height), Image.NEAREST)) >= 128
     return images, masks, stems
+
+
+def _decode(Image, path: Path, mode: str):
+    """The whole image in `path`, converted to `mode`; DatasetError naming the file for anything Pillow refuses."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between MAX_IMAGE_PIXELS and twice that; refuse those too rather than decode them
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return im.convert(mode)
+    # Pillow's decoders raise many types for bad files (OSError, SyntaxError, ValueError, struct.error,
+    # zlib.error, DecompressionBombError, ...); all of them mean this file cannot be used.
+    except Exception as e:
+        raise DatasetError(f"{path}: cannot read the image ({type(e).__name__}: {e}); replace or remove the "
+                           "file and its mask") from None
 
 
 class HorizonSky(ArrayDataset):

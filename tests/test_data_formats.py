@@ -265,6 +265,7 @@ _RECONSTRUCT = np.empty(0).__reduce__()[0]
                                      (1, (2 ** 40,), np.dtype(np.uint8), False, b"abc"))), b"labels": []}, protocol=2),
      "needs 1099511627776 bytes, the file holds 3"),
     (b"\x80\x04\x8e" + struct.pack("<Q", 2 ** 40) + b"abc", "bytes8"),  # BINBYTES8 declaring 1 TiB
+    (b"\x80\x02}r" + struct.pack("<I", 2 ** 31) + b".", "memo index 2147483648"),  # a memo array of 2**31
     (pickle.dumps({b"data": np.zeros((1, 3072), object), b"labels": [0]}, protocol=2), "refusing numpy dtype"),
     (pickle.dumps({b"data": _Reduce((codecs.encode, ("00" * 8, "hex"))), b"labels": []}, protocol=2),
      "refusing codecs.encode"),
@@ -273,7 +274,7 @@ _RECONSTRUCT = np.empty(0).__reduce__()[0]
     (pickle.dumps([1, 2], protocol=2), "not a dict"),
     (pickle.dumps({b"data": [[0] * 3072], b"labels": [0]}, protocol=2), "not a numpy array"),
     (pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [2 ** 70]}, protocol=2), "OverflowError"),
-], ids=["reconstruct 1 TiB", "state 1 TiB", "bytes8 1 TiB", "object dtype", "hex codec", "ndarray called", "bytes(n)",
+], ids=["reconstruct 1 TiB", "state 1 TiB", "bytes8 1 TiB", "memo index", "object dtype", "hex codec", "ndarray called", "bytes(n)",
         "not a dict", "list data", "huge label"])
 def test_hostile_cifar_python_batches_raise_without_allocating(tmp_path, content, message):
     path = tmp_path / "data_batch_1"

@@ -176,16 +176,23 @@ def _key(d: dict, name: str):
     raise KeyError(name)
 
 
+def _check_pickle_sizes(raw: bytes) -> None:
+    """Walk the opcodes before unpickling: the unpickler allocates what a bytes or str opcode declares
+    before reading it, and a memo array as long as the largest memo index. pickletools checks each
+    declared length against the bytes left; a memo index is bounded by the opcodes seen so far (a
+    pickler numbers the objects it memoizes 0, 1, 2, ...)."""
+    for count, (opcode, arg, _) in enumerate(pickletools.genops(raw)):
+        if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT") and arg > count:
+            raise pickle.UnpicklingError(f"memo index {arg} after only {count} opcodes")
+
+
 def read_cifar_python(path):
     """One python batch (a pickled dict with 'data' and 'labels'), read with a restricted unpickler."""
     path = Path(path)
     with open(path, "rb") as f:
         raw = f.read()
     try:
-        # The unpickler allocates the length a bytes or str opcode declares before reading it; this walk
-        # over the opcodes first checks every declared length against the bytes that are left.
-        for _ in pickletools.genops(raw):
-            pass
+        _check_pickle_sizes(raw)
         batch = _BatchUnpickler(io.BytesIO(raw), encoding="bytes").load()
         if not isinstance(batch, dict):
             raise TypeError(f"the pickle holds a {type(batch).__name__}, not a dict")

@@ -230,12 +230,13 @@ def test_npz_written_by_numpy_loads_compressed_fortran_and_byte_swapped(tmp_path
     ({"w.npy": npy_bytes(np.zeros(2, [("a", "<f4")]))}, "dtype"),
     ({"w.npy": npy_bytes(np.zeros(3))[:-1]}, "declares"),
     ({"w.npy": b"\x93NUMPY\x09\x00" + bytes(20)}, "format version"),
+    ({"w.npy": npy_bytes(np.zeros(3)).replace(b"}", b" ", 1)}, "malformed .npy header"),  # numpy's TokenError
     ({"w.txt": npy_bytes(np.zeros(3))}, "'w.txt' is not"),
     ({"__metadata__.npy": npy_bytes(np.frombuffer(b"[1, 2]", np.uint8))}, "JSON list, not an object"),
     ({"__metadata__.npy": npy_bytes(np.frombuffer(b"\xff\xfe{}", np.uint8))}, "not UTF-8 JSON"),
     ({"__metadata__.npy": npy_bytes(np.frombuffer(b"[" * 100_000, np.uint8))}, "not UTF-8 JSON"),
     ({"__metadata__.npy": npy_bytes(np.ones(3))}, "'__metadata__' is float64"),
-], ids=["object", "structured", "short data", "npy version", "not npy", "metadata list", "metadata latin-1",
+], ids=["object", "structured", "short data", "npy version", "unclosed header", "not npy", "metadata list", "metadata latin-1",
         "metadata nested", "metadata floats"])
 def test_tampered_members_raise_checkpoint_error_naming_file_and_problem(tmp_path, members, message):
     path = tmp_path / "tampered.npz"

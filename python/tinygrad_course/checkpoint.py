@@ -27,6 +27,7 @@ import re
 import struct
 import tempfile
 import time
+import tokenize
 import zipfile
 import zlib
 
@@ -222,12 +223,15 @@ def _declared_member_counts(f, file_size: int):
 def _read_npy(path: str, name: str, f, size: int) -> np.ndarray:
     """One .npy member of `size` bytes; its header's shape and dtype must account for exactly those bytes."""
     version = np.lib.format.read_magic(f)
-    if version == (1, 0):
-        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(f)
-    elif version == (2, 0):
-        shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(f)
-    else:
+    if version not in ((1, 0), (2, 0)):
         raise _corrupt(path, f"member {name!r} has .npy format version {version}, expected 1.0 or 2.0")
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    try:
+        shape, fortran_order, dtype = read_header(f)
+    # numpy parses the header as a Python literal (and tokenizes it when that fails), so a damaged one
+    # raises any of these; the CRC that would catch the damage is only checked at the member's end
+    except (ValueError, TypeError, SyntaxError, tokenize.TokenError, RecursionError) as e:
+        raise _corrupt(path, f"member {name!r} has a malformed .npy header ({type(e).__name__}: {e})") from None
     if dtype.kind not in "biufcUS" or dtype.hasobject or dtype.itemsize == 0:
         raise _corrupt(path, f"member {name!r} has dtype {dtype}; checkpoints hold only numeric, bool and "
                              "string arrays")

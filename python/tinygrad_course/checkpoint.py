@@ -312,7 +312,12 @@ def save_module(path, module, optimizer=None, **metadata) -> None:
 
 
 def load_module(path, module, optimizer=None, strict: bool = True) -> dict:
-    """Load a checkpoint written by `save_module` into `module` (and `optimizer`); returns the metadata."""
+    """Load a checkpoint written by `save_module` into `module` (and `optimizer`); returns the metadata.
+
+    All or nothing: a file that cannot be read, optimizer entries of the wrong kind or shape, or
+    optimizer state that does not fit `optimizer` raise CheckpointError naming the file, a model
+    that does not fit raises RuntimeError (as PyTorch's load_state_dict), and neither is changed.
+    """
     path = os.fspath(path)
     state, metadata = load(path)
     model_state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}

@@ -32,6 +32,9 @@ class DataLoader:
     overlaps the training step; prefetch=0 prepares each batch on demand. An exception raised
     while preparing a batch is re-raised by the consumer's next(); an iterator abandoned
     halfway stops its thread when it is closed or garbage collected.
+
+    A loader without a single batch (an empty data set, or drop_last with fewer samples than
+    batch_size) raises ValueError when it is made, not a division by zero at the end of an epoch.
     """
 
     def __init__(self, data, batch_size: int = 1, shuffle: bool = False, seed: int | None = None,

@@ -18,6 +18,7 @@
 #endif
 
 #include "isa.h"
+#include "memory.h"
 #include "tgc_build_info.h"
 
 namespace py = pybind11;
@@ -140,4 +141,7 @@ PYBIND11_MODULE(_C, m) {
         "The ISA chosen at import: the best one compiled in that this CPU supports.");
   m.def("build_info", &build_info,
         "Dict describing how the extension was built (compiler, flags, options).");
+  m.def("_fail_scratch_alloc", &tgc::scratch_fail_after, py::arg("after"),
+        "Testing only: after `after` more scratch allocations of the kernels succeed, every\n"
+        "one fails (the kernel then raises MemoryError) until called again with -1.");
 }

@@ -32,36 +32,9 @@ Shape shape_of(const py::array& a) {
   return s;
 }
 
-// A (height, width) pair from a 2-sequence of ints or a single int.
-std::pair<i64, i64> int_pair(const char* op, const char* what, const py::handle& obj) {
-  if (py::isinstance<py::int_>(obj)) {
-    const i64 v = obj.cast<i64>();
-    return {v, v};
-  }
-  if (py::isinstance<py::sequence>(obj) && !py::isinstance<py::str>(obj)) {
-    const auto seq = obj.cast<py::sequence>();
-    if (seq.size() == 2) return {seq[0].cast<i64>(), seq[1].cast<i64>()};
-  }
-  throw py::type_error(std::string(op) + ": " + what + " must be an int or a pair of ints, got " +
-                       py::repr(obj).cast<std::string>());
-}
-
-// A 4-D shape given as a sequence of ints (x_shape / w_shape arguments).
-Shape shape_arg(const char* op, const char* what, const py::handle& obj) {
-  Shape s;
-  if (py::isinstance<py::sequence>(obj) && !py::isinstance<py::str>(obj)) {
-    for (const auto& v : obj.cast<py::sequence>()) s.push_back(v.cast<i64>());
-  } else {
-    throw py::type_error(std::string(op) + ": " + what + " must be a sequence of 4 ints, got " +
-                         py::repr(obj).cast<std::string>());
-  }
-  bool ok = s.size() == 4;
-  for (i64 v : s) ok = ok && v >= 0;
-  if (!ok)
-    throw py::value_error(std::string(op) + ": " + what +
-                          " must be 4 non-negative ints (N, C, H, W) / (F, C/groups, KH, KW), got " +
-                          tuple_str(s));
-  return s;
+// A 4-D shape argument (x_shape / w_shape).
+Shape shape4_arg(const char* op, const char* what, const py::handle& obj) {
+  return shape_arg(op, what, obj, 4, "(N, C, H, W) / (F, C/groups, KH, KW)");
 }
 
 tgc::ConvAlgo algo_arg(const char* op, const std::string& name) {
@@ -86,23 +59,24 @@ const char* algo_name(tgc::ConvAlgo a) {
 // Validates the geometry shared by the three entry points and returns the kernel parameters.
 tgc::Conv2dParams make_params(const char* op, const Shape& xs, const Shape& ws,
                               const py::handle& stride, const py::handle& padding,
-                              const py::handle& dilation, i64 groups, const std::string& algo) {
+                              const py::handle& dilation, const py::handle& groups_arg,
+                              const std::string& algo) {
   if (xs.size() != 4)
     throw py::value_error(std::string(op) + ": input must be 4-D (N, C, H, W), got shape " +
                           tuple_str(xs));
   if (ws.size() != 4)
     throw py::value_error(std::string(op) +
                           ": weight must be 4-D (F, C/groups, KH, KW), got shape " + tuple_str(ws));
-  const auto [sh, sw] = int_pair(op, "stride", stride);
-  const auto [ph, pw] = int_pair(op, "padding", padding);
-  const auto [dh, dw] = int_pair(op, "dilation", dilation);
-  if (sh < 1 || sw < 1 || dh < 1 || dw < 1 || ph < 0 || pw < 0)
-    throw py::value_error(std::string(op) + ": need stride >= 1, dilation >= 1 and padding >= 0, got "
-                          "stride (" + std::to_string(sh) + ", " + std::to_string(sw) + "), padding (" +
-                          std::to_string(ph) + ", " + std::to_string(pw) + "), dilation (" +
-                          std::to_string(dh) + ", " + std::to_string(dw) + ")");
-  if (groups < 1)
-    throw py::value_error(std::string(op) + ": groups must be >= 1, got " + std::to_string(groups));
+  for (i64 v : xs)
+    if (v > kMaxDim) throw py::value_error(std::string(op) + ": input shape " + tuple_str(xs) +
+                                           " has a dimension over " + std::to_string(kMaxDim));
+  for (i64 v : ws)
+    if (v > kMaxDim) throw py::value_error(std::string(op) + ": weight shape " + tuple_str(ws) +
+                                           " has a dimension over " + std::to_string(kMaxDim));
+  const auto [sh, sw] = pair_arg(op, "stride", stride, 1, kMaxDim);
+  const auto [ph, pw] = pair_arg(op, "padding", padding, 0, kMaxDim);
+  const auto [dh, dw] = pair_arg(op, "dilation", dilation, 1, kMaxDim);
+  const i64 groups = int_arg(op, "groups", groups_arg, 1, kMaxDim);
   const std::string shapes = "input shape " + tuple_str(xs) + " and weight shape " + tuple_str(ws);
   if (ws[0] % groups != 0)
     throw py::value_error(std::string(op) + ": weight shape " + tuple_str(ws) + " has " +
@@ -135,6 +109,17 @@ tgc::Conv2dParams make_params(const char* op, const Shape& xs, const Shape& ws,
                           "), padding (" + std::to_string(ph) + ", " + std::to_string(pw) +
                           "), dilation (" + std::to_string(dh) + ", " + std::to_string(dw) +
                           "); the (dilated) kernel is larger than the padded input");
+  // With one output row (column) the stride is never applied; the kernels'
+  // phase planes grow with it, so use the smallest stride that gives one row.
+  if (oh == 1) p.sh = p.h + 2 * ph - dh * (p.kh - 1);
+  if (ow == 1) p.sw = p.w + 2 * pw - dw * (p.kw - 1);
+  if (bounded_product({p.n, p.f, oh, ow}) < 0 || bounded_product({p.c, p.h + 2 * ph, p.w + 2 * pw}) < 0 ||
+      bounded_product({p.c, p.kh, p.kw, oh, ow}) < 0)
+    throw py::value_error(std::string(op) + ": " + shapes + " with stride (" + std::to_string(sh) + ", " +
+                          std::to_string(sw) + "), padding (" + std::to_string(ph) + ", " + std::to_string(pw) +
+                          ") and dilation (" + std::to_string(dh) + ", " + std::to_string(dw) +
+                          ") need more than 2**48 elements for the output, the padded input or its "
+                          "columns; use a smaller padding or input");
   return p;
 }
 
@@ -175,7 +160,7 @@ py::array forward_impl(const tgc::Conv2dParams& p, const py::array& x_in, const 
 
 py::array conv2d(const py::array& x, const py::array& w, const py::object& b,
                  const py::object& stride, const py::object& padding, const py::object& dilation,
-                 i64 groups, const std::string& algorithm) {
+                 const py::object& groups, const std::string& algorithm) {
   constexpr const char* op = "conv2d";
   bool f32;
   if (b.is_none()) {
@@ -214,10 +199,10 @@ py::array grad_input_impl(const tgc::Conv2dParams& p, const py::array& gy_in,
 
 py::array conv2d_grad_input(const py::array& gy, const py::array& w, const py::object& x_shape,
                             const py::object& stride, const py::object& padding,
-                            const py::object& dilation, i64 groups, const std::string& algorithm) {
+                            const py::object& dilation, const py::object& groups, const std::string& algorithm) {
   constexpr const char* op = "conv2d_grad_input";
   const bool f32 = require_float_dtype(op, gy, w);
-  const Shape xs = shape_arg(op, "x_shape", x_shape), ws = shape_of(w);
+  const Shape xs = shape4_arg(op, "x_shape", x_shape), ws = shape_of(w);
   const tgc::Conv2dParams p = make_params(op, xs, ws, stride, padding, dilation, groups, algorithm);
   check_gy(op, gy, p, xs, ws);
   return f32 ? grad_input_impl<float>(p, gy, w) : grad_input_impl<double>(p, gy, w);
@@ -241,11 +226,11 @@ py::array grad_weight_impl(const tgc::Conv2dParams& p, const py::array& gy_in,
 
 py::array conv2d_grad_weight(const py::array& gy, const py::array& x, const py::object& w_shape,
                              const py::object& stride, const py::object& padding,
-                             const py::object& dilation, i64 groups,
+                             const py::object& dilation, const py::object& groups,
                              const std::string& algorithm) {
   constexpr const char* op = "conv2d_grad_weight";
   const bool f32 = require_float_dtype(op, gy, x);
-  const Shape xs = shape_of(x), ws = shape_arg(op, "w_shape", w_shape);
+  const Shape xs = shape_of(x), ws = shape4_arg(op, "w_shape", w_shape);
   const tgc::Conv2dParams p = make_params(op, xs, ws, stride, padding, dilation, groups, algorithm);
   check_gy(op, gy, p, xs, ws);
   return f32 ? grad_weight_impl<float>(p, gy, x) : grad_weight_impl<double>(p, gy, x);
@@ -253,9 +238,9 @@ py::array conv2d_grad_weight(const py::array& gy, const py::array& x, const py::
 
 py::dict conv2d_algorithms(const py::object& x_shape, const py::object& w_shape,
                            const py::object& stride, const py::object& padding,
-                           const py::object& dilation, i64 groups, const py::object& dtype) {
+                           const py::object& dilation, const py::object& groups, const py::object& dtype) {
   constexpr const char* op = "conv2d_algorithms";
-  const Shape xs = shape_arg(op, "x_shape", x_shape), ws = shape_arg(op, "w_shape", w_shape);
+  const Shape xs = shape4_arg(op, "x_shape", x_shape), ws = shape4_arg(op, "w_shape", w_shape);
   const tgc::Conv2dParams p = make_params(op, xs, ws, stride, padding, dilation, groups, "auto");
   const py::dtype dt = py::dtype::from_args(dtype);
   if (!dt.equal(py::dtype::of<float>()) && !dt.equal(py::dtype::of<double>()))
@@ -272,7 +257,7 @@ py::dict conv2d_algorithms(const py::object& x_shape, const py::object& w_shape,
 }  // namespace
 
 void bind_conv(py::module_& m) {
-  m.def("conv2d", &conv2d, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("stride"),
+  m.def("conv2d", named("conv2d", &conv2d), py::arg("x"), py::arg("w"), py::arg("b"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("groups"),
         py::arg("algorithm") = "auto",
         R"doc(2-D convolution (cross-correlation) of NCHW arrays.
@@ -286,7 +271,7 @@ kernel runs. `algorithm`: "auto" (default), "gemm" (im2col + GEMM), "direct"
 (direct kernel vectorised over output width) or "direct_channels" (direct
 kernel vectorised over output channels, skipping padding taps); for testing and
 benchmarking.)doc");
-  m.def("conv2d_grad_input", &conv2d_grad_input, py::arg("gy"), py::arg("w"), py::arg("x_shape"),
+  m.def("conv2d_grad_input", named("conv2d_grad_input", &conv2d_grad_input), py::arg("gy"), py::arg("w"), py::arg("x_shape"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
         py::arg("algorithm") = "auto",
         R"doc(Gradient of conv2d with respect to its input: gx of shape x_shape.
@@ -294,14 +279,14 @@ benchmarking.)doc");
 gy must have the output shape of a convolution of an x_shape input with w.
 `algorithm` "direct" and "direct_channels" apply to stride 1 only (other strides
 use "gemm").)doc");
-  m.def("conv2d_grad_weight", &conv2d_grad_weight, py::arg("gy"), py::arg("x"),
+  m.def("conv2d_grad_weight", named("conv2d_grad_weight", &conv2d_grad_weight), py::arg("gy"), py::arg("x"),
         py::arg("w_shape"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
         py::arg("groups"), py::arg("algorithm") = "auto",
         R"doc(Gradient of conv2d with respect to its weight: gw of shape w_shape.
 
 Summed over the batch; per-thread partial sums are added in a fixed order, so
 the result is deterministic for a given number of threads.)doc");
-  m.def("conv2d_algorithms", &conv2d_algorithms, py::arg("x_shape"), py::arg("w_shape"),
+  m.def("conv2d_algorithms", named("conv2d_algorithms", &conv2d_algorithms), py::arg("x_shape"), py::arg("w_shape"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
         py::arg("dtype") = py::str("float32"),
         "Dict {'forward', 'grad_input', 'grad_weight'} -> 'gemm', 'direct' or 'direct_channels':\n"

@@ -58,6 +58,6 @@ py::array relu_grad(const py::array& g, const py::array& x) {
 }  // namespace
 
 void bind_elementwise(py::module_& m) {
-  m.def("relu", &relu, py::arg("x"), "max(x, 0) of a float32/float64 array (NaN passes through).");
-  m.def("relu_grad", &relu_grad, py::arg("g"), py::arg("x"), "g * (x > 0), same shapes and dtype.");
+  m.def("relu", named("relu", &relu), py::arg("x"), "max(x, 0) of a float32/float64 array (NaN passes through).");
+  m.def("relu_grad", named("relu_grad", &relu_grad), py::arg("g"), py::arg("x"), "g * (x > 0), same shapes and dtype.");
 }

@@ -85,7 +85,7 @@ MatrixView<T> view_or_copy(const py::array& x, py::array& keep) {
       py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_ |
           py::detail::npy_api::NPY_ARRAY_ENSUREARRAY_,
       nullptr);
-  if (!copy) throw py::error_already_set();
+  if (!copy) throw py::error_already_set();  // numpy's MemoryError
   keep = py::reinterpret_steal<py::array>(copy);
   auto v = describe<T>(keep);
   if (!v) throw std::logic_error("matmul: a C-contiguous copy must be a valid matrix view");
@@ -156,9 +156,32 @@ py::array matmul(const py::array& a, const py::array& b) {
 // _C.gemm: the BLAS-style kernel itself, 2-D only.
 // ---------------------------------------------------------------------------
 
+// Whether the bytes two arrays can reach overlap (a bounds test: strided views
+// that interleave without sharing an element count as overlapping).
+bool may_overlap(const py::array& x, const py::array& y) {
+  if (x.size() == 0 || y.size() == 0) return false;
+  auto extent = [](const py::array& a) {
+    auto lo = reinterpret_cast<std::uintptr_t>(a.data()), hi = lo;
+    for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+      const py::ssize_t off = (a.shape(d) - 1) * a.strides(d);
+      (off < 0 ? lo : hi) += static_cast<std::uintptr_t>(off);  // unsigned wrap-around adds a negative offset
+    }
+    return std::make_pair(lo, hi + static_cast<std::uintptr_t>(a.itemsize()));
+  };
+  const auto ex = extent(x), ey = extent(y);
+  return ex.first < ey.second && ey.first < ex.second;
+}
+
+// An operand that overlaps the output c is read from a copy: the kernel writes
+// c while it still reads a and b.
+py::array unaliased(const py::array& operand, const std::optional<py::array>& c) {
+  return c && may_overlap(operand, *c) ? py::array(operand.attr("copy")()) : operand;
+}
+
 template <typename T>
-py::array gemm_impl(const py::array& a_in, const py::array& b_in, const std::optional<py::array>& c_in,
+py::array gemm_impl(const py::array& a_arg, const py::array& b_arg, const std::optional<py::array>& c_in,
                     double alpha, double beta, bool trans_a, bool trans_b) {
+  const py::array a_in = unaliased(a_arg, c_in), b_in = unaliased(b_arg, c_in);
   py::array a_keep, b_keep;
   const MatrixView<T> a = view_or_copy<T>(a_in, a_keep);
   const MatrixView<T> b = view_or_copy<T>(b_in, b_keep);
@@ -184,6 +207,7 @@ py::array gemm_impl(const py::array& a_in, const py::array& b_in, const std::opt
       throw py::value_error("gemm: c must have unit column stride and non-overlapping rows, got strides (" +
                             std::to_string(sr) + ", " + std::to_string(sc) + ")");
     }
+    if (!out.writeable()) throw py::value_error("gemm: c is read-only; pass a writable array or no c");
     if (m > 1) ldc = sr / item;
     pc = static_cast<T*>(out.mutable_data());  // throws if c is read-only
   } else {
@@ -248,7 +272,7 @@ py::dict gemm_config() {
 }  // namespace
 
 void bind_matmul(py::module_& m) {
-  m.def("matmul", &matmul, py::arg("a"), py::arg("b"),
+  m.def("matmul", named("matmul", &matmul), py::arg("a"), py::arg("b"),
         R"doc(Matrix product of two float32 or two float64 numpy arrays.
 
 a, b are 2-D (M, K) @ (K, N) -> (M, N), or 3-D batched
@@ -258,7 +282,7 @@ dimensions are row-major (unit column stride) or transposed row-major (unit
 row stride, e.g. ``w.T``) are read in place; other layouts are copied to C
 order once. Returns a new C-contiguous array. The GIL is released while the
 kernel runs.)doc");
-  m.def("gemm", &gemm, py::arg("a"), py::arg("b"), py::arg("c") = py::none(),
+  m.def("gemm", named("gemm", &gemm), py::arg("a"), py::arg("b"), py::arg("c") = py::none(),
         py::arg("alpha") = 1.0, py::arg("beta") = 0.0, py::arg("trans_a") = false,
         py::arg("trans_b") = false,
         R"doc(BLAS-style GEMM: alpha * op(a) @ op(b) + beta * c, 2-D float32/float64.
@@ -267,7 +291,7 @@ op(x) is x.T when trans_x is true, else x. Without c, returns a new
 (M, N) array (beta is ignored: c counts as zeros). With c (same dtype,
 shape (M, N), writable, unit column stride), c is updated in place and
 returned; when beta == 0 its old contents are never read (NaN/garbage is
-fine). c must not overlap a or b. a and b are read in place when row-major or transposed row-major,
+fine). An a or b that overlaps c is copied first. a and b are read in place when row-major or transposed row-major,
 else copied once. The GIL is released while the kernel runs.)doc");
   m.def("gemm_config", &gemm_config,
         R"doc(The GEMM block sizes of this build: {"float32": {...}, "float64": {...}},

@@ -74,6 +74,16 @@ Optional<T> optional_contiguous(const py::object& obj) {
   return r;
 }
 
+// eps: finite and >= 0 (a negative or NaN eps makes every output NaN without
+// saying why); > 0 when the statistics are the batch's (as PyTorch requires:
+// a constant channel would divide 0 by 0).
+void check_eps(const char* op, double eps, bool positive = false) {
+  if (!(eps >= 0.0 && eps <= 1e300) || (positive && eps == 0.0)) {
+    throw py::value_error(std::string(op) + ": eps must be a finite number " + (positive ? "> 0" : ">= 0") +
+                          ", got " + py::repr(py::float_(eps)).cast<std::string>());
+  }
+}
+
 // --- batch norm --------------------------------------------------------------------------
 
 struct BnDims {
@@ -114,6 +124,7 @@ py::tuple bn_train_impl(const py::array& x_in, const py::object& g_in, const py:
 py::tuple batch_norm_train(const py::array& x, const py::object& gamma, const py::object& beta,
                            double eps) {
   const char* op = "batch_norm_train";
+  check_eps(op, eps, true);
   const bool f32 = require_float_dtype(op, x);
   const BnDims d = bn_dims(op, x);
   const Shape ch{d.c};
@@ -149,6 +160,7 @@ py::array bn_eval_impl(const py::array& x_in, const py::array& m_in, const py::a
 py::array batch_norm_eval(const py::array& x, const py::array& mean, const py::array& var,
                           const py::object& gamma, const py::object& beta, double eps) {
   const char* op = "batch_norm_eval";
+  check_eps(op, eps);
   const bool f32 = require_float_dtype(op, x, mean, var);
   const BnDims d = bn_dims(op, x);
   const Shape ch{d.c};
@@ -207,12 +219,13 @@ struct LnDims {
   Shape lead, norm, stats;  // x.shape[:-ndim], x.shape[-ndim:], lead + (1,) * ndim
 };
 
-LnDims ln_dims(const char* op, const py::array& x, int ndim) {
-  if (ndim < 1 || ndim > x.ndim()) {
-    throw py::value_error(std::string(op) + ": ndim " + std::to_string(ndim) +
-                          " must be between 1 and the number of axes of the input " +
+LnDims ln_dims(const char* op, const py::array& x, const py::handle& ndim_arg) {
+  if (x.ndim() < 1) {
+    throw py::value_error(std::string(op) + ": expected an input with at least one axis, got shape " +
                           shape_str(x));
   }
+  const std::string what = "ndim (the number of normalised trailing axes of the input " + shape_str(x) + ")";
+  const i64 ndim = int_arg(op, what.c_str(), ndim_arg, 1, x.ndim());
   LnDims d{1, 1, {}, {}, {}};
   const py::ssize_t k = x.ndim() - ndim;
   for (py::ssize_t i = 0; i < x.ndim(); ++i) {
@@ -260,9 +273,10 @@ py::tuple ln_impl(const py::array& x_in, const py::object& g_in, const py::objec
   return py::make_tuple(std::move(y), std::move(mean), std::move(invstd));
 }
 
-py::tuple layer_norm(const py::array& x, int ndim, const py::object& gamma, const py::object& beta,
+py::tuple layer_norm(const py::array& x, const py::object& ndim, const py::object& gamma, const py::object& beta,
                      double eps) {
   const char* op = "layer_norm";
+  check_eps(op, eps);
   const bool f32 = require_float_dtype(op, x);
   const LnDims d = ln_dims(op, x, ndim);
   require_shape(op, "gamma", optional_array(op, "gamma", x, gamma), d.norm, x);
@@ -296,7 +310,7 @@ py::tuple ln_grad_impl(const py::array& gy_in, const py::array& x_in, const py::
 }
 
 py::tuple layer_norm_grad(const py::array& gy, const py::array& x, const py::array& mean,
-                          const py::array& invstd, const py::object& gamma, int ndim) {
+                          const py::array& invstd, const py::object& gamma, const py::object& ndim) {
   const char* op = "layer_norm_grad";
   const bool f32 = require_float_dtype(op, x, gy, mean, invstd);
   const LnDims d = ln_dims(op, x, ndim);
@@ -338,8 +352,7 @@ void check_smoothing(const char* op, double e) {
 template <typename T>
 py::tuple ce_impl(const py::array& x_in, const py::array& t_in, double e) {
   const auto x = contiguous<T>(x_in);
-  const auto t = py::array_t<std::int64_t, py::array::c_style>::ensure(t_in);
-  if (!t) throw py::error_already_set();
+  const auto t = contiguous<std::int64_t>(t_in);
   const std::int64_t n = x.shape(0), c = x.shape(1);
   py::array_t<T> loss(n), probs({n, c});
   const T* px = x.data();
@@ -373,8 +386,7 @@ py::array ce_grad_impl(const py::array& g_in, const py::array& p_in, const py::a
                        double e) {
   const auto g = contiguous<T>(g_in);
   const auto p = contiguous<T>(p_in);
-  const auto t = py::array_t<std::int64_t, py::array::c_style>::ensure(t_in);
-  if (!t) throw py::error_already_set();
+  const auto t = contiguous<std::int64_t>(t_in);
   const std::int64_t n = p.shape(0), c = p.shape(1);
   py::array_t<T> grad({n, c});
   const T* pg = g.data();
@@ -412,30 +424,30 @@ py::array cross_entropy_grad(const py::array& g, const py::array& probs, const p
 }  // namespace
 
 void bind_norm(py::module_& m) {
-  m.def("batch_norm_train", &batch_norm_train, py::arg("x"), py::arg("gamma"), py::arg("beta"),
+  m.def("batch_norm_train", named("batch_norm_train", &batch_norm_train), py::arg("x"), py::arg("gamma"), py::arg("beta"),
         py::arg("eps"),
         R"doc(Batch norm with the batch's statistics over every axis but 1 of an (N, C) or
 (N, C, ...) float32/float64 array. gamma/beta: (C,) arrays or None. Returns
 (y, mean, var) with the biased variance. The GIL is released.)doc");
-  m.def("batch_norm_eval", &batch_norm_eval, py::arg("x"), py::arg("mean"), py::arg("var"),
+  m.def("batch_norm_eval", named("batch_norm_eval", &batch_norm_eval), py::arg("x"), py::arg("mean"), py::arg("var"),
         py::arg("gamma"), py::arg("beta"), py::arg("eps"),
         R"doc(Batch norm with given per-channel statistics: (x - mean) / sqrt(var + eps) * gamma + beta.)doc");
-  m.def("batch_norm_grad", &batch_norm_grad, py::arg("gy"), py::arg("x"), py::arg("mean"),
+  m.def("batch_norm_grad", named("batch_norm_grad", &batch_norm_grad), py::arg("gy"), py::arg("x"), py::arg("mean"),
         py::arg("invstd"), py::arg("gamma"), py::arg("training"),
         R"doc(Gradients (gx, ggamma, gbeta) of batch norm; with training the statistics are
 those of the batch (they depend on x), otherwise constants.)doc");
-  m.def("layer_norm", &layer_norm, py::arg("x"), py::arg("ndim"), py::arg("gamma"),
+  m.def("layer_norm", named("layer_norm", &layer_norm), py::arg("x"), py::arg("ndim"), py::arg("gamma"),
         py::arg("beta"), py::arg("eps"),
         R"doc(Layer norm over the last ndim axes. Returns (y, mean, invstd); mean and invstd
 keep the normalised axes as size 1.)doc");
-  m.def("layer_norm_grad", &layer_norm_grad, py::arg("gy"), py::arg("x"), py::arg("mean"),
+  m.def("layer_norm_grad", named("layer_norm_grad", &layer_norm_grad), py::arg("gy"), py::arg("x"), py::arg("mean"),
         py::arg("invstd"), py::arg("gamma"), py::arg("ndim"),
         R"doc(Gradients (gx, ggamma, gbeta) of layer norm over the last ndim axes.)doc");
-  m.def("cross_entropy", &cross_entropy, py::arg("logits"), py::arg("target"),
+  m.def("cross_entropy", named("cross_entropy", &cross_entropy), py::arg("logits"), py::arg("target"),
         py::arg("label_smoothing"),
         R"doc(Fused softmax cross-entropy of (N, C) logits and int64 class indices (N,).
 Returns (loss (N,), probs (N, C)); IndexError names a target outside [0, C).)doc");
-  m.def("cross_entropy_grad", &cross_entropy_grad, py::arg("g"), py::arg("probs"),
+  m.def("cross_entropy_grad", named("cross_entropy_grad", &cross_entropy_grad), py::arg("g"), py::arg("probs"),
         py::arg("target"), py::arg("label_smoothing"),
         R"doc(g[:, None] * (probs - ((1 - e) * onehot(target) + e / C)).)doc");
 }

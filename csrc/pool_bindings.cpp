@@ -27,47 +27,26 @@ std::string shape4_str(const Shape4& s) {
   return out + (s.size() == 1 ? ",)" : ")");
 }
 
-// An int or a pair of ints (height, width).
-Pair pair_arg(const char* op, const char* name, const py::handle& obj) {
-  try {
-    if (py::isinstance<py::int_>(obj)) {
-      const auto v = obj.cast<std::int64_t>();
-      return {v, v};
-    }
-    const auto seq = obj.cast<py::sequence>();
-    if (seq.size() == 2) return {seq[0].cast<std::int64_t>(), seq[1].cast<std::int64_t>()};
-  } catch (const py::cast_error&) {
-  }
-  throw py::type_error(std::string(op) + ": " + name + " must be an int or a pair of ints, got " +
-                       py::repr(obj).cast<std::string>());
-}
-
-// x_shape: a sequence of 4 non-negative ints (N, C, H, W).
-Shape4 shape_arg(const char* op, const py::handle& obj) {
-  Shape4 s;
-  try {
-    for (const auto& v : obj.cast<py::sequence>()) s.push_back(v.cast<std::int64_t>());
-  } catch (const py::cast_error&) {
-    s.clear();
-  }
-  bool ok = s.size() == 4;
-  for (auto d : s) ok = ok && d >= 0;
-  if (!ok) {
-    throw py::value_error(std::string(op) +
-                          ": x_shape must be 4 non-negative ints (N, C, H, W), got " +
-                          py::repr(obj).cast<std::string>());
+// x_shape: 4 non-negative ints (N, C, H, W).
+Shape4 x_shape_arg(const char* op, const py::handle& obj) {
+  Shape4 s = shape_arg(op, "x_shape", obj, 4, "(N, C, H, W)");
+  if (bounded_product({s[0], s[1], s[2], s[3]}) < 0) {
+    throw py::value_error(std::string(op) + ": x_shape " + shape4_str(s) + " has more than 2**48 elements");
   }
   return s;
 }
 
 // Validates kernel/stride/padding against an (N, C, H, W) input and computes the output size.
-tgc::Pool2dShape pool_shape(const char* op, const Shape4& x, const Pair& k, const Pair& s,
-                            const Pair& p) {
-  if (k.first < 1 || k.second < 1 || s.first < 1 || s.second < 1) {
-    throw py::value_error(std::string(op) + ": kernel " + pair_str(k) + " and stride " +
-                          pair_str(s) + " must be >= 1");
+tgc::Pool2dShape pool_shape(const char* op, const Shape4& x, const py::handle& kernel,
+                            const py::handle& stride, const py::handle& padding) {
+  const Pair k = pair_arg(op, "kernel", kernel, 1, kMaxDim);
+  const Pair s = pair_arg(op, "stride", stride, 1, kMaxDim);
+  const Pair p = pair_arg(op, "padding", padding, 0, kMaxDim);
+  if (x[2] == 0 || x[3] == 0) {  // every window would be all padding (PyTorch refuses it too)
+    throw py::value_error(std::string(op) + ": input " + shape4_str(x) +
+                          " has an empty (H, W) plane; pooling needs H >= 1 and W >= 1");
   }
-  if (p.first < 0 || p.second < 0 || p.first > k.first / 2 || p.second > k.second / 2) {
+  if (p.first > k.first / 2 || p.second > k.second / 2) {
     throw py::value_error(std::string(op) + ": padding " + pair_str(p) +
                           " must be between 0 and half the kernel " + pair_str(k));
   }
@@ -79,6 +58,16 @@ tgc::Pool2dShape pool_shape(const char* op, const Shape4& x, const Pair& k, cons
     throw py::value_error(std::string(op) + ": input " + shape4_str(x) +
                           " is smaller than the kernel " + pair_str(k) + " with padding " +
                           pair_str(p));
+  }
+  // With one window per column (row) the stride is never applied; the kernels'
+  // phase planes grow with it, so use the smallest stride that gives one window.
+  if (r.oh == 1) r.sh = r.h + 2 * r.ph - r.kh + 1;
+  if (r.ow == 1) r.sw = r.w + 2 * r.pw - r.kw + 1;
+  if (bounded_product({r.n, r.c, r.oh, r.ow}) < 0 ||
+      bounded_product({r.h + 2 * r.ph, r.w + 2 * r.pw}) < 0) {
+    throw py::value_error(std::string(op) + ": input " + shape4_str(x) + " with kernel " + pair_str(k) +
+                          ", stride " + pair_str(s) + " and padding " + pair_str(p) +
+                          " needs more than 2**48 elements of output or padded input per plane");
   }
   return r;
 }
@@ -122,8 +111,8 @@ py::tuple max_pool2d(const py::array& x, const py::object& kernel, const py::obj
   const char* op = "max_pool2d";
   const bool f32 = require_float_dtype(op, x);
   require_4d(op, "input", x);
-  const auto s = pool_shape(op, shape_of(x), pair_arg(op, "kernel", kernel),
-                            pair_arg(op, "stride", stride), pair_arg(op, "padding", padding));
+  require_dims_bounded(op, "input", x);
+  const auto s = pool_shape(op, shape_of(x), kernel, stride, padding);
   return f32 ? max_pool2d_impl<float>(x, s) : max_pool2d_impl<double>(x, s);
 }
 
@@ -131,8 +120,7 @@ template <typename T>
 py::array max_pool2d_grad_impl(const py::array& gy_in, const py::array& am_in,
                                const tgc::Pool2dShape& s) {
   const auto gy = contiguous<T>(gy_in);
-  const auto am = py::array_t<std::int64_t, py::array::c_style>::ensure(am_in);
-  if (!am) throw py::error_already_set();
+  const auto am = contiguous<std::int64_t>(am_in);
   py::array_t<T> gx({s.n, s.c, s.h, s.w});
   const T* pg = gy.data();
   const std::int64_t* pa = am.data();
@@ -158,7 +146,7 @@ py::array max_pool2d_grad(const py::array& gy, const py::array& argmax, const py
   const char* op = "max_pool2d_grad";
   const bool f32 = require_float_dtype(op, gy);
   require_int64(op, "argmax", argmax);
-  const Shape4 xs = shape_arg(op, x_shape);
+  const Shape4 xs = x_shape_arg(op, x_shape);
   require_4d(op, "gradient", gy);
   if (shape_of(argmax) != shape_of(gy) || gy.shape(0) != xs[0] || gy.shape(1) != xs[1]) {
     throw py::value_error(std::string(op) + ": gradient " + shape_str(gy) + " and argmax " +
@@ -188,8 +176,8 @@ py::array avg_pool2d(const py::array& x, const py::object& kernel, const py::obj
   const char* op = "avg_pool2d";
   const bool f32 = require_float_dtype(op, x);
   require_4d(op, "input", x);
-  const auto s = pool_shape(op, shape_of(x), pair_arg(op, "kernel", kernel),
-                            pair_arg(op, "stride", stride), pair_arg(op, "padding", padding));
+  require_dims_bounded(op, "input", x);
+  const auto s = pool_shape(op, shape_of(x), kernel, stride, padding);
   return f32 ? avg_pool2d_impl<float>(x, s, count_include_pad)
              : avg_pool2d_impl<double>(x, s, count_include_pad);
 }
@@ -212,9 +200,8 @@ py::array avg_pool2d_grad(const py::array& gy, const py::object& x_shape, const 
                           bool count_include_pad) {
   const char* op = "avg_pool2d_grad";
   const bool f32 = require_float_dtype(op, gy);
-  const Shape4 xs = shape_arg(op, x_shape);
-  const auto s = pool_shape(op, xs, pair_arg(op, "kernel", kernel),
-                            pair_arg(op, "stride", stride), pair_arg(op, "padding", padding));
+  const Shape4 xs = x_shape_arg(op, x_shape);
+  const auto s = pool_shape(op, xs, kernel, stride, padding);
   const Shape4 expected{s.n, s.c, s.oh, s.ow};
   if (shape_of(gy) != expected) {
     throw py::value_error(std::string(op) + ": gradient has shape " + shape_str(gy) +
@@ -228,7 +215,7 @@ py::array avg_pool2d_grad(const py::array& gy, const py::object& x_shape, const 
 }  // namespace
 
 void bind_pool(py::module_& m) {
-  m.def("max_pool2d", &max_pool2d, py::arg("x"), py::arg("kernel"), py::arg("stride"),
+  m.def("max_pool2d", named("max_pool2d", &max_pool2d), py::arg("x"), py::arg("kernel"), py::arg("stride"),
         py::arg("padding"),
         R"doc(2-D max pooling of a float32/float64 (N, C, H, W) array.
 
@@ -236,16 +223,16 @@ kernel, stride, padding: ints or (height, width) pairs; 0 <= padding <= kernel /
 Returns (y, argmax): y (N, C, OH, OW) and int64 argmax holding the flat
 h * W + w input index of each maximum (first maximum in row-major window
 order wins; the first NaN wins; padding never wins). The GIL is released.)doc");
-  m.def("max_pool2d_grad", &max_pool2d_grad, py::arg("gy"), py::arg("argmax"),
+  m.def("max_pool2d_grad", named("max_pool2d_grad", &max_pool2d_grad), py::arg("gy"), py::arg("argmax"),
         py::arg("x_shape"),
         R"doc(Gradient of max_pool2d: scatter-adds gy (N, C, OH, OW) at the int64 argmax
 positions into a zero (N, C, H, W) array of gy's dtype. IndexError names an
 argmax entry outside the H x W plane.)doc");
-  m.def("avg_pool2d", &avg_pool2d, py::arg("x"), py::arg("kernel"), py::arg("stride"),
+  m.def("avg_pool2d", named("avg_pool2d", &avg_pool2d), py::arg("x"), py::arg("kernel"), py::arg("stride"),
         py::arg("padding"), py::arg("count_include_pad") = true,
         R"doc(2-D average pooling of a float32/float64 (N, C, H, W) array; the zero padding
 counts in the divisor when count_include_pad, else only elements inside the image do.)doc");
-  m.def("avg_pool2d_grad", &avg_pool2d_grad, py::arg("gy"), py::arg("x_shape"),
+  m.def("avg_pool2d_grad", named("avg_pool2d_grad", &avg_pool2d_grad), py::arg("gy"), py::arg("x_shape"),
         py::arg("kernel"), py::arg("stride"), py::arg("padding"),
         py::arg("count_include_pad") = true,
         R"doc(Gradient of avg_pool2d with respect to its (N, C, H, W) input.)doc");

@@ -24,14 +24,6 @@ using i64 = std::int64_t;
 
 // ------------------------------------------------------------------ threads
 
-int max_threads() {
-#ifdef _OPENMP
-  return omp_in_parallel() ? 1 : omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-
 // Split `tasks` (image, group) pairs over the threads, or process them one by
 // one with the parallelism inside? Outside when every thread gets (nearly) the
 // same number of pairs.
@@ -326,9 +318,10 @@ void direct_conv(const DGeom& g, const T* src, const T* w, const T* bias, T* dst
   const i64 pairs = g.n * g.groups;
   const int threads = max_threads();
   if (split_pairs(pairs, threads)) {
+    const PerThread<T> xqs(threads, xq_size, conv_workspace<T, kWsInput>);
 #pragma omp parallel num_threads(threads)
     {
-      T* xq = conv_workspace<T, kWsInput>(xq_size);
+      T* xq = xqs.slice();
 #pragma omp for schedule(dynamic, 1)
       for (i64 pr = 0; pr < pairs; ++pr) {
         pad_phases(g, src + pr * in_pair, xq);
@@ -456,10 +449,12 @@ void direct_grad_weight(const DGeom& g, const T* x, const T* gy, T* gw) {
     // lanes into its own partial; partials are summed in chunk order.
     const i64 nch = weight_chunks(pairs, threads, total, sizeof(T));
     T* parts = conv_workspace<T, kWsChunks>(static_cast<std::size_t>(nch * total));
+    const PerThread<T> xqs(threads, xq_size, conv_workspace<T, kWsInput>);
+    const PerThread<T> accs(threads, acc_size, conv_workspace<T, kWsPartial>);
 #pragma omp parallel num_threads(threads)
     {
-      T* xq = conv_workspace<T, kWsInput>(xq_size);
-      T* acc = conv_workspace<T, kWsPartial>(acc_size);
+      T* xq = xqs.slice();
+      T* acc = accs.slice();
 #pragma omp for schedule(dynamic, 1)
       for (i64 ch = 0; ch < nch; ++ch) {
         std::fill(acc, acc + acc_size, T(0));
@@ -710,6 +705,7 @@ void cv_conv(const DGeom& g, const T* src, const T* w, const T* bias, T* dst) {
   auto interleave = [&](i64 gi, const Block& ib, T* xi) {
     transpose(src + (ib.start * cin + gi * g.ci) * hw, ib.size, g.ci * hw, cin * hw, xi, ib.size);
   };
+  const PerThread<T> outs(threads, static_cast<std::size_t>(g.ow * kCvAcc * L), conv_workspace<T, kWsRow>);
   // Output row oh of channel block b for the images of ib, into y (image j,
   // channel f of the group at y + j*y_img + f*np).
   auto row = [&](i64 gi, const Block& ib, const T* xi, i64 b, i64 oh, T* y, i64 y_img) {
@@ -722,7 +718,7 @@ void cv_conv(const DGeom& g, const T* src, const T* w, const T* bias, T* dst) {
     // The tiles of the row go to out[ow][image][channel]; then out is written to
     // y one contiguous output row at a time (not one element per plane per tile).
     const i64 tile = nb * fv * L;
-    T* out = conv_workspace<T, kWsRow>(static_cast<std::size_t>(g.ow * kCvAcc * L));
+    T* out = outs.slice();
     const i64 kh0 = rh[2 * oh], nkh = rh[2 * oh + 1] - kh0;
     for (i64 ow = 0; ow < g.ow; ++ow) {
       const i64 kw0 = rw[2 * ow], nkw = rw[2 * ow + 1] - kw0;
@@ -738,9 +734,10 @@ void cv_conv(const DGeom& g, const T* src, const T* w, const T* bias, T* dst) {
   const i64 items = g.groups * static_cast<i64>(iblocks.size());
   const i64 nb_max = iblocks[0].size;
   if (split_pairs(items, threads)) {
+    const PerThread<T> xis(threads, static_cast<std::size_t>(g.ci * hw * nb_max), conv_workspace<T, kWsInput>);
 #pragma omp parallel num_threads(threads)
     {
-      T* xi = conv_workspace<T, kWsInput>(static_cast<std::size_t>(g.ci * hw * nb_max));
+      T* xi = xis.slice();
 #pragma omp for schedule(dynamic, 1)
       for (i64 it = 0; it < items; ++it) {
         const i64 gi = it % g.groups;
@@ -825,10 +822,13 @@ void cv_grad_weight(const DGeom& g, const T* x, const T* gy, T* gw) {
   };
 
   T* parts = conv_workspace<T, kWsChunks>(static_cast<std::size_t>(nch * part));
-#pragma omp parallel num_threads(threads) if (threads > 1 && nch > 1)
+  const int team = threads > 1 && nch > 1 ? threads : 1;
+  const PerThread<T> xts(team, static_cast<std::size_t>(batch * hw * g.ci), conv_workspace<T, kWsInput>);
+  const PerThread<T> gyts(team, static_cast<std::size_t>(batch * np * fp), conv_workspace<T, kWsPartial>);
+#pragma omp parallel num_threads(team)
   {
-    T* xt = conv_workspace<T, kWsInput>(static_cast<std::size_t>(batch * hw * g.ci));
-    T* gyt = conv_workspace<T, kWsPartial>(static_cast<std::size_t>(batch * np * fp));
+    T* xt = xts.slice();
+    T* gyt = gyts.slice();
 #pragma omp for schedule(dynamic, 1)
     for (i64 ch = 0; ch < nch; ++ch) {
       T* acc = parts + ch * part;
@@ -952,12 +952,16 @@ void unpad_phases(const DGeom& g, const T* gq, T* gx, bool par) {
 // Runs pair(pr, inner) for every (image, group) pair pr: split over the threads
 // (inner = false; gemm then runs single-threaded), or one after the other with
 // the parallelism inside (inner = true).
+// A pair allocates (its buffers and gemm's are per thread): an allocation
+// failure inside the region is kept and rethrown after it (workspace.h).
 template <typename Pair>
 void for_each_pair(i64 pairs, Pair&& pair) {
   const int threads = max_threads();
   if (split_pairs(pairs, threads)) {
+    RegionErrors errors;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (i64 pr = 0; pr < pairs; ++pr) pair(pr, false);
+    for (i64 pr = 0; pr < pairs; ++pr) errors.run([&] { pair(pr, false); });
+    errors.rethrow();
   } else {
     for (i64 pr = 0; pr < pairs; ++pr) pair(pr, threads > 1);
   }
@@ -1111,13 +1115,16 @@ void gemm_grad_weight(const Conv2dParams& p, const DGeom& g, const T* gy, const 
   if (split_pairs(pairs, threads)) {
     const i64 nch = weight_chunks(pairs, threads, total, sizeof(T));
     T* parts = conv_workspace<T, kWsChunks>(static_cast<std::size_t>(nch * total));
+    RegionErrors errors;  // pair() allocates: see for_each_pair
 #pragma omp parallel num_threads(threads)
     {
 #pragma omp for schedule(dynamic, 1)
       for (i64 ch = 0; ch < nch; ++ch) {
-        T* part = parts + ch * total;
-        std::fill(part, part + total, T(0));
-        for (i64 pr = pairs * ch / nch; pr < pairs * (ch + 1) / nch; ++pr) pair(pr, false, part);
+        errors.run([&] {
+          T* part = parts + ch * total;
+          std::fill(part, part + total, T(0));
+          for (i64 pr = pairs * ch / nch; pr < pairs * (ch + 1) / nch; ++pr) pair(pr, false, part);
+        });
       }
 #pragma omp for schedule(static)
       for (i64 e = 0; e < total; ++e) {
@@ -1126,6 +1133,7 @@ void gemm_grad_weight(const Conv2dParams& p, const DGeom& g, const T* gy, const 
         gw[e] = s;
       }
     }
+    errors.rethrow();
   } else {
     std::fill(gw, gw + total, T(0));
     for (i64 pr = 0; pr < pairs; ++pr) pair(pr, threads > 1, gw);
@@ -1253,6 +1261,26 @@ bool channels_suit_grad_weight(const Conv2dParams& p, std::size_t elem_size) {
   return cg >= 3 && (kVectorBytes < 32 || image_bytes < kGwMaxImageBytes);
 }
 
+// Whether a[0..n) holds no Inf or NaN.
+template <typename T>
+bool all_finite(const T* a, i64 n) {
+  T acc = 0;  // a - a is 0 for finite a, NaN for Inf and NaN
+#pragma omp simd reduction(+ : acc)
+  for (i64 i = 0; i < n; ++i) acc += a[i] - a[i];
+  return acc == 0;
+}
+
+// The channel-vectorised kernels skip the taps that read padding, but
+// 0 * Inf is NaN: the other algorithms (and PyTorch) multiply the padding and
+// get NaN there. When `operand`, the array the padding is multiplied with,
+// holds an Inf or NaN, the automatic choice falls back to GEMM.
+template <typename T>
+ConvAlgo keep_nan_through_padding(ConvAlgo algo, const Conv2dParams& p, bool padded, const T* operand,
+                                  i64 count) {
+  const bool skips = algo == ConvAlgo::kDirectChannels && p.algo == ConvAlgo::kAuto && padded;
+  return skips && !all_finite(operand, count) ? ConvAlgo::kGemm : algo;
+}
+
 DGeom forward_geom(const Conv2dParams& p) {
   return DGeom{p.n,  p.groups, p.c / p.groups, p.h,  p.w,  p.f / p.groups, p.kh, p.kw,
                p.sh, p.sw,     p.ph,           p.pw, p.dh, p.dw,           p.oh(), p.ow()};
@@ -1296,7 +1324,8 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
     return;
   }
   // Qualified: the argument type would also find tgc::conv2d_forward_algo (ADL).
-  const ConvAlgo algo = TGC_ISA::conv2d_forward_algo(p, sizeof(T));
+  const ConvAlgo algo = keep_nan_through_padding(TGC_ISA::conv2d_forward_algo(p, sizeof(T)), p,
+                                                 p.ph > 0 || p.pw > 0, w, p.f * (p.c / p.groups) * p.kh * p.kw);
   if (algo == ConvAlgo::kDirectChannels) {
     cv_conv<T>(forward_geom(p), x, w, bias, y);
   } else if (algo == ConvAlgo::kDirect) {
@@ -1317,7 +1346,8 @@ void conv2d_grad_input(const Conv2dParams& p, const T* gy, const T* w, T* gx) {
   // convolution of gy with the kernel flipped in space, channels swapped,
   // padding d(k-1) - p.
   // Qualified: the argument type would also find tgc::conv2d_grad_input_algo (ADL).
-  const ConvAlgo algo = TGC_ISA::conv2d_grad_input_algo(p, sizeof(T));
+  const ConvAlgo algo = keep_nan_through_padding(TGC_ISA::conv2d_grad_input_algo(p, sizeof(T)), p, true, w,
+                                                 p.f * (p.c / p.groups) * p.kh * p.kw);
   if (algo == ConvAlgo::kDirectChannels) {
     cv_conv<T>(transposed_geom(p), gy, flipped_weights(p, w), nullptr, gx);
   } else if (algo == ConvAlgo::kDirect) {
@@ -1336,7 +1366,8 @@ void conv2d_grad_weight(const Conv2dParams& p, const T* gy, const T* x, T* gw) {
     return;
   }
   // Qualified: the argument type would also find tgc::conv2d_grad_weight_algo (ADL).
-  const ConvAlgo algo = TGC_ISA::conv2d_grad_weight_algo(p, sizeof(T));
+  const ConvAlgo algo = keep_nan_through_padding(TGC_ISA::conv2d_grad_weight_algo(p, sizeof(T)), p,
+                                                 p.ph > 0 || p.pw > 0, gy, p.n * p.f * p.oh() * p.ow());
   if (algo == ConvAlgo::kDirectChannels) {
     cv_grad_weight<T>(forward_geom(p), x, gy, gw);
   } else if (algo == ConvAlgo::kDirect) {

@@ -68,8 +68,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdlib>
-#include <exception>
-#include <new>
 #include <type_traits>
 
 #ifdef _OPENMP
@@ -77,6 +75,7 @@
 #endif
 
 #include "isa_kernels.h"
+#include "workspace.h"
 
 namespace tgc {
 namespace TGC_ISA {
@@ -141,18 +140,14 @@ class Workspace {
       release(ptr_);
       ptr_ = nullptr;
       size_ = 0;
-      const std::size_t rounded = (bytes + 4095) / 4096 * 4096;
-      ptr_ = std::aligned_alloc(4096, rounded);
-      if (!ptr_) throw std::bad_alloc();
-      size_ = rounded;
+      ptr_ = scratch_alloc(bytes, 1, 4096);  // throws OutOfMemory (memory.h)
+      size_ = bytes;
     }
     return ptr_;
   }
 
  private:
-  static void release(void* p) {
-    std::free(p);
-  }
+  static void release(void* p) { scratch_free(p); }
 
   void* ptr_ = nullptr;
   std::size_t size_ = 0;
@@ -509,22 +504,17 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
   constexpr idx NR = Blocking<T>::NR;
   const idx mu = (m + MR - 1) / MR, nu = (n + NR - 1) / NR;
   const idx tm = best_tm, tn = best_tn;
-  // An exception (std::bad_alloc from a packing buffer) must not escape the
-  // parallel region (that would terminate the process): keep the first one.
-  std::exception_ptr error;
+  // The packing buffers are per thread: an allocation failure is kept and
+  // rethrown after the region (workspace.h).
+  RegionErrors errors;
 #pragma omp parallel for num_threads(static_cast<int>(tm * tn)) schedule(static, 1)
   for (idx t = 0; t < tm * tn; ++t) {
     const idx ti = t / tn, tj = t % tn;
     const idx r0 = std::min(m, mu * ti / tm * MR), r1 = std::min(m, mu * (ti + 1) / tm * MR);
     const idx c0 = std::min(n, nu * tj / tn * NR), c1 = std::min(n, nu * (tj + 1) / tn * NR);
-    try {
-      gemm_rect<T>(trans_a, trans_b, r0, r1, c0, c1, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    } catch (...) {
-#pragma omp critical(tgc_gemm_error)
-      if (!error) error = std::current_exception();
-    }
+    errors.run([&] { gemm_rect<T>(trans_a, trans_b, r0, r1, c0, c1, k, alpha, a, lda, b, ldb, beta, c, ldc); });
   }
-  if (error) std::rethrow_exception(error);
+  errors.rethrow();
 }
 
 template <typename T>

@@ -2,9 +2,9 @@
 // Compiled once per instruction set, into namespace tgc::<isa> (see simd.h).
 
 #include <algorithm>
-#include <exception>
 
 #include "isa_kernels.h"
+#include "workspace.h"
 #include "matmul.h"
 
 namespace tgc {
@@ -34,18 +34,15 @@ void matmul_batched_strided(bool trans_a, bool trans_b, std::int64_t batch, std:
   if (batch > 1 && per < kSmallMatrixFlops) {
     const bool parallel = per * batch >= kParallelThreshold;
     (void)parallel;
-    std::exception_ptr error;  // must not escape the parallel region
+    RegionErrors errors;  // gemm's packing buffers may fail to allocate (workspace.h)
 #pragma omp parallel for schedule(static) if (parallel)
     for (std::int64_t bi = 0; bi < batch; ++bi) {
-      try {
+      errors.run([&] {
         gemm<T>(trans_a, trans_b, m, n, k, T(1), a + bi * stride_a, lda, b + bi * stride_b, ldb,
                 T(0), c + bi * m * n, n);
-      } catch (...) {
-#pragma omp critical(tgc_matmul_error)
-        if (!error) error = std::current_exception();
-      }
+      });
     }
-    if (error) std::rethrow_exception(error);
+    errors.rethrow();
   } else {
     for (std::int64_t bi = 0; bi < batch; ++bi) {
       gemm<T>(trans_a, trans_b, m, n, k, T(1), a + bi * stride_a, lda, b + bi * stride_b, ldb,

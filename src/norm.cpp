@@ -23,22 +23,6 @@ constexpr std::int64_t kParallelElements = std::int64_t{1} << 15;
 // Runs longer than this are summed in pieces: each piece in T (SIMD lanes), the pieces in double.
 constexpr std::int64_t kBlock = 1024;
 
-inline int max_threads() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-
-inline int thread_id() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
 inline int team_size() {
 #ifdef _OPENMP
   return omp_get_num_threads();
@@ -46,6 +30,11 @@ inline int team_size() {
   return 1;
 #endif
 }
+
+// v clamped at 0 from below (rounding can make E[x^2] - E[x]^2 slightly
+// negative), NaN kept: an Inf or NaN input must give NaN statistics, as in
+// PyTorch, and std::max(0.0, NaN) would be 0.
+inline double nonnegative(double v) { return v < 0 ? 0.0 : v; }
 
 // Threads worth using for `elements` elements of work split into `units` independent pieces.
 inline int threads_for(std::int64_t elements, std::int64_t units) {
@@ -124,7 +113,7 @@ void channel_reduce(std::int64_t n, std::int64_t c, std::int64_t s, Run run, Col
   int used = 1;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    const int t = thread_id(), team = team_size();
+    const int t = thread_num(), team = team_size();
     if (t == 0) used = team;
     double* a1 = ws + 2 * c * t;
     double* a2 = a1 + c;
@@ -228,7 +217,7 @@ void batch_norm_stats(const T* x, std::int64_t n, std::int64_t c, std::int64_t s
   for (std::int64_t j = 0; j < c; ++j) {
     const double mu = s1[j] / m;
     mean[j] = static_cast<T>(k[j] + mu);
-    var[j] = static_cast<T>(std::max(0.0, s2[j] / m - mu * mu));
+    var[j] = static_cast<T>(nonnegative(s2[j] / m - mu * mu));
   }
 }
 
@@ -316,7 +305,7 @@ void layer_norm_forward(const T* x, std::int64_t rows, std::int64_t m, const T* 
     const T mu = static_cast<T>(s1 / m);
     double c1 = 0, c2 = 0;
     shifted_sums(xr, m, mu, c1, c2);  // c2 = sum((x - mu)^2); c1 ~ 0 corrects for mu's rounding
-    const double var = std::max(0.0, c2 / m - (c1 / m) * (c1 / m));
+    const double var = nonnegative(c2 / m - (c1 / m) * (c1 / m));
     const T is = static_cast<T>(1.0 / std::sqrt(var + eps));
     mean[r] = mu;
     invstd[r] = is;
@@ -346,7 +335,7 @@ void layer_norm_backward(const T* gy, const T* x, std::int64_t rows, std::int64_
   int used = 1;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    const int t = thread_id();
+    const int t = thread_num();
     if (t == 0) used = team_size();
     double* acc_g = ws + 2 * m * t;
     double* acc_b = acc_g + m;

@@ -82,6 +82,11 @@ inline Phases phases_of(const Pool2dShape& s) {
   return f;
 }
 
+// Elements of all sh * sw phases of one plane.
+inline std::size_t phase_elems(const Pool2dShape& s, const Phases& f) {
+  return static_cast<std::size_t>(s.sh * s.sw * f.hq * f.wq);
+}
+
 // Splits plane xp (H x W) into the phases X (pad where Xp is padding).
 template <typename T>
 void split_phases(const T* xp, T* X, const Pool2dShape& s, const Phases& f, T pad) {
@@ -159,13 +164,16 @@ void max_pool2d_generic(const T* x, T* y, std::int64_t* argmax, const Pool2dShap
   const std::int64_t len = f.len;
   const T ninf = -std::numeric_limits<T>::infinity();
   const bool padded = s.ph > 0 || s.pw > 0;
-  const bool parallel = planes * (H * W + OH * OW) >= kParallelElements;
-#pragma omp parallel if (parallel)
+  const int threads = planes * (H * W + OH * OW) >= kParallelElements ? max_threads() : 1;
+  // per-thread workspaces, allocated here (workspace.h): phases, running max, offsets
+  const PerThread<T> Xs(threads, f.copy ? phase_elems(s, f) : 0, workspace<T, 2>);
+  const PerThread<T> Ms(threads, static_cast<std::size_t>(len), workspace<T, 3>);
+  const PerThread<IT> Ks(threads, static_cast<std::size_t>(len), workspace<IT, 4>);
+#pragma omp parallel num_threads(threads)
   {
-    // per-thread workspaces (thread_local in each worker): phases, running max, offsets
-    T* X = f.copy ? workspace<T, 2>(static_cast<std::size_t>(s.sh * s.sw * f.hq * f.wq)) : nullptr;
-    T* M = workspace<T, 3>(static_cast<std::size_t>(len));
-    IT* K = workspace<IT, 4>(static_cast<std::size_t>(len));
+    T* X = f.copy ? Xs.slice() : nullptr;
+    T* M = Ms.slice();
+    IT* K = Ks.slice();
 #pragma omp for schedule(static)
     for (std::int64_t p = 0; p < planes; ++p) {
       const T* xp = x + p * H * W;
@@ -228,11 +236,13 @@ void avg_pool2d_forward_impl(const T* x, T* y, const Pool2dShape& s, bool count_
   const std::int64_t planes = s.n * s.c, H = s.h, W = s.w, OH = s.oh, OW = s.ow;
   const Phases f = phases_of(s);
   const std::int64_t len = f.len;
-  const bool parallel = planes * (H * W + OH * OW) >= kParallelElements;
-#pragma omp parallel if (parallel)
+  const int threads = planes * (H * W + OH * OW) >= kParallelElements ? max_threads() : 1;
+  const PerThread<T> Xs(threads, f.copy ? phase_elems(s, f) : 0, workspace<T, 2>);
+  const PerThread<T> As(threads, static_cast<std::size_t>(len), workspace<T, 3>);
+#pragma omp parallel num_threads(threads)
   {
-    T* X = f.copy ? workspace<T, 2>(static_cast<std::size_t>(s.sh * s.sw * f.hq * f.wq)) : nullptr;
-    T* A = workspace<T, 3>(static_cast<std::size_t>(len));
+    T* X = f.copy ? Xs.slice() : nullptr;
+    T* A = As.slice();
 #pragma omp for schedule(static)
     for (std::int64_t p = 0; p < planes; ++p) {
       const T* xp = x + p * H * W;
@@ -269,18 +279,20 @@ template <typename T>
 void avg_pool2d_backward_impl(const T* gy, T* gx, const Pool2dShape& s, bool count_include_pad) {
   const std::int64_t planes = s.n * s.c, H = s.h, W = s.w, OH = s.oh, OW = s.ow;
   const Phases f = phases_of(s);
-  const std::int64_t len = f.len, phase_elems = s.sh * s.sw * f.hq * f.wq;
-  const bool parallel = planes * (H * W + OH * OW) >= kParallelElements;
-#pragma omp parallel if (parallel)
+  const std::int64_t len = f.len;
+  const int threads = planes * (H * W + OH * OW) >= kParallelElements ? max_threads() : 1;
+  const PerThread<T> Xs(threads, f.copy ? phase_elems(s, f) : 0, workspace<T, 2>);
+  const PerThread<T> Gs(threads, static_cast<std::size_t>(len), workspace<T, 3>);  // gy / divisor
+#pragma omp parallel num_threads(threads)
   {
-    T* X = f.copy ? workspace<T, 2>(static_cast<std::size_t>(phase_elems)) : nullptr;
-    T* G = workspace<T, 3>(static_cast<std::size_t>(len));  // gy / divisor on the flat grid
+    T* X = f.copy ? Xs.slice() : nullptr;
+    T* G = Gs.slice();
 #pragma omp for schedule(static)
     for (std::int64_t p = 0; p < planes; ++p) {
       T* gp = gx + p * H * W;
       const T* gyp = gy + p * OH * OW;
       T* dst = f.copy ? X : gp;
-      std::fill(dst, dst + (f.copy ? phase_elems : H * W), T(0));
+      std::fill(dst, dst + (f.copy ? static_cast<std::int64_t>(phase_elems(s, f)) : H * W), T(0));
       for (std::int64_t i = 0; i < OH; ++i) {
         T* g = G + i * f.wq;
         const T* gyo = gyp + i * OW;

@@ -333,9 +333,9 @@ def test_shape_errors():
     with pytest.raises(ValueError, match=r"grad_output shape \(2, 6, 4, 4\) does not match the output shape "
                                          r"\(1, 6, 4, 4\)"):
         C.conv2d_grad_weight(np.zeros((2, 6, 4, 4), np.float32), x, (6, 2, 3, 3), *s, 2)
-    with pytest.raises(ValueError, match=r"x_shape must be 4 non-negative ints .* got \(1, 4, 6\)"):
+    with pytest.raises(ValueError, match=r"x_shape must have 4 entries .* got \(1, 4, 6\)"):
         C.conv2d_grad_input(np.zeros((1, 6, 4, 4), np.float32), w, (1, 4, 6), *s, 2)
-    with pytest.raises(ValueError, match=r"stride >= 1, .* got stride \(0, 1\), padding \(0, 0\)"):
+    with pytest.raises(ValueError, match=r"conv2d: stride \(0, 1\): each must be >= 1 and at most 2147483647, got 0"):
         C.conv2d(x, w, None, (0, 1), (0, 0), (1, 1), 2)
     with pytest.raises(ValueError, match="algorithm must be 'auto', 'gemm', 'direct' or 'direct_channels'"):
         C.conv2d(x, w, None, *s, 2, algorithm="winograd")

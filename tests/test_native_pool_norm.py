@@ -439,7 +439,7 @@ def test_error_messages_name_shapes_and_dtypes():
         C.batch_norm_grad(np.zeros((2, 3)), np.zeros((2, 3, 1)), np.zeros(3), np.ones(3), None, True)
     with pytest.raises(ValueError, match=r"beta has shape \(4,\), expected \(4, 4\)"):
         C.layer_norm(x, 2, None, np.zeros(4, np.float32), 1e-5)
-    with pytest.raises(ValueError, match=r"ndim 5 must be between 1 and the number of axes of the input"):
+    with pytest.raises(ValueError, match=r"ndim \(the number of normalised trailing axes of the input \(2, 3, 4, 4\)\) must be between 1 and 4, got 5"):
         C.layer_norm(x, 5, None, None, 1e-5)
     logits = np.zeros((4, 10), np.float32)
     with pytest.raises(IndexError, match=r"target\[2\] = 10 is out of range for 10 classes \(input \(4, 10\)\)"):

@@ -1273,12 +1273,42 @@ bool all_finite(const T* a, i64 n) {
 // The channel-vectorised kernels skip the taps that read padding, but
 // 0 * Inf is NaN: the other algorithms (and PyTorch) multiply the padding and
 // get NaN there. When `operand`, the array the padding is multiplied with,
-// holds an Inf or NaN, the automatic choice falls back to GEMM.
+// holds an Inf or NaN, the automatic choice falls back to GEMM. (For
+// grad_weight, where that operand is the large gy, conv2d_grad_weight checks
+// the result instead.)
 template <typename T>
 ConvAlgo keep_nan_through_padding(ConvAlgo algo, const Conv2dParams& p, bool padded, const T* operand,
                                   i64 count) {
   const bool skips = algo == ConvAlgo::kDirectChannels && p.algo == ConvAlgo::kAuto && padded;
   return skips && !all_finite(operand, count) ? ConvAlgo::kGemm : algo;
+}
+
+// Whether gy holds an Inf or NaN at an output whose window reads padding only:
+// its products, all with padding, are the only ones of gy that the
+// channel-vectorised grad_weight can skip without a trace in gw. (None in
+// the usual geometries, padding <= (kernel - 1) * dilation.)
+template <typename T>
+bool nonfinite_in_padding_windows(const Conv2dParams& p, const T* gy) {
+  const i64 oh = p.oh(), ow = p.ow();
+  Array<unsigned char> row_out(static_cast<std::size_t>(oh)), col_out(static_cast<std::size_t>(ow));
+  bool any = false;
+  i64 lo, hi;
+  for (i64 o = 0; o < oh; ++o) {
+    taps_of_output(o, p.sh, p.ph, p.dh, p.kh, p.h, lo, hi);
+    any |= (row_out[static_cast<std::size_t>(o)] = lo >= hi);
+  }
+  for (i64 o = 0; o < ow; ++o) {
+    taps_of_output(o, p.sw, p.pw, p.dw, p.kw, p.w, lo, hi);
+    any |= (col_out[static_cast<std::size_t>(o)] = lo >= hi);
+  }
+  if (!any) return false;
+  for (i64 plane = 0; plane < p.n * p.f; ++plane)
+    for (i64 i = 0; i < oh; ++i)
+      for (i64 j = 0; j < ow; ++j) {
+        const T v = gy[(plane * oh + i) * ow + j];
+        if ((row_out[static_cast<std::size_t>(i)] || col_out[static_cast<std::size_t>(j)]) && v - v != 0) return true;
+      }
+  return false;
 }
 
 DGeom forward_geom(const Conv2dParams& p) {
@@ -1366,10 +1396,14 @@ void conv2d_grad_weight(const Conv2dParams& p, const T* gy, const T* x, T* gw) {
     return;
   }
   // Qualified: the argument type would also find tgc::conv2d_grad_weight_algo (ADL).
-  const ConvAlgo algo = keep_nan_through_padding(TGC_ISA::conv2d_grad_weight_algo(p, sizeof(T)), p,
-                                                 p.ph > 0 || p.pw > 0, gy, p.n * p.f * p.oh() * p.ow());
+  const ConvAlgo algo = TGC_ISA::conv2d_grad_weight_algo(p, sizeof(T));
   if (algo == ConvAlgo::kDirectChannels) {
     cv_grad_weight<T>(forward_geom(p), x, gy, gw);
+    // An Inf or NaN of gy times padding must give NaN (keep_nan_through_padding):
+    // such a gy leaves a non-finite gw unless its window reads padding only.
+    const bool padded = p.ph > 0 || p.pw > 0;
+    if (p.algo == ConvAlgo::kAuto && padded && (!all_finite(gw, total) || nonfinite_in_padding_windows(p, gy)))
+      gemm_grad_weight<T>(p, forward_geom(p), gy, x, gw);
   } else if (algo == ConvAlgo::kDirect) {
     direct_grad_weight<T>(forward_geom(p), x, gy, gw);
   } else {

@@ -528,3 +528,21 @@ def test_memory_error_through_the_tensor_api(native_isa):
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     assert int(run.stdout.split()[-1]) >= 2  # the forward's and the backward's buffers both failed once
+
+
+@pytest.mark.parametrize("padding", [1, 4])  # 4: the corner windows of a 3 x 3 kernel read padding only
+def test_conv_keeps_nan_from_inf_times_padding(padding):
+    """0 * Inf is NaN: the channel-vectorised kernels, which skip the taps that read padding, must give
+    the NaN pattern of the reference (and PyTorch's im2col), for an Inf in gy (grad_weight) and in w."""
+    rng = np.random.default_rng(6)
+    x, w = _image((4, 8, 6, 6), seed=7), _image((16, 8, 3, 3), seed=8)
+    s, p, d = (1, 1), (padding, padding), (1, 1)
+    assert C.conv2d_algorithms(x.shape, w.shape, s, p, d, 1, "float32")["grad_weight"] == "direct_channels"
+    y_shape = C.conv2d(x, w, None, s, p, d, 1).shape
+    gy = rng.standard_normal(y_shape).astype(np.float32)
+    gy[1, 3, 0, 0] = np.inf
+    with np.errstate(all="ignore"):
+        _close(C.conv2d_grad_weight(gy, x, w.shape, s, p, d, 1), REF.conv2d_grad_weight(gy, x, w.shape, s, p, d, 1),
+               x.dtype)
+        w[2, 1, 0, 0] = np.inf
+        _close(C.conv2d(x, w, None, s, p, d, 1), REF.conv2d(x, w, None, s, p, d, 1), x.dtype)

@@ -163,7 +163,7 @@ def test_elementwise_ops_and_indexing_on_cuda(cuda):
             t = tg.tensor(a, requires_grad=True, device=device)
             out = op(t)
             out.sum().backward()
-            outs.append((out.numpy(), t.grad.numpy()))
+            outs.append((out.detach().numpy(), t.grad.numpy()))
         np.testing.assert_allclose(outs[1][0], outs[0][0], rtol=1e-12, err_msg=f"op {i}")
         np.testing.assert_allclose(outs[1][1], outs[0][1], rtol=1e-12, atol=1e-15, err_msg=f"op {i} grad")
 

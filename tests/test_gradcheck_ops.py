@@ -886,7 +886,7 @@ _NOT_FLOAT32 = {"batch_norm_eval", "astype_roundtrip"}
 @pytest.mark.parametrize("name", sorted(set(FIXED) - _NOT_FLOAT32))
 def test_float32_inputs_give_float32_outputs_and_gradients(backend, name):
     fn, inputs = FIXED[name]()
-    inputs32 = [tg.Tensor(t.numpy().astype(np.float32), requires_grad=t.requires_grad)
+    inputs32 = [tg.Tensor(t.detach().numpy().astype(np.float32), requires_grad=t.requires_grad)
                 if isinstance(t, tg.Tensor) and t.dtype == np.float64 else t for t in inputs]
     out = fn(*inputs32)
     assert out.dtype == np.float32, f"{name}: float32 inputs gave a {out.dtype} output"

@@ -65,7 +65,7 @@ def test_mlps_shapes_and_parameter_counts():
     assert [type(m).__name__ for m in mlp] == ["Linear", "ReLU", "Linear"]
     assert mnist_mlp(hidden=16)[0].out_features == 16
     classic = mnist_classic_mlp()
-    out = classic(tg.randn(4, 784)).numpy()
+    out = classic(tg.randn(4, 784)).detach().numpy()
     assert out.shape == (4, 10) and ((out > 0) & (out < 1)).all()  # sigmoid outputs for the squared error
     assert classic.num_parameters() == (784 + 1) * 16 + (16 + 1) * 16 + (16 + 1) * 10 == 13_002
     circles = circles_mlp()
@@ -247,5 +247,5 @@ def test_segnet_gives_one_logit_per_pixel_and_learns_a_simple_mask():
         loss.backward()
         opt.step()
     model.eval()
-    pred = model(tg.Tensor(x)).numpy() > 0
+    pred = model(tg.Tensor(x)).detach().numpy() > 0
     assert (pred == (mask > 0)).mean() > 0.95

@@ -55,8 +55,8 @@ def test_conv_transpose2d_module_default_init_follows_pytorch():
     assert m.weight.shape == (6, 10, 3, 2) and m.bias.shape == (20,)
     bound = 1 / math.sqrt(10 * 3 * 2)
     for p in (m.weight, m.bias):
-        assert np.abs(p.numpy()).max() <= bound
-        assert np.abs(p.numpy()).max() > 0.8 * bound
+        assert np.abs(p.detach().numpy()).max() <= bound
+        assert np.abs(p.detach().numpy()).max() > 0.8 * bound
     assert nn.ConvTranspose2d(2, 2, 1, bias=False).bias is None
     assert "output_padding=(1, 1)" in repr(nn.ConvTranspose2d(2, 2, 3, stride=2, output_padding=1))
 
@@ -91,7 +91,7 @@ def test_conv_transpose2d_module_rejects_bad_output_padding():
 def test_nearest_upsampling_by_two_repeats_pixels_and_sums_gradients(backend):
     x = tg.Tensor(np.arange(6.0).reshape(1, 1, 2, 3), requires_grad=True)
     y = nn.Upsample(scale_factor=2)(x)
-    np.testing.assert_array_equal(y.numpy()[0, 0], np.repeat(np.repeat(np.arange(6.0).reshape(2, 3), 2, 0), 2, 1))
+    np.testing.assert_array_equal(y.detach().numpy()[0, 0], np.repeat(np.repeat(np.arange(6.0).reshape(2, 3), 2, 0), 2, 1))
     y.backward(np.ones(y.shape))
     np.testing.assert_array_equal(x.grad.numpy(), np.full((1, 1, 2, 3), 4.0))
 
@@ -109,7 +109,7 @@ def test_bilinear_gradient_is_the_transpose_of_the_interpolation(backend):
         t = tg.Tensor(x.copy(), requires_grad=True)
         y = F.upsample(t, size=(7, 9), mode="bilinear", align_corners=align)
         y.backward(g)
-        np.testing.assert_allclose((y.numpy() * g).sum(), (x * t.grad.numpy()).sum(), rtol=1e-12)
+        np.testing.assert_allclose((y.detach().numpy() * g).sum(), (x * t.grad.numpy()).sum(), rtol=1e-12)
 
 
 def test_upsample_dtypes_and_integer_masks(backend):
@@ -186,10 +186,10 @@ def test_focal_loss_is_finite_at_saturated_logits_for_any_gamma(backend):
         x.grad = t.grad = None
         loss = F.focal_loss(x, t, gamma=gamma, reduction="none")
         loss.sum().backward()
-        assert all(np.all(np.isfinite(a)) for a in (loss.numpy(), x.grad.numpy(), t.grad.numpy()))
+        assert all(np.all(np.isfinite(a)) for a in (loss.detach().numpy(), x.grad.numpy(), t.grad.numpy()))
         # a confident wrong prediction costs (1 - alpha_t-weighted) |x|, a right one nothing
-        np.testing.assert_allclose(loss.numpy()[[0, 1, 4, 5]], 0.0, atol=1e-30)
-        np.testing.assert_allclose(loss.numpy()[2:4], [0.75 * 100, 0.25 * 100])
+        np.testing.assert_allclose(loss.detach().numpy()[[0, 1, 4, 5]], 0.0, atol=1e-30)
+        np.testing.assert_allclose(loss.detach().numpy()[2:4], [0.75 * 100, 0.25 * 100])
 
 
 def test_focal_loss_without_alpha_and_gamma_zero_is_bce(backend):

@@ -72,9 +72,9 @@ def test_retain_grad_on_a_non_leaf():
     y.retain_grad()
     w = x * 3.0  # another non-leaf without retain_grad
     (y * y + w).sum().backward()
-    np.testing.assert_allclose(y.grad.numpy(), 2 * y.numpy())
+    np.testing.assert_allclose(y.grad.numpy(), 2 * y.detach().numpy())
     assert w.grad is None
-    np.testing.assert_allclose(x.grad.numpy(), 8 * x.numpy() + 3)
+    np.testing.assert_allclose(x.grad.numpy(), 8 * x.detach().numpy() + 3)
 
 
 # --- grad mode, detach -------------------------------------------------------------------------
@@ -117,7 +117,7 @@ def test_detach_shares_data_and_stops_gradients():
     h = x * 3.0
     d = h.detach()
     assert not d.requires_grad and d.is_leaf and d.grad_fn is None
-    assert np.shares_memory(d.numpy(), h.numpy())
+    assert np.shares_memory(d.numpy(), h.detach().numpy())
     (x * 2.0 + d).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
 
@@ -274,12 +274,12 @@ def test_in_place_on_a_leaf_requiring_grad_raises_under_grad_mode():
     for op in (lambda: w.add_(1.0), lambda: w.mul_(2.0), lambda: w.__setitem__(0, 0.0), lambda: w.zero_()):
         with pytest.raises(RuntimeError, match="no_grad"):
             op()
-    np.testing.assert_array_equal(w.numpy(), [1.0, 2.0])
+    np.testing.assert_array_equal(w.detach().numpy(), [1.0, 2.0])
     with tg.no_grad():
         v = w._version
         w.sub_(0.5)
         assert w._version == v + 1
-    np.testing.assert_array_equal(w.numpy(), [0.5, 1.5])
+    np.testing.assert_array_equal(w.detach().numpy(), [0.5, 1.5])
 
 
 # --- creation functions and dtypes ---------------------------------------------------------------
@@ -305,7 +305,7 @@ def test_shape_creation_functions():
     assert tg.zeros((2, 3)).shape == (2, 3)
     assert not tg.zeros(2).numpy().any()
     o = tg.ones(4, dtype="float64", requires_grad=True)
-    assert o.dtype == np.float64 and o.requires_grad and o.numpy().tolist() == [1.0] * 4
+    assert o.dtype == np.float64 and o.requires_grad and o.detach().numpy().tolist() == [1.0] * 4
     f = tg.full((2, 2), 3.5)
     assert f.shape == (2, 2) and f.dtype == np.float32 and (f.numpy() == 3.5).all()
     assert tg.full(3, 1.0).shape == (3,)

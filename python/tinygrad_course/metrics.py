@@ -22,7 +22,7 @@ __all__ = ["accuracy", "top_k_accuracy", "confusion_matrix", "pixel_accuracy", "
 
 
 def _array(a) -> np.ndarray:
-    return a.numpy() if isinstance(a, Tensor) else to_numpy(a)  # np.asarray refuses CuPy arrays
+    return a.detach().numpy() if isinstance(a, Tensor) else to_numpy(a)  # np.asarray refuses CuPy arrays
 
 
 def _labels(name: str, pred, target):

@@ -11,6 +11,8 @@ Array functions go through `self.xp` (numpy on "cpu", cupy on "cuda") or, in hel
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from .backend import get_backend
@@ -177,23 +179,28 @@ class Clamp(Function):
 
 
 class Where(Function):
+    """a where cond (a bool array or Tensor, saved so that a later change to it is caught) else b."""
+
     def forward(self, a, b, cond):
-        self.cond = cond
+        self.save(cond)
         return self.xp.where(cond, a, b)
 
     def backward(self, g):
+        cond, = self.saved
         zero = self.xp.zeros((), dtype=g.dtype)
-        return (self.xp.where(self.cond, g, zero) if self.needs_input_grad[0] else None,
-                self.xp.where(self.cond, zero, g) if self.needs_input_grad[1] else None)
+        return (self.xp.where(cond, g, zero) if self.needs_input_grad[0] else None,
+                self.xp.where(cond, zero, g) if self.needs_input_grad[1] else None, None)
 
 
 class Cast(Function):
+    """A dtype conversion; recorded only between float dtypes (an integer result is not differentiable)."""
+
     def forward(self, a, dtype):
         self.in_dtype = a.dtype
         return a.astype(dtype)
 
     def backward(self, g):
-        return g.astype(self.in_dtype) if self.in_dtype.kind == "f" else None
+        return g.astype(self.in_dtype)
 
 
 class ToDevice(Function):
@@ -254,12 +261,21 @@ def _is_advanced(index) -> bool:
     return any(isinstance(i, (np.ndarray, list)) or hasattr(i, "__cuda_array_interface__") for i in items)
 
 
+def _private_index(index):
+    """The index with copies of its arrays and lists: backward must scatter to where forward read."""
+    def one(i):
+        if isinstance(i, list):
+            return copy.deepcopy(i)
+        return i.copy() if hasattr(i, "__array_interface__") or hasattr(i, "__cuda_array_interface__") else i
+    return tuple(one(i) for i in index) if isinstance(index, tuple) else one(index)
+
+
 class GetItem(Function):
     is_view = True
 
     def forward(self, a, index):
-        self.index, self.in_shape = index, a.shape
-        return a[index]
+        self.index, self.in_shape = _private_index(index), a.shape
+        return a[self.index]
 
     def backward(self, g):
         gx = self.xp.zeros(self.in_shape, dtype=g.dtype)
@@ -475,6 +491,7 @@ class BatchNorm(Function):
         if training:
             y, mean, var = be.batch_norm_train(x, gamma, beta, eps)
             if running_mean is not None:
+                self.written = (3, 4)  # the running statistics change in place: apply bumps their versions
                 m = x.size // x.shape[1]
                 running_mean *= 1 - momentum
                 running_mean += momentum * mean
@@ -527,7 +544,8 @@ class CrossEntropy(Function):
 
     def forward(self, logits, target, label_smoothing, reduction):
         loss, self.probs = get_backend(self.device).cross_entropy(logits, target, label_smoothing)
-        self.target, self.smoothing, self.reduction = target, label_smoothing, reduction
+        self.save(target)  # the class indices are read again by backward
+        self.smoothing, self.reduction = label_smoothing, reduction
         if reduction == "none":
             return loss
         total = loss.sum(dtype=loss.dtype)
@@ -537,7 +555,7 @@ class CrossEntropy(Function):
         n = self.probs.shape[0]
         if self.reduction != "none":  # a scalar gradient, shared by every sample
             g = self.xp.full(n, 1 / n if self.reduction == "mean" else 1, dtype=self.probs.dtype) * g
-        return get_backend(self.device).cross_entropy_grad(g, self.probs, self.target, self.smoothing), None
+        return get_backend(self.device).cross_entropy_grad(g, self.probs, self.saved[0], self.smoothing), None
 
 
 class BCEWithLogits(Function):

@@ -15,9 +15,18 @@ into the `.grad` of leaf tensors (and of non-leaves that called
 `retain_grad()`); call `zero_grad()` or set `.grad = None` between steps.
 Higher-order gradients are not supported: backward rules work on arrays.
 
-In-place operations (`add_`, `mul_`, `zero_`, `__setitem__`, ...) bump the
-tensor's version counter; a backward that needs an array modified since it
-was saved raises instead of returning a wrong gradient.
+In-place operations (`add_`, `mul_`, `zero_`, `__setitem__`, `copy_`, assigning
+`.data`, ...) bump the tensor's version counter, which views and `detach()`
+share; a backward that needs an array modified since it was saved raises
+instead of returning a wrong gradient. Raw array writes cannot be counted, so
+while a live graph holds a tensor's storage for backward, `.data` and
+`.numpy()` hand it out read-only; array arguments that are not tensors are
+copied when saved. Only float results are differentiable: an op whose output
+is an integer or bool (a cast, a comparison, argmax) never records a node.
+
+Thread safety: several threads may run forward and backward at the same time
+on graphs that share leaves (one model, several batches); gradients are
+accumulated into `.grad` under a lock, so no update is lost.
 """
 from __future__ import annotations
 
@@ -30,6 +39,7 @@ from .device import array_module, canonical_device, is_device_array, is_host_arr
 
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_grad_lock = threading.Lock()  # guards accumulation into .grad (concurrent backward on shared leaves)
 _SCALARS = (int, float, bool, np.generic)  # operands that NumPy and CuPy both take as they are
 _default_dtype = np.dtype(np.float32)
 
@@ -88,8 +98,8 @@ def get_default_dtype() -> np.dtype:
 
 def _as_array(data, dtype=None):
     """Convert user data to an array with a supported dtype: NumPy, or CuPy for GPU arrays."""
-    if isinstance(data, Tensor):
-        data = data.data
+    if isinstance(data, Tensor):  # a copy, as torch.tensor(t) makes: an alias would escape t's version counter
+        data = data._data.copy()
     xp = np if is_host_array(data) or not hasattr(data, "__cuda_array_interface__") else array_module("cuda")
     if dtype is not None:
         return xp.asarray(data, dtype=np.dtype(dtype))
@@ -113,12 +123,17 @@ class Function:
     `forward(ctx, *args, **kwargs)` receives Tensor arguments as arrays (other
     arguments unchanged) and returns one array. `backward(ctx, grad)` returns
     one gradient per positional argument (None where there is none). Arrays
-    needed by backward are kept with `ctx.save(...)`; if one of them is the
-    storage of an input or of the output, its version is checked before use.
+    needed by backward are kept with `ctx.save(...)`: one that is the storage
+    of a Tensor argument or of the output has its version checked before use
+    (and is handed out read-only until the node is freed); any other array
+    argument is saved as a copy. An array an op keeps for backward must go
+    through `save`, or be one it made itself.
     """
 
     is_view = False  # True when the output may share storage with the first input
     out_device = None  # set by an op whose output lives on another device than its inputs (ToDevice)
+    written = ()  # positions of Tensor arguments that forward updated in place (their version is bumped)
+    _versions = ()  # (version counter, version when saved, shape) of each saved storage
 
     def __init__(self):
         self.device = "cpu"
@@ -163,31 +178,60 @@ class Function:
         ctx.device = device
         ctx.needs_input_grad = needs
         out = ctx.forward(*raw, **kwargs)
-        track = _grad_mode.enabled and any(needs)
+        # The one rule for what is differentiable: only a float result records a node (as in PyTorch,
+        # integer and bool tensors never require grad), so casts to int or comparisons cut the graph.
+        track = _grad_mode.enabled and any(needs) and out.dtype.kind == "f"
         result = Tensor._wrap(out, ctx.out_device or device, requires_grad=track)
         if cls.is_view:
             result._vc = tensors[0]._vc
+        for i in ctx.written:
+            args[i]._vc[0] += 1
         if track:
             ctx.parents = tuple(a if isinstance(a, Tensor) else None for a in args)
-            saved = ctx.saved
-            if saved:
+            if ctx.saved:
                 tensors.append(result)
-                ctx._versions = tuple((t, t._vc[0]) for t in tensors if any(s is t._data for s in saved))
+                ctx._guard_saved(tensors, args)
             result._ctx = ctx
         return result
 
+    def _guard_saved(self, tensors, args):
+        """Keep the saved arrays as forward saw them until backward (see the class docstring)."""
+        saved, versions = [], {}
+        for s in self.saved:
+            owned = False
+            for t in tensors:
+                if t._data is s:
+                    owned = True
+                    versions[id(t._vc)] = (t._vc, t._vc[0], t.shape)  # views share one counter
+            if not owned and any(s is a for a in args) and (isinstance(s, np.ndarray) or is_device_array(s)):
+                s = s.copy()  # the caller's array: nothing would tell us if it changed before backward
+            saved.append(s)
+        self.saved = tuple(saved)
+        self._versions = tuple(versions.values())
+        for vc, _, _ in self._versions:
+            vc[1].add(id(self))  # set.add is atomic: safe when threads build graphs on shared leaves
+
     def _check_versions(self):
-        for t, version in self._versions:
-            if t._version != version:
+        for vc, version, shape in self._versions:
+            if vc[0] != version:
                 raise RuntimeError(
-                    f"{type(self).__name__}.backward: a tensor of shape {t.shape} it saved was modified "
-                    f"by an in-place operation (version {version} -> {t._version}); "
+                    f"{type(self).__name__}.backward: a tensor of shape {shape} it saved was modified "
+                    f"by an in-place operation or a .data assignment (version {version} -> {vc[0]}); "
                     "use an out-of-place operation (e.g. x = x + 1 instead of x.add_(1))")
+
+    def _release(self):
+        """The saved storages are no longer needed by this node: writes to them are allowed again."""
+        if self._versions:
+            for vc, _, _ in self._versions:
+                vc[1].discard(id(self))
+            self._versions = ()
 
     def _free(self):
         self.saved = None
         self.parents = None
-        self._versions = ()
+        self._release()
+
+    __del__ = _release  # a graph dropped without backward frees its storages too
 
 
 def _sum_to_shape(grad, shape):
@@ -215,7 +259,8 @@ class Tensor:
         self.device = device
         self.grad: Tensor | None = None
         self._ctx: Function | None = None
-        self._vc = [0]  # version counter, shared with views of the same storage
+        # [version, ids of the live graph nodes that saved this storage], shared with views and detach()
+        self._vc = [0, set()]
         self._retains_grad = False
         self.requires_grad = False
         if requires_grad:
@@ -228,7 +273,7 @@ class Tensor:
         t.device = device
         t.grad = None
         t._ctx = None
-        t._vc = [0]
+        t._vc = [0, set()]
         t._retains_grad = False
         t.requires_grad = requires_grad
         return t
@@ -236,7 +281,13 @@ class Tensor:
     # --- basic properties ----------------------------------------------------------
     @property
     def data(self) -> np.ndarray:
-        return self._data
+        """The storage array. Assigning `.data` (or `t.data -= ...`) counts as an in-place change.
+
+        While a live graph saved this storage for backward, the array is a read-only view: a raw
+        write would change the gradient behind autograd's back. Use the in-place methods (`add_`,
+        `copy_`, `t[i] = v`, under no_grad() for tensors that require grad); they are version-checked.
+        """
+        return self._exposed()
 
     @data.setter
     def data(self, value):
@@ -267,8 +318,26 @@ class Tensor:
         return self._data.ndim
 
     def numpy(self) -> np.ndarray:
-        """The data as a NumPy array (shares memory on "cpu", a copy from "cuda"; detached from the graph)."""
-        return self._data if self.device == "cpu" else to_numpy(self._data)
+        """The data as a NumPy array (shares memory on "cpu", a copy from "cuda").
+
+        As in PyTorch, a tensor that requires grad refuses: call `t.detach().numpy()`. The array is
+        read-only while a live graph saved this storage for backward (see `data`).
+        """
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
+                               "Use tensor.detach().numpy() instead.")
+        return to_numpy(self._exposed())
+
+    def _exposed(self):
+        """The storage for user code: a read-only view of it while a graph node saved it.
+
+        (CuPy arrays have no read-only flag: on "cuda" only the in-place methods are version-checked.)
+        """
+        arr = self._data
+        if self._vc[1] and isinstance(arr, np.ndarray):
+            arr = arr.view()
+            arr.flags.writeable = False
+        return arr
 
     @property
     def _xp(self):
@@ -326,7 +395,8 @@ class Tensor:
         """Accumulate d(self)/d(leaf) * gradient into every leaf that requires grad.
 
         `gradient` defaults to 1 for a one-element tensor and is required otherwise.
-        The graph is freed afterwards unless `retain_graph=True`.
+        The graph is freed afterwards unless `retain_graph=True`. Threads may run backward
+        concurrently through graphs that share leaves: accumulation into `.grad` is locked.
         """
         if not self.requires_grad:
             raise RuntimeError("backward(): this tensor does not require grad and has no grad_fn; "
@@ -346,9 +416,11 @@ class Tensor:
         grads = {id(self): grad}
         for node in self._topological_order():
             g = grads.pop(id(node), None)
-            if g is None:
-                continue
             ctx = node._ctx
+            if g is None:  # no gradient reaches this node; it is still part of the graph to free
+                if ctx is not None and not retain_graph:
+                    ctx._free()
+                continue
             if ctx is None or node._retains_grad:
                 node._accumulate_grad(g)
             if ctx is None:
@@ -391,10 +463,11 @@ class Tensor:
         return order
 
     def _accumulate_grad(self, g):
-        if self.grad is None:
-            self.grad = Tensor._wrap(self._xp.array(g, dtype=self.dtype, copy=True), self.device)
-        else:
-            self.grad._data = self.grad._data + g
+        with _grad_lock:  # read-add-write: another thread's backward may be accumulating into this leaf
+            if self.grad is None:
+                self.grad = Tensor._wrap(self._xp.array(g, dtype=self.dtype, copy=True), self.device)
+            else:
+                self.grad._data = self.grad._data + g
 
     # --- in-place operations (not recorded in the graph) ---------------------------------
     def _inplace(self, name, array_op):
@@ -402,6 +475,11 @@ class Tensor:
             raise RuntimeError(
                 f"{name}: in-place operation on a tensor that requires grad (shape {self.shape}) is not "
                 "recorded by autograd; do it under no_grad() or use the out-of-place form")
+        if isinstance(self._data, np.ndarray) and not self._data.flags.writeable:
+            raise RuntimeError(
+                f"{name}: the storage of this tensor (shape {self.shape}) is read-only: it is an expand()ed "
+                "view, or was built from a read-only array such as .numpy() of a tensor saved for backward; "
+                "clone() it first")
         array_op(self._data)
         self._vc[0] += 1
         return self
@@ -870,11 +948,11 @@ def where(condition, a, b) -> Tensor:
     ref = a if isinstance(a, Tensor) else b
     if not isinstance(ref, Tensor):
         raise TypeError("where: at least one of a and b must be a Tensor")
-    if isinstance(condition, Tensor):
+    if isinstance(condition, Tensor):  # passed to the op as a Tensor: its version counter covers it
         _check_devices("where", ref, condition)
-        cond = condition._data
+        cond = condition if condition.dtype == bool else condition.astype(bool)
     else:  # a list, a NumPy array or a CuPy array (np.asarray would refuse the last)
-        cond = _on_device(condition, ref.device)
+        cond = _on_device(condition, ref.device).astype(bool, copy=False)
     a = a if isinstance(a, Tensor) else ref._xp.asarray(ref._operand(a))
     b = b if isinstance(b, Tensor) else ref._xp.asarray(ref._operand(b))
     if isinstance(a, Tensor) and isinstance(b, Tensor):
@@ -885,7 +963,7 @@ def where(condition, a, b) -> Tensor:
         np.broadcast_shapes(cond.shape, shape_a, shape_b)
     except ValueError:
         raise ValueError(f"where: shapes {cond.shape}, {shape_a} and {shape_b} cannot be broadcast together") from None
-    return _ops.Where.apply(a, b, cond=cond.astype(bool, copy=False))
+    return _ops.Where.apply(a, b, cond)
 
 
 from . import ops as _ops  # noqa: E402  (ops needs Function and Tensor defined above)

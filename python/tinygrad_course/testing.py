@@ -39,7 +39,7 @@ def _outputs(fn, inputs):
 
 def numerical_jacobian(fn, inputs, wrt: Tensor, eps: float = 1e-6) -> np.ndarray:
     """(n_out, n_in) Jacobian of fn's output with respect to `wrt`, by central differences."""
-    data = wrt.data
+    data = wrt._data  # perturbed and restored in place, also while a graph has saved it
     cols = []
     with no_grad():
         for idx in np.ndindex(*data.shape):

@@ -34,7 +34,7 @@ KERNELS = ("linear", "poly", "sigmoid", "rbf")
 
 
 def _features(x, name: str) -> np.ndarray:
-    x = np.asarray(x.numpy() if isinstance(x, Tensor) else x, dtype=np.float64)
+    x = np.asarray(x.detach().numpy() if isinstance(x, Tensor) else x, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] == 0:
         raise ValueError(f"KernelSVM.{name}: expected a non-empty (n_samples, n_features) array, got shape {x.shape}")
     return x
@@ -171,7 +171,7 @@ class KernelSVM:
                 alpha.data = project_box_hyperplane(alpha.data, ys, self.C)
             self.objective_.append(dual.item())
 
-        a = alpha.numpy().copy()
+        a = alpha.detach().numpy().copy()
         self.intercept_ = self._intercept(a, ys, q)
         self.support_ = np.flatnonzero(a > 0)
         self.support_vectors_ = x[self.support_]

@@ -90,7 +90,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad.data[...] = 0
+                    p.grad.zero_()
 
     def step(self, closure=None):
         """Update every parameter that has a gradient; `closure` (re)computes and returns the loss."""

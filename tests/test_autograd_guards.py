@@ -193,6 +193,52 @@ def test_an_array_operand_changed_after_forward_does_not_change_the_gradient():
     np.testing.assert_array_equal(w.grad.numpy(), [1.0, 2.0, 3.0])
 
 
+def test_an_array_clamp_bound_changed_after_forward_does_not_change_the_gradient():
+    x = leaf([0.0, 1.0, 2.0])
+    lo = np.array([0.5, 0.5, 0.5])
+    y = x.clamp(min=lo).sum()
+    lo[0] = -5.0
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 1.0, 1.0])
+
+
+def test_tensor_clamp_bounds_are_differentiable_as_in_pytorch():
+    x, lo = leaf([0.0, 1.0, 2.0, 0.5]), leaf([0.5, 0.5, 0.5, 0.5])
+    y = x.clamp(min=lo, max=1.5)
+    np.testing.assert_array_equal(y.detach().numpy(), [0.5, 1.0, 1.5, 0.5])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 1.0, 0.0, 1.0])  # a tie goes to x, as in torch
+    np.testing.assert_array_equal(lo.grad.numpy(), [1.0, 0.0, 0.0, 0.0])
+    z = tg.tensor([1, 5, -3])
+    z.clamp_(min=tg.tensor([0, 0, 0]), max=2)
+    assert z.tolist() == [1, 2, 0]
+
+
+@pytest.mark.parametrize("product", [lambda w, m: w @ m, lambda w, m: m @ w], ids=["matmul", "rmatmul"])
+def test_an_array_matmul_operand_changed_after_forward_does_not_change_the_gradient(product):
+    ref = leaf(np.eye(3))
+    product(ref, np.arange(9.0).reshape(3, 3)).sum().backward()
+    w = leaf(np.eye(3))
+    m = np.arange(9.0).reshape(3, 3)
+    y = product(w, m).sum()  # the operand becomes a Tensor that Matmul saves
+    m[:] = 0.0
+    y.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), ref.grad.numpy())
+
+
+@pytest.mark.parametrize("loss", [F.focal_loss, F.dice_loss, F.jaccard_loss])
+def test_an_array_mask_changed_after_forward_does_not_change_the_gradient(loss):
+    x = leaf([0.5, -0.5, 1.0])
+    loss(x, np.array([1.0, 0.0, 1.0])).backward()
+    expected = x.grad.numpy().copy()
+    x.grad = None
+    mask = np.array([1.0, 0.0, 1.0])
+    y = loss(x, mask)
+    mask[:] = 0.0
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), expected)
+
+
 @pytest.mark.parametrize("make_index", [
     lambda: tg.tensor([0, 2]), lambda: np.array([0, 2]), lambda: [0, 2],
 ], ids=["tensor", "ndarray", "list"])

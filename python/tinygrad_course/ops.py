@@ -164,18 +164,17 @@ class LeakyRelu(Function):
 
 class Clamp(Function):
     def forward(self, a, lo, hi):
-        self.save(a)
-        self.lo, self.hi = lo, hi
+        self.save(a, lo, hi)  # array bounds are positional, so they are saved as copies
         return self.xp.clip(a, lo, hi)
 
     def backward(self, g):
-        a = self.saved[0]
+        a, lo, hi = self.saved
         inside = self.xp.ones(a.shape, dtype=bool)
-        if self.lo is not None:
-            inside &= a >= self.lo
-        if self.hi is not None:
-            inside &= a <= self.hi
-        return g * inside
+        if lo is not None:
+            inside &= a >= lo
+        if hi is not None:
+            inside &= a <= hi
+        return g * inside, None, None
 
 
 class Where(Function):

@@ -21,7 +21,9 @@ share; a backward that needs an array modified since it was saved raises
 instead of returning a wrong gradient. Raw array writes cannot be counted, so
 while a live graph holds a tensor's storage for backward, `.data` and
 `.numpy()` hand it out read-only; array arguments that are not tensors are
-copied when saved. Only float results are differentiable: an op whose output
+copied when saved. (An array obtained before the save, such as the one given
+to `from_numpy`, still aliases the storage: as in PyTorch, writes through it
+are not seen.) Only float results are differentiable: an op whose output
 is an integer or bool (a cast, a comparison, argmax) never records a node.
 
 Thread safety: several threads may run forward and backward at the same time
@@ -491,6 +493,15 @@ class Tensor:
             return other._data
         return self._operand(other)
 
+    def _operand_tensor(self, value) -> "Tensor":
+        """A non-Tensor operand as a Tensor of this dtype and device. A copy: ops save their Tensor
+        inputs by reference, and the caller's array has no version counter to say it changed."""
+        return Tensor(_on_device(value, self.device, self.dtype).copy(), dtype=self.dtype, device=self.device)
+
+    def _bound(self, value):
+        """A clamp bound as clip takes it: None, a scalar, or an array of this dtype on this device."""
+        return value if value is None or isinstance(value, _SCALARS) else self._other_array(value)
+
     def _operand(self, value):
         """A non-Tensor operand as an array of this tensor's dtype and device (scalars stay scalars)."""
         if isinstance(value, _SCALARS):
@@ -524,7 +535,8 @@ class Tensor:
         return self.fill_(0)
 
     def clamp_(self, min=None, max=None):
-        return self._inplace("clamp_", lambda a: self._xp.clip(a, min, max, out=a))
+        lo, hi = self._bound(min), self._bound(max)
+        return self._inplace("clamp_", lambda a: self._xp.clip(a, lo, hi, out=a))
 
     def __setitem__(self, index, value):
         index = _index_arrays(index, self)
@@ -588,7 +600,7 @@ class Tensor:
     def __rpow__(self, o): return self._binary(o, _ops.Pow, reverse=True)
     def __neg__(self): return _ops.Neg.apply(self)
     def __matmul__(self, o): return self.matmul(o)
-    def __rmatmul__(self, o): return Tensor(o, dtype=self.dtype, device=self.device).matmul(self)
+    def __rmatmul__(self, o): return self._operand_tensor(o).matmul(self)
 
     add, sub, mul, div, pow = __add__, __sub__, __mul__, __truediv__, __pow__
 
@@ -623,9 +635,17 @@ class Tensor:
         return _ops.LeakyRelu.apply(self, slope=float(negative_slope))
 
     def clamp(self, min=None, max=None):
+        """Clip to [min, max]; bounds are scalars, arrays or Tensors (Tensor bounds get gradients, as in PyTorch)."""
         if min is None and max is None:
             raise ValueError("clamp: give at least one of min and max")
-        return _ops.Clamp.apply(self, lo=min, hi=max)
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            out = self  # where() gives each element's gradient to whichever of x and the bound was chosen
+            if min is not None:
+                out = where(out < min, self._bound(min) if not isinstance(min, Tensor) else min, out)
+            if max is not None:
+                out = where(out > max, self._bound(max) if not isinstance(max, Tensor) else max, out)
+            return out
+        return _ops.Clamp.apply(self, self._bound(min), self._bound(max))
 
     clip = clamp
 
@@ -633,7 +653,7 @@ class Tensor:
     def matmul(self, other: "Tensor") -> "Tensor":
         """Matrix product with NumPy semantics: 1-D operands are promoted, batch dims broadcast."""
         if not isinstance(other, Tensor):
-            other = Tensor(other, dtype=self.dtype, device=self.device)
+            other = self._operand_tensor(other)
         _check_dtypes("matmul", self, other)
         if self.ndim == 0 or other.ndim == 0:
             raise ValueError(f"matmul: operands must be at least 1-D, got shapes {self.shape} and {other.shape}")

@@ -337,8 +337,8 @@ def mse_loss(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
 
 def _binary_target(name, logits: Tensor, target) -> Tensor:
     """The target as a float tensor of the logits' dtype and shape (bool/int masks are converted)."""
-    if not isinstance(target, Tensor):  # a list, NumPy or CuPy mask: on the logits' device
-        target = Tensor(target, dtype=logits.dtype, device=logits.device)
+    if not isinstance(target, Tensor):  # a list, NumPy or CuPy mask on the logits' device; a copy, as losses save it
+        target = Tensor(target, dtype=logits.dtype, device=logits.device).clone()
     elif target.dtype != logits.dtype:
         if target.dtype.kind == "f":
             _check_dtypes(name, logits, target)

@@ -183,6 +183,17 @@ def test_gradcheck_works_while_a_graph_saved_its_input():
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
 
 
+def test_a_parameter_made_from_a_tensor_shares_its_version_counter():
+    t = tg.tensor(np.array([1.0, 2.0]))
+    p = tg.nn.Parameter(t)  # shares t's storage, as torch.nn.Parameter(t) does
+    w = leaf([1.0, 1.0])
+    y = (w * t).sum()
+    with tg.no_grad():
+        p.add_(10.0)  # changes t too
+    with pytest.raises(RuntimeError, match="Mul.*in-place"):
+        y.backward()
+
+
 # --- arrays that are not tensors, and tensors passed as plain arguments --------------------------
 def test_an_array_operand_changed_after_forward_does_not_change_the_gradient():
     arr = np.array([1.0, 2.0, 3.0])

@@ -30,7 +30,8 @@ class Parameter(Tensor):
     def __init__(self, data, requires_grad: bool = True):
         # A Tensor keeps its device: Tensor(cupy_array) with the default device="cpu" would copy it to the host.
         if isinstance(data, Tensor):
-            super().__init__(data.data, requires_grad=requires_grad, device=data.device)
+            super().__init__(data._data, requires_grad=requires_grad, device=data.device)
+            self._vc = data._vc  # and its version counter, as detach() does: in-place updates stay visible
         else:
             super().__init__(data, requires_grad=requires_grad)
 

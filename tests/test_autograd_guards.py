@@ -7,6 +7,8 @@ Also: integer results never require grad, and concurrent backward on shared leav
 """
 from __future__ import annotations
 
+import copy
+import pickle
 import threading
 
 import numpy as np
@@ -113,6 +115,17 @@ def test_retained_and_dropped_graphs():
     assert not _writable(w)
     del y  # dropped without backward: nothing can read the saved arrays any more
     assert _writable(w)
+
+
+def test_a_copy_made_while_a_graph_is_alive_is_not_guarded_by_that_graph():
+    w = leaf([1.0, 2.0])
+    y = (w * w).sum()
+    copies = [copy.deepcopy(w), pickle.loads(pickle.dumps(w))]
+    for c in copies:
+        c.detach().numpy()[0] = 5.0  # their own storage: no graph saved it
+        assert c.detach().numpy()[0] == 5.0
+    y.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [2.0, 4.0])
 
 
 class _NoInputGrad(Function):

@@ -119,6 +119,17 @@ def _as_array(data, dtype=None):
 
 
 # --- autograd ----------------------------------------------------------------------
+class _Savers(set):
+    """Ids of the live graph nodes that saved a storage.
+
+    A copy (copy.deepcopy, pickle) starts empty: no node of the original graph will ever discard
+    itself from it, and the copy's storage is not the one that graph saved.
+    """
+
+    def __reduce__(self):
+        return _Savers, ()
+
+
 class Function:
     """One differentiable operation. Subclasses define `forward` and `backward` on arrays.
 
@@ -262,7 +273,7 @@ class Tensor:
         self.grad: Tensor | None = None
         self._ctx: Function | None = None
         # [version, ids of the live graph nodes that saved this storage], shared with views and detach()
-        self._vc = [0, set()]
+        self._vc = [0, _Savers()]
         self._retains_grad = False
         self.requires_grad = False
         if requires_grad:
@@ -275,7 +286,7 @@ class Tensor:
         t.device = device
         t.grad = None
         t._ctx = None
-        t._vc = [0, set()]
+        t._vc = [0, _Savers()]
         t._retains_grad = False
         t.requires_grad = requires_grad
         return t

@@ -60,16 +60,25 @@ bool require_float_dtype(const char* op, const py::array& first, const Arrays&..
   throw py::error_already_set();
 }
 
-// A C-contiguous view of `a` (copied once if it is not contiguous); never converts the dtype.
-// The dtype is checked before, so a failed copy can only be a lack of memory (MemoryError).
+// A C-contiguous, aligned view of `a` (copied once if it is not; a misaligned
+// array is read through misaligned pointers otherwise, undefined behaviour).
+// The dtype is checked before, so this never converts it, and a failed copy is
+// a lack of memory: MemoryError.
 template <typename T>
 py::array_t<T, py::array::c_style> contiguous(const py::array& a) {
-  auto c = py::array_t<T, py::array::c_style>::ensure(a);  // clears the Python error on failure
+  namespace npy = py::detail;
+  auto& api = npy::npy_api::get();
+  PyObject* c = api.PyArray_FromAny_(
+      a.ptr(), py::dtype::of<T>().release().ptr(), 0, 0,
+      npy::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | npy::npy_api::NPY_ARRAY_ALIGNED_ | npy::npy_api::NPY_ARRAY_ENSUREARRAY_,
+      nullptr);
   if (!c) {
+    py::error_already_set error;
+    if (!error.matches(PyExc_MemoryError)) throw error;
     raise_memory_error("could not copy a non-contiguous array of shape " + shape_str(a) + " and dtype " +
                        dtype_str(a) + " (" + std::to_string(a.size()) + " elements) into a contiguous one");
   }
-  return c;
+  return py::reinterpret_steal<py::array_t<T, py::array::c_style>>(c);
 }
 
 using i64 = std::int64_t;

@@ -255,7 +255,8 @@ def _param(draw):
 
 
 def _array(draw, shape, dtype=None, values=True):
-    """An array of `shape` in a random layout: C order, Fortran order, strided, reversed, broadcast, misaligned."""
+    """An array of `shape` in a random layout: C order, Fortran order, strided, reversed, broadcast,
+    misaligned (read through an aligned copy), byte-swapped."""
     dtype = np.dtype(dtype if dtype is not None else draw(st.sampled_from(_DTYPES)))
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     data = rng.standard_normal(shape) * 3
@@ -263,7 +264,7 @@ def _array(draw, shape, dtype=None, values=True):
         flat = data.reshape(-1)
         flat[rng.integers(0, flat.size, size=max(1, flat.size // 8))] = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
     a = data.astype(dtype)
-    layout = draw(st.sampled_from(["c", "c", "f", "strided", "reversed", "broadcast", "misaligned"]))
+    layout = draw(st.sampled_from(["c", "c", "f", "strided", "reversed", "broadcast", "misaligned", "byteswapped"]))
     if layout == "f":
         a = np.asfortranarray(a)
     elif layout == "strided" and a.ndim:
@@ -272,6 +273,8 @@ def _array(draw, shape, dtype=None, values=True):
         a = np.flip(a, axis=0).copy()[::-1]
     elif layout == "broadcast" and a.ndim and a.size:
         a = np.broadcast_to(a[:1], a.shape) if a.shape[0] > 1 else a
+    elif layout == "byteswapped" and a.itemsize > 1:  # numpy's non-native byte order: refused, never misread
+        a = a.astype(a.dtype.newbyteorder())
     elif layout == "misaligned" and a.itemsize > 1:
         raw = np.zeros(a.nbytes + 1, np.uint8)
         view = raw[1:].view(a.dtype).reshape(a.shape)

@@ -373,3 +373,18 @@ def test_concurrent_backward_on_shared_leaves_loses_no_update():
     np.testing.assert_allclose(w.grad.numpy(), expected[0], rtol=1e-10)
     np.testing.assert_allclose(b.grad.numpy(), expected[1], rtol=1e-10)
     assert _writable(w) and _writable(b)  # every graph built by the threads was released
+
+
+def test_tensor_copies_an_array_from_numpy_shares_it():
+    """tensor(arr) copies, as torch.tensor does: a later write to arr cannot change a saved input or
+    its gradient. from_numpy(arr) shares memory, as torch.from_numpy does."""
+    arr = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+    w = tg.tensor([2.0, 2.0, 2.0], requires_grad=True)
+    x = tg.tensor(arr)
+    (x * w).sum().backward()
+    arr[:] = 0
+    np.testing.assert_array_equal(x.numpy(), [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(w.grad.numpy(), [1.0, 2.0, 3.0])
+    shared = tg.from_numpy(arr)
+    arr[0] = 5
+    assert shared.numpy()[0] == 5

@@ -891,7 +891,12 @@ def _index_arrays(index, target: Tensor):
 
 # --- creation ------------------------------------------------------------------------
 def tensor(data, dtype=None, requires_grad: bool = False, device: str = "cpu") -> Tensor:
-    """A new tensor from a list, scalar or array (Python floats become the default dtype)."""
+    """A new tensor from a list, scalar or array (Python floats become the default dtype).
+
+    Always a copy, as torch.tensor: a later write to the caller's array cannot reach the tensor
+    (or a gradient computed from it). `from_numpy` shares the array's memory instead."""
+    if is_host_array(data) or hasattr(data, "__cuda_array_interface__"):
+        data = data.copy()
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 

@@ -223,3 +223,14 @@ def test_results_refuse_a_metric_no_run_records(tmp_path, capsys):
     assert main(["results", str(tmp_path), "--at-epochs", "1", "--metric", "test_top5"]) == 2
     err = capsys.readouterr().err
     assert "error: --metric test_top5: no run under" in err and "choose one of test_top1, train_loss, train_seconds" in err
+
+
+def test_an_iris_file_too_small_to_split_is_one_line(tmp_path, capsys):
+    """Three rows leave a split empty: a DatasetError naming the file, exit code 2, no traceback."""
+    (tmp_path / "iris").mkdir()
+    (tmp_path / "iris" / "iris.csv").write_text("3,2,a,b,c\n1.0,2.0,0\n3,4,1\n5,6,2\n")
+    code = main(["train", "iris", "--data-root", str(tmp_path), "--out", str(tmp_path / "run"), "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "iris.csv: 3 rows leave the training, validation or test split empty" in err
+    assert "Traceback" not in err

@@ -20,7 +20,7 @@ import numpy as np
 from .. import optim, plots
 from ..backend import get_backend_name
 from ..checkpoint import write_atomically
-from ..data import (CIFAR10, ZCA, DataLoader, FashionMNIST, HorizonSky, Iris, MNIST, RandomCrop,
+from ..data import (CIFAR10, ZCA, DataLoader, DatasetError, FashionMNIST, HorizonSky, Iris, MNIST, RandomCrop,
                     RandomHorizontalFlip, Standardize, train_test_split)
 from ..models import (CifarNet, HomeworkCNN, MnistCNN, SegNet, image_mlp, iris_mlp, mnist_classic_mlp,
                       mnist_mlp)
@@ -259,6 +259,9 @@ def iris(opts: RunOptions) -> dict:
     x_tr, x_te, y_tr, y_te = train_test_split(data.data.astype(np.float32), data.labels, test_size=0.2,
                                               seed=opts.seed)
     x_fit, x_val, y_fit, y_val = train_test_split(x_tr, y_tr, test_size=0.2, seed=opts.seed + 1)
+    if min(len(y_fit), len(y_val), len(y_te)) == 0:  # a loader of no samples would fail later, less clearly
+        raise DatasetError(f"{data.root / 'iris' / 'iris.csv'}: {len(data.labels)} rows leave the training, validation or test "
+                           "split empty (20 % test, 20 % of the rest for validation); it needs at least 7 rows")
     x_fit, y_fit = _head(x_fit, y_fit, opts.subset, "--subset", "iris training split")
     x_te, y_te = _head(x_te, y_te, opts.test_subset, "--test-subset", "iris test split")
     scaler = Standardize().fit(x_fit)

@@ -378,7 +378,7 @@ class Tensor:
             raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
         return bool(self._data)
 
-    def __hash__(self):
+    def __hash__(self):  # by identity, as in PyTorch: == is elementwise, so sets and dicts use `is`
         return id(self)
 
     # --- autograd interface ----------------------------------------------------------
@@ -632,6 +632,14 @@ class Tensor:
     def __ge__(self, o): return self._compare(o, "greater_equal")
     def eq(self, o): return self._compare(o, "equal")
     def ne(self, o): return self._compare(o, "not_equal")
+
+    # == and != are elementwise, as in PyTorch (tensors still hash by identity: see __hash__);
+    # an operand that is no number, array or list (None, a string) compares unequal, as in PyTorch
+    def __eq__(self, o):
+        return self.eq(o) if isinstance(o, (Tensor, _SCALARS, list, tuple, np.ndarray)) or is_device_array(o) else False
+
+    def __ne__(self, o):
+        return self.ne(o) if isinstance(o, (Tensor, _SCALARS, list, tuple, np.ndarray)) or is_device_array(o) else True
 
     # --- elementwise ---------------------------------------------------------------------
     def exp(self): return _ops.Exp.apply(self)

@@ -145,6 +145,23 @@ def test_adagrad_by_hand():
     assert_close(p.data, [p2], rtol=1e-14)
 
 
+def test_adadelta_two_steps_by_hand():
+    p = param(1.0)
+    opt = optim.Adadelta([p], lr=0.5, rho=0.8, eps=1e-2)
+    set_grad(p, 2.0)
+    opt.step()
+    v1 = 0.2 * 2.0 ** 2
+    d1 = math.sqrt(0.0 + 1e-2) / math.sqrt(v1 + 1e-2) * 2.0
+    u1 = 0.2 * d1 ** 2
+    p1 = 1.0 - 0.5 * d1
+    assert_close(p.data, [p1], rtol=1e-14)
+    set_grad(p, -1.0)
+    opt.step()
+    v2 = 0.8 * v1 + 0.2 * 1.0
+    d2 = math.sqrt(u1 + 1e-2) / math.sqrt(v2 + 1e-2) * -1.0  # the step's units come from past steps
+    assert_close(p.data, [p1 - 0.5 * d2], rtol=1e-14)
+
+
 def test_rmsprop_plain_centered_and_momentum_by_hand():
     p = param(1.0)
     opt = optim.RMSprop([p], lr=0.01, alpha=0.9, eps=0.0)
@@ -223,6 +240,9 @@ TORCH_CASES = [
     ("Adagrad", dict(lr=0.1)),
     ("Adagrad", dict(lr=0.1, lr_decay=0.2)),
     ("Adagrad", dict(lr=0.1, lr_decay=0.2, weight_decay=0.1, initial_accumulator_value=0.5, eps=1e-3)),
+    ("Adadelta", dict()),
+    ("Adadelta", dict(lr=0.5, rho=0.8, eps=1e-4)),
+    ("Adadelta", dict(lr=0.5, weight_decay=0.1, maximize=True)),
     ("RMSprop", dict(lr=0.01)),
     ("RMSprop", dict(lr=0.01, centered=True)),
     ("RMSprop", dict(lr=0.01, momentum=0.9)),
@@ -259,10 +279,12 @@ ALL_OPTIMIZERS = [
     lambda ps: optim.AdamW(ps, lr=0.1),
     lambda ps: optim.Adagrad(ps, lr=0.1, lr_decay=0.1),
     lambda ps: optim.RMSprop(ps, lr=0.1, centered=True, momentum=0.9),
+    lambda ps: optim.Adadelta(ps, lr=0.5, weight_decay=0.01),
 ]
+OPTIMIZER_IDS = ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta"]
 
 
-@pytest.mark.parametrize("make", ALL_OPTIMIZERS, ids=["SGD", "Adam", "AdamW", "Adagrad", "RMSprop"])
+@pytest.mark.parametrize("make", ALL_OPTIMIZERS, ids=OPTIMIZER_IDS)
 def test_each_step_bumps_the_version_once_and_guards_saved_graphs(make):
     w = nn.Parameter(W0.copy())
     opt = make([w])
@@ -276,7 +298,7 @@ def test_each_step_bumps_the_version_once_and_guards_saved_graphs(make):
         stale.backward()
 
 
-@pytest.mark.parametrize("make", ALL_OPTIMIZERS, ids=["SGD", "Adam", "AdamW", "Adagrad", "RMSprop"])
+@pytest.mark.parametrize("make", ALL_OPTIMIZERS, ids=OPTIMIZER_IDS)
 def test_state_dict_resume_equals_uninterrupted_run(make):
     def train_steps(w, opt, n):
         for _ in range(n):
@@ -372,6 +394,8 @@ def test_zero_grad_step_closure_and_skipping():
     lambda ps: optim.Adagrad(ps, initial_accumulator_value=-1),
     lambda ps: optim.RMSprop(ps, alpha=-0.5),
     lambda ps: optim.RMSprop(ps, momentum=-0.5),
+    lambda ps: optim.Adadelta(ps, rho=1.5),
+    lambda ps: optim.Adadelta(ps, eps=-1.0),
     lambda ps: optim.SGD([{"params": ps, "lr": -1}], lr=0.1),
     lambda ps: optim.SGD([], lr=0.1),
     lambda ps: optim.SGD(ps + ps, lr=0.1),
@@ -486,3 +510,164 @@ def test_scheduler_state_validation_and_resume():
         lr_scheduler.ExponentialLR("not an optimizer", gamma=0.5)
     with pytest.raises(KeyError, match="initial_lr"):
         lr_scheduler.ExponentialLR(optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0), gamma=0.5, last_epoch=3)
+
+
+# --- schedulers that need more than an epoch count -------------------------------------------------
+def one_cycle_sequence(lib, make_optimizer, make_tensor, steps, **options):
+    """(lrs, momenta) before the first step and after each scheduler step."""
+    opt = make_optimizer(lib, [{"params": [make_tensor()]}, {"params": [make_tensor()], "lr": 0.5}])
+    sched = lib.lr_scheduler.OneCycleLR(opt, **options)
+    key = "betas" if "betas" in opt.defaults else "momentum"
+
+    def momenta():
+        return [g[key][0] if key == "betas" else g[key] for g in opt.param_groups]
+
+    history = [(sched.get_last_lr(), momenta())]
+    for _ in range(steps):
+        opt.step()
+        sched.step()
+        history.append((sched.get_last_lr(), momenta()))
+        assert sched.get_last_lr() == [g["lr"] for g in opt.param_groups]
+    return history
+
+
+ONE_CYCLE_CASES = {
+    "sgd-cos": (lambda m, ps: m.SGD(ps, lr=0.1, momentum=0.9), dict(max_lr=1.0, total_steps=10)),
+    "sgd-linear-three-phase": (lambda m, ps: m.SGD(ps, lr=0.1, momentum=0.9),
+                               dict(max_lr=[1.0, 0.2], total_steps=12, anneal_strategy="linear", three_phase=True,
+                                    pct_start=0.25, div_factor=10.0, final_div_factor=100.0)),
+    "adam-betas-epochs": (lambda m, ps: m.Adam(ps, lr=0.1), dict(max_lr=0.01, epochs=3, steps_per_epoch=4,
+                                                                 base_momentum=0.8, max_momentum=[0.9, 0.95])),
+    "adamw-no-momentum-cycling": (lambda m, ps: m.AdamW(ps, lr=0.1),
+                                  dict(max_lr=0.01, total_steps=7, cycle_momentum=False, pct_start=0.5)),
+}
+
+
+@pytest.mark.parametrize("name", list(ONE_CYCLE_CASES))
+def test_one_cycle_lr_and_momentum_match_torch(name):
+    torch = pytest.importorskip("torch")
+    make_optimizer, options = ONE_CYCLE_CASES[name]
+    steps = options.get("total_steps") or options["epochs"] * options["steps_per_epoch"]
+    ours = one_cycle_sequence(optim, make_optimizer, lambda: nn.Parameter(np.zeros(1)), steps, **options)
+    theirs = one_cycle_sequence(torch.optim, make_optimizer, lambda: torch.zeros(1, requires_grad=True), steps,
+                                **options)
+    for step, ((lr, m), (t_lr, t_m)) in enumerate(zip(ours, theirs)):
+        assert_close(lr, t_lr, rtol=1e-12, atol=1e-15)
+        assert_close(m, t_m, rtol=1e-12, atol=1e-15)
+
+
+def test_one_cycle_trains_sgd_momentum_like_torch():
+    """The cycled momentum reaches the update rule: six steps of SGD give torch's weights."""
+    torch = pytest.importorskip("torch")
+
+    def train(lib, make_tensor, to_numpy):
+        w = make_tensor(W0.copy())
+        opt = lib.optim.SGD([w], lr=0.1, momentum=0.9, nesterov=True)
+        sched = lib.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=6, three_phase=True)
+        for _ in range(6):
+            opt.zero_grad()
+            (((lib.tensor(A) @ w) - lib.tensor(TARGET)) ** 2).sum().backward()
+            opt.step()
+            sched.step()
+        return to_numpy(w)
+
+    ours = train(tg, nn.Parameter, lambda w: w.data)
+    theirs = train(torch, lambda a: torch.tensor(a, requires_grad=True), lambda w: w.detach().numpy())
+    assert_close(ours, theirs)
+
+
+def test_one_cycle_validation_state_dict_and_overrun():
+    p = nn.Parameter(np.zeros(1))
+    with pytest.raises(ValueError, match="total_steps"):
+        lr_scheduler.OneCycleLR(optim.SGD([p], lr=0.1, momentum=0.9), max_lr=1.0)
+    with pytest.raises(ValueError, match="epochs"):
+        lr_scheduler.OneCycleLR(optim.SGD([p], lr=0.1, momentum=0.9), max_lr=1.0, epochs=0, steps_per_epoch=3)
+    with pytest.raises(ValueError, match="pct_start"):
+        lr_scheduler.OneCycleLR(optim.SGD([p], lr=0.1, momentum=0.9), max_lr=1.0, total_steps=5, pct_start=1.5)
+    with pytest.raises(ValueError, match="anneal_strategy"):
+        lr_scheduler.OneCycleLR(optim.SGD([p], lr=0.1, momentum=0.9), max_lr=1.0, total_steps=5,
+                                anneal_strategy="cosine")
+    with pytest.raises(ValueError, match="cycle_momentum=False"):
+        lr_scheduler.OneCycleLR(optim.Adagrad([p], lr=0.1), max_lr=1.0, total_steps=5)
+    with pytest.raises(ValueError, match="one value per param group"):
+        lr_scheduler.OneCycleLR(optim.SGD([p], lr=0.1, momentum=0.9), max_lr=[1.0, 2.0], total_steps=5)
+
+    opt = optim.Adam([p], lr=0.1)
+    sched = lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=6)
+    for _ in range(2):
+        sched.step()
+    saved_sched, saved_opt = sched.state_dict(), opt.state_dict()
+    rest = []
+    for _ in range(4):
+        sched.step()
+        rest.append((sched.get_last_lr(), opt.param_groups[0]["betas"]))
+    with pytest.raises(ValueError, match="total_steps"):
+        sched.step()  # a seventh step is past the schedule
+
+    p2 = nn.Parameter(np.zeros(1))
+    opt2 = optim.Adam([p2], lr=0.1)
+    opt2.load_state_dict(saved_opt)  # the bounds OneCycleLR keeps in the param groups load too
+    sched2 = lr_scheduler.OneCycleLR(opt2, max_lr=1.0, total_steps=6)
+    sched2.load_state_dict(saved_sched)
+    opt2.load_state_dict(saved_opt)
+    resumed = []
+    for _ in range(4):
+        sched2.step()
+        resumed.append((sched2.get_last_lr(), opt2.param_groups[0]["betas"]))
+    assert resumed == rest
+
+
+def plateau_sequence(lib, make_tensor, metrics, **options):
+    opt = lib.SGD([{"params": [make_tensor()]}, {"params": [make_tensor()], "lr": 0.05}], lr=1.0)
+    sched = lib.lr_scheduler.ReduceLROnPlateau(opt, **options)
+    history = [sched.get_last_lr()]
+    for metric in metrics:
+        opt.step()
+        sched.step(metric)
+        history.append(sched.get_last_lr())
+    return history
+
+
+PLATEAU_METRICS = [1.0, 0.9, 0.9, 0.95, 0.9, 0.8999, 0.5, 0.6, 0.6, 0.6, 0.6, 0.7, 0.49] + [0.5] * 12
+PLATEAU_CASES = [
+    dict(),
+    dict(patience=0),
+    dict(patience=1, factor=0.5, cooldown=2),
+    dict(patience=1, factor=0.5, threshold=0.05, threshold_mode="abs"),
+    dict(patience=2, factor=0.3, threshold=0.02),
+    dict(patience=0, factor=0.2, min_lr=[0.1, 0.01]),
+    dict(patience=0, factor=0.5, min_lr=0.3, eps=0.1),
+    dict(mode="max", patience=1, factor=0.5),
+    dict(mode="max", patience=0, threshold=0.1, threshold_mode="abs", cooldown=1),
+]
+
+
+@pytest.mark.parametrize("options", PLATEAU_CASES, ids=[",".join(f"{k}={v}" for k, v in o.items()) or "defaults"
+                                                         for o in PLATEAU_CASES])
+def test_reduce_lr_on_plateau_matches_torch(options):
+    torch = pytest.importorskip("torch")
+    ours = plateau_sequence(optim, lambda: nn.Parameter(np.zeros(1)), PLATEAU_METRICS, **options)
+    theirs = plateau_sequence(torch.optim, lambda: torch.zeros(1, requires_grad=True), PLATEAU_METRICS, **options)
+    assert_close(np.array(ours), np.array(theirs), rtol=1e-12, atol=1e-15)
+    assert ours[-1] != ours[0]  # every case does reduce the rate
+
+
+def test_reduce_lr_on_plateau_takes_tensors_validates_and_resumes():
+    opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    sched = lr_scheduler.ReduceLROnPlateau(opt, patience=0, factor=0.5)
+    sched.step(tg.tensor(1.0))  # a 0-d loss tensor, as training loops pass it
+    sched.step(tg.tensor(2.0))
+    assert sched.get_last_lr() == [0.5]
+    state = sched.state_dict()
+    assert "optimizer" not in state
+    opt2 = optim.SGD([nn.Parameter(np.zeros(1))], lr=0.5)
+    sched2 = lr_scheduler.ReduceLROnPlateau(opt2)
+    sched2.load_state_dict(state)
+    sched.step(3.0)
+    sched2.step(3.0)
+    assert sched2.get_last_lr() == sched.get_last_lr() == [0.25]
+    for bad in [dict(factor=1.0), dict(mode="lowest"), dict(threshold_mode="relative"), dict(min_lr=[0.1, 0.2])]:
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            lr_scheduler.ReduceLROnPlateau(opt, **bad)
+    with pytest.raises(TypeError, match="Optimizer"):
+        lr_scheduler.ReduceLROnPlateau("optimizer")

@@ -1,14 +1,15 @@
-"""Optimisers (SGD, Adam, AdamW, Adagrad, RMSprop) and learning-rate schedulers.
+"""Optimisers (SGD, Adam, AdamW, Adagrad, Adadelta, RMSprop) and learning-rate schedulers.
 
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     sched = optim.lr_scheduler.ExponentialLR(opt, gamma=0.95)
 """
 from . import lr_scheduler  # noqa: F401
-from .lr_scheduler import (CosineAnnealingLR, ExponentialLR, LambdaLR, LRScheduler, MultiStepLR, StepLR,
-                           TimeBasedDecay)
-from .optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from .lr_scheduler import (CosineAnnealingLR, ExponentialLR, LambdaLR, LRScheduler, MultiStepLR, OneCycleLR,
+                           ReduceLROnPlateau, StepLR, TimeBasedDecay)
+from .optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, Optimizer, RMSprop
 
 __all__ = [
-    "Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "lr_scheduler", "LRScheduler", "StepLR",
-    "ExponentialLR", "LambdaLR", "TimeBasedDecay", "MultiStepLR", "CosineAnnealingLR",
+    "Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "RMSprop", "lr_scheduler", "LRScheduler", "StepLR",
+    "ExponentialLR", "LambdaLR", "TimeBasedDecay", "MultiStepLR", "CosineAnnealingLR", "OneCycleLR",
+    "ReduceLROnPlateau",
 ]

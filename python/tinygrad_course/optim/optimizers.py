@@ -21,7 +21,11 @@ import numpy as np
 from ..device import to_device, to_numpy
 from ..tensor import Tensor, no_grad, set_grad_enabled
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "RMSprop"]
+
+# Keys that schedulers write into param groups (OneCycleLR keeps its bounds there, as in PyTorch):
+# not options of any optimizer, but a saved optimizer state must load with them.
+_SCHEDULER_KEYS = {"initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"}
 
 
 def _check_non_negative(name: str, value) -> None:
@@ -71,7 +75,7 @@ class Optimizer:
         if any(id(p) in existing for p in params):
             raise ValueError("some parameters appear in more than one param group")
         group = {**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}, "params": params}
-        unknown = set(group) - set(self.defaults) - {"params", "initial_lr"}
+        unknown = set(group) - set(self.defaults) - {"params"} - _SCHEDULER_KEYS
         if unknown:
             raise TypeError(f"unknown option(s) {sorted(unknown)} for {type(self).__name__}; "
                             f"valid ones are {sorted(self.defaults)}")
@@ -154,7 +158,7 @@ class Optimizer:
                              f"{len(self.param_groups)}")
         params_by_index = {}
         for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
-            unknown = set(saved) - set(self.defaults) - {"params", "initial_lr"}
+            unknown = set(saved) - set(self.defaults) - {"params"} - _SCHEDULER_KEYS
             if unknown:
                 raise ValueError(f"param group {i} of the state dict has options {sorted(unknown)} that "
                                  f"{type(self).__name__} does not know; was it saved from another optimizer?")
@@ -344,6 +348,42 @@ class Adagrad(Optimizer):
         denom = p._xp.sqrt(state["sum"])
         denom += group["eps"]
         p.add_(g / denom * -clr)
+
+
+class Adadelta(Optimizer):
+    """Adagrad's per-coordinate rates with running averages instead of sums, and units that match.
+
+    v = rho v + (1 - rho) g^2;  d = sqrt(u + eps) / sqrt(v + eps) * g;  u = rho u + (1 - rho) d^2;
+    p -= lr d.
+    """
+
+    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0,
+                 maximize: bool = False):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize))
+
+    def _validate(self, group):
+        super()._validate(group)
+        for name in ("eps", "weight_decay"):
+            _check_non_negative(name, group[name])
+        rho = group["rho"]
+        if not isinstance(rho, numbers.Real) or isinstance(rho, bool) or not 0.0 <= rho <= 1.0:
+            raise ValueError(f"invalid rho: {rho!r} (must be a number in [0, 1])")
+
+    def _update(self, p, grad, group, state):
+        g = self._prepare_grad(p, grad, group)
+        rho, eps, xp = group["rho"], group["eps"], p._xp
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = xp.zeros_like(p.data)
+            state["acc_delta"] = xp.zeros_like(p.data)
+        state["step"] += 1
+        square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+        square_avg *= rho
+        square_avg += (1 - rho) * (g * g)
+        delta = xp.sqrt(acc_delta + eps) / xp.sqrt(square_avg + eps) * g
+        acc_delta *= rho
+        acc_delta += (1 - rho) * (delta * delta)
+        p.add_(delta * -group["lr"])
 
 
 class RMSprop(Optimizer):

@@ -6,6 +6,7 @@
 """
 from . import functional  # noqa: F401
 from . import init  # noqa: F401
+from . import utils  # noqa: F401
 from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, BCELoss, BCEWithLogitsLoss, Conv2d, ConvTranspose2d,
                      CrossEntropyLoss, DiceLoss, Dropout, Flatten, FocalLoss, Identity, JaccardLoss, LayerNorm,
                      LeakyReLU, Linear, LogSoftmax, MaxPool2d, MSELoss, NLLLoss, PReLU, ReLU, Sigmoid, Softmax, Tanh,
@@ -13,7 +14,7 @@ from .layers import (AvgPool2d, BatchNorm1d, BatchNorm2d, BCELoss, BCEWithLogits
 from .module import Module, ModuleList, Parameter, Sequential
 
 __all__ = [
-    "functional", "init", "Module", "ModuleList", "Parameter", "Sequential",
+    "functional", "init", "utils", "Module", "ModuleList", "Parameter", "Sequential",
     "Linear", "Conv2d", "ConvTranspose2d", "Upsample", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d",
     "LayerNorm", "Dropout",
     "ReLU", "LeakyReLU", "PReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Flatten", "Identity",

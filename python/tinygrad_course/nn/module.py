@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..device import canonical_device, is_device_array, to_device, to_numpy
+from ..device import canonical_device, is_device_array, is_host_array, to_device, to_numpy
 from ..tensor import Tensor, no_grad
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList"]
@@ -250,6 +250,13 @@ class Module:
             else:
                 p.grad.zero_()
 
+    def apply(self, fn) -> "Module":
+        """Call `fn` on every descendant, then on this module (e.g. a custom initialisation); returns self."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
     def requires_grad_(self, requires_grad: bool = True) -> "Module":
         """Freeze (False) or unfreeze every parameter."""
         for p in self.parameters():
@@ -349,6 +356,13 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward(); define it in the subclass")
 
     def __call__(self, *args, **kwargs):
+        # The one place that refuses raw arrays: forward code would otherwise accept some silently
+        # (a copy without autograd) and fail deep inside on others, as PyTorch modules refuse them.
+        for arg in (*args, *kwargs.values()):
+            if isinstance(arg, np.ndarray) or is_device_array(arg):
+                kind = "numpy.ndarray" if is_host_array(arg) else f"{type(arg).__module__}.{type(arg).__name__}"
+                raise TypeError(f"{type(self).__name__}: got a {kind} as input; wrap it with "
+                                "tinygrad_course.tensor(...) (or from_numpy(...) to share its memory)")
         return self.forward(*args, **kwargs)
 
     # --- printing -------------------------------------------------------------------------

@@ -332,9 +332,18 @@ def _max_min(draw):
     shape = draw(shapes(min_dims=1))
     axis, kd = draw(axis_args(len(shape))), draw(st.booleans())
     dims = tdims(axis, len(shape))
-    return (lambda x: x.max(axis=axis, keepdims=kd) - 2.0 * x.min(axis=axis, keepdims=kd)), \
+    return (lambda x: x.amax(axis=axis, keepdims=kd) - 2.0 * x.amin(axis=axis, keepdims=kd)), \
         (lambda x: torch.amax(x, dim=dims, keepdim=kd) - 2.0 * torch.amin(x, dim=dims, keepdim=kd)), \
         [draw(arrays(shape, distinct_gap=1e-3))]  # no ties (stride-0 views repeat values)
+
+
+@oracle("max_min_dim")
+def _max_min_dim(draw):
+    shape = draw(shapes(min_dims=1))
+    dim, kd = draw(st.integers(-len(shape), len(shape) - 1)), draw(st.booleans())
+    return (lambda x: x.max(dim, keepdim=kd).values - 2.0 * x.min(dim=dim, keepdim=kd)[0]), \
+        (lambda x: torch.max(x, dim, keepdim=kd).values - 2.0 * torch.min(x, dim=dim, keepdim=kd)[0]), \
+        [draw(arrays(shape, distinct_gap=1e-3))]
 
 
 @oracle("logsumexp")

@@ -351,17 +351,25 @@ class Std(Var):
 class Max(Function):
     """Max over axes; the gradient is shared equally between tied maxima."""
 
+    reduce = "max"
+
     def forward(self, a, axis, keepdims):
         if a.size == 0:
-            raise ValueError(f"max of an empty tensor of shape {a.shape}")
+            raise ValueError(f"{self.reduce} of an empty tensor of shape {a.shape}")
         self.axis, self.keepdims = axis, keepdims
-        out = a.max(axis=axis, keepdims=True)
+        out = getattr(a, self.reduce)(axis=axis, keepdims=True)
         mask = a == out
         self.weights = mask / mask.sum(axis=axis, keepdims=True)
         return self.xp.asarray(out if keepdims else (out.reshape(()) if axis is None else out.squeeze(axis)))
 
     def backward(self, g):
         return _expand_reduced(g, self.weights.shape, self.axis, self.keepdims) * self.weights
+
+
+class Min(Max):
+    """Min over axes (its own reduction, not -max(-x): that would refuse bool tensors)."""
+
+    reduce = "min"
 
 
 def _stable_lse(a, axis):

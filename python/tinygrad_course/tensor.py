@@ -33,7 +33,9 @@ accumulated into `.grad` under a lock, so no update is lost.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
+from collections import namedtuple
 
 import numpy as np
 
@@ -44,6 +46,8 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _grad_lock = threading.Lock()  # guards accumulation into .grad (concurrent backward on shared leaves)
 _SCALARS = (int, float, bool, np.generic)  # operands that NumPy and CuPy both take as they are
 _default_dtype = np.dtype(np.float32)
+# what max(dim) and min(dim) return, as torch.return_types.max: unpackable, with .values and .indices
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
 
 # --- grad mode and random state ------------------------------------------------------
@@ -96,6 +100,19 @@ def set_default_dtype(dtype) -> None:
 
 def get_default_dtype() -> np.dtype:
     return _default_dtype
+
+
+def _torch_names(fn):
+    """Let `fn` take PyTorch's keywords dim= and keepdim= for its axis= and keepdims=."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        for torch_name, name in (("dim", "axis"), ("keepdim", "keepdims")):
+            if torch_name in kwargs:
+                if name in kwargs:
+                    raise TypeError(f"{fn.__name__}() got both {name}= and {torch_name}=; give only one of them")
+                kwargs[name] = kwargs.pop(torch_name)
+        return fn(*args, **kwargs)
+    return wrapper
 
 
 def _as_array(data, dtype=None):
@@ -415,7 +432,7 @@ class Tensor:
             raise RuntimeError("backward(): this tensor does not require grad and has no grad_fn; "
                                "did you create it under no_grad() or from tensors without requires_grad?")
         if gradient is None:
-            if self.size != 1:
+            if self.numel() != 1:
                 raise RuntimeError(f"backward(): gradient can be implied only for a one-element output, "
                                    f"this one has shape {self.shape}; pass gradient= of that shape")
             grad = self._xp.ones(self.shape, dtype=self.dtype)
@@ -712,12 +729,14 @@ class Tensor:
         s, e = _axis(start_dim, self.ndim), _axis(end_dim, self.ndim)
         return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1:])
 
+    @_torch_names
     def squeeze(self, axis=None):
         if axis is None:
             return self.reshape(tuple(s for s in self.shape if s != 1))
         axes = {_axis(a, self.ndim) for a in (axis if isinstance(axis, (tuple, list)) else (axis,))}
         return self.reshape(tuple(s for i, s in enumerate(self.shape) if not (i in axes and s == 1)))
 
+    @_torch_names
     def unsqueeze(self, axis: int):
         axis = _axis(axis, self.ndim + 1)
         return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
@@ -766,47 +785,86 @@ class Tensor:
         widths += [(pad[2 * i], pad[2 * i + 1]) for i in reversed(range(len(pad) // 2))]
         return _ops.Pad.apply(self, widths=tuple(widths), value=value)
 
-    # --- reductions --------------------------------------------------------------------
+    # --- reductions (axis= and keepdims=, or PyTorch's dim= and keepdim=) --------------------
+    @_torch_names
     def sum(self, axis=None, keepdims: bool = False):
         return _ops.Sum.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
 
+    @_torch_names
     def mean(self, axis=None, keepdims: bool = False):
         axes = _axes(axis, self.ndim)
-        n = int(np.prod([self.shape[a] for a in axes])) if axes is not None else self.size
+        n = int(np.prod([self.shape[a] for a in axes])) if axes is not None else self.numel()
         if n == 0:
             raise ValueError(f"mean of an empty selection of a tensor of shape {self.shape}")
         return self.sum(axes, keepdims) * (1.0 / n)
 
-    def var(self, axis=None, keepdims: bool = False, correction: int = 1):
-        """Variance with PyTorch's default Bessel correction (correction=1); use 0 for the biased one."""
+    @_torch_names
+    def var(self, axis=None, keepdims: bool = False, correction: int = 1, unbiased: bool | None = None):
+        """Variance with PyTorch's default Bessel correction (correction=1, or unbiased=True); 0 for the biased one."""
+        correction = correction if unbiased is None else int(bool(unbiased))
         return _ops.Var.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims, correction=correction)
 
-    def std(self, axis=None, keepdims: bool = False, correction: int = 1):
+    @_torch_names
+    def std(self, axis=None, keepdims: bool = False, correction: int = 1, unbiased: bool | None = None):
         """Standard deviation; its gradient is 0 (not NaN) where the data are constant, as in PyTorch."""
+        correction = correction if unbiased is None else int(bool(unbiased))
         return _ops.Std.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims, correction=correction)
 
-    def max(self, axis=None, keepdims: bool = False):
+    @_torch_names
+    def amax(self, axis=None, keepdims: bool = False):
+        """The maximum over an axis or a tuple of axes (all of them by default); ties share the gradient."""
         return _ops.Max.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
 
+    @_torch_names
+    def amin(self, axis=None, keepdims: bool = False):
+        return _ops.Min.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
+
+    @_torch_names
+    def max(self, axis=None, keepdims: bool = False):
+        """The maximum value; with an int axis (dim), the pair (values, indices), as torch.max(x, dim)."""
+        if axis is None or isinstance(axis, (tuple, list)):
+            return self.amax(axis, keepdims)
+        return ValuesIndices(self.amax(axis, keepdims), self.argmax(axis, keepdims))
+
+    @_torch_names
     def min(self, axis=None, keepdims: bool = False):
-        return -((-self).max(axis, keepdims))
+        """The minimum value; with an int axis (dim), the pair (values, indices), as torch.min(x, dim)."""
+        if axis is None or isinstance(axis, (tuple, list)):
+            return self.amin(axis, keepdims)
+        return ValuesIndices(self.amin(axis, keepdims), self.argmin(axis, keepdims))
 
+    def _arg(self, fn, axis, keepdims):
+        if self.numel() == 0:
+            raise ValueError(f"{fn} of an empty tensor of shape {self.shape}")
+        axes = _axes(axis, self.ndim)
+        if axes is not None and len(axes) != 1:
+            raise TypeError(f"{fn}: axis (dim) must be an int or None, got {axis}")
+        out = getattr(self._xp, fn)(self._data, axis=None if axes is None else axes[0], keepdims=keepdims)
+        if axes is None and keepdims:  # PyTorch keeps every dimension as 1
+            out = out.reshape((1,) * self.ndim)
+        return Tensor._wrap(self._xp.asarray(out, dtype=np.int64), self.device)
+
+    @_torch_names
     def argmax(self, axis=None, keepdims: bool = False):
-        return Tensor._wrap(self._xp.argmax(self._data, axis=axis, keepdims=keepdims), self.device)
+        return self._arg("argmax", axis, keepdims)
 
+    @_torch_names
     def argmin(self, axis=None, keepdims: bool = False):
-        return Tensor._wrap(self._xp.argmin(self._data, axis=axis, keepdims=keepdims), self.device)
+        return self._arg("argmin", axis, keepdims)
 
+    @_torch_names
     def logsumexp(self, axis=-1, keepdims: bool = False):
         if self.ndim == 0:
             return self
         return _ops.LogSumExp.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
 
+    @_torch_names
     def softmax(self, axis: int = -1):
-        return _ops.Softmax.apply(self, axis=_axis(axis, self.ndim))
+        return _ops.Softmax.apply(self, axis=_axes(axis, self.ndim))
 
+    @_torch_names
     def log_softmax(self, axis: int = -1):
-        return _ops.LogSoftmax.apply(self, axis=_axis(axis, self.ndim))
+        return _ops.LogSoftmax.apply(self, axis=_axes(axis, self.ndim))
 
 
 # --- helpers used by Tensor methods ---------------------------------------------------
@@ -853,13 +911,16 @@ def _axis(axis: int, ndim: int) -> int:
 
 
 def _axes(axis, ndim):
-    """Normalise an axis argument (None, int or sequence) to None or a sorted tuple."""
+    """Normalise an axis argument (None, int or sequence) to None or a sorted tuple.
+
+    A 0-d tensor takes axis 0 or -1 as PyTorch allows, meaning the whole (one-element) tensor: None.
+    """
     if axis is None:
         return None
     listed = [_axis(a, ndim) for a in (axis if isinstance(axis, (tuple, list)) else (axis,))]
     if len(set(listed)) != len(listed):
         raise ValueError(f"axis {axis} names an axis twice")
-    return tuple(sorted(listed))
+    return tuple(sorted(listed)) if ndim else None
 
 
 def _shape_arg(shape):
@@ -961,6 +1022,7 @@ def arange(start, stop=None, step=1, dtype=None, device="cpu") -> Tensor:
     return Tensor(values, dtype=dtype, device=device)
 
 
+@_torch_names
 def concat(tensors, axis: int = 0) -> Tensor:
     tensors = list(tensors)
     if not tensors:
@@ -977,6 +1039,7 @@ def concat(tensors, axis: int = 0) -> Tensor:
 cat = concat
 
 
+@_torch_names
 def stack(tensors, axis: int = 0) -> Tensor:
     tensors = list(tensors)
     if not tensors:

@@ -11,7 +11,7 @@ import numpy as np
 from .. import ops
 from ..backend.numpy_backend import conv_output_size
 from ..device import xp_of
-from ..tensor import Tensor, _check_devices, _check_dtypes, where
+from ..tensor import Tensor, _check_devices, _check_dtypes, _torch_names, where
 
 __all__ = [
     "relu", "leaky_relu", "prelu", "tanh", "sigmoid", "softmax", "log_softmax", "linear",
@@ -57,10 +57,12 @@ def sigmoid(x: Tensor) -> Tensor:
     return x.sigmoid()
 
 
+@_torch_names
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     return x.softmax(axis)
 
 
+@_torch_names
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     return x.log_softmax(axis)
 

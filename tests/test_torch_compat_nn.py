@@ -140,3 +140,139 @@ def test_modules_still_take_tensors_scalars_and_keyword_arguments():
     assert_close(Scaled()(x, np.float64(3.0)).data, [3.0, 6.0])  # a NumPy scalar is a number, not an array
     with pytest.raises(TypeError, match="numpy.ndarray"):
         Scaled()(x, scale=np.array([1.0, 2.0]))
+
+
+# --- device= and dtype= as torch's factory keyword arguments ---------------------------------------
+FACTORY_LAYERS = {
+    "Linear": ((4, 3), {}),
+    "Conv2d": ((2, 4, 3), dict(padding=1)),
+    "ConvTranspose2d": ((2, 4, 3), dict(stride=2)),
+    "BatchNorm1d": ((3,), {}),
+    "BatchNorm2d": ((3,), dict(momentum=None)),
+    "LayerNorm": (((2, 3),), {}),
+    "PReLU": ((3,), {}),
+}
+
+
+@pytest.mark.parametrize("name", list(FACTORY_LAYERS))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_layers_take_device_and_dtype_like_torch(name, dtype):
+    torch = pytest.importorskip("torch")
+    args, options = FACTORY_LAYERS[name]
+    tg.manual_seed(7)
+    ours = getattr(nn, name)(*args, **options, device="cpu", dtype=getattr(tg, dtype))
+    theirs = getattr(torch.nn, name)(*args, **options, device="cpu", dtype=getattr(torch, dtype))
+    t_state = theirs.state_dict()
+    assert list(ours.state_dict()) == list(t_state)
+    for key, value in ours.state_dict().items():
+        assert value.dtype.name == str(t_state[key].dtype).replace("torch.", ""), key
+    assert all(t.device == "cpu" for t in [*ours.parameters(), *ours.buffers()])
+    tg.manual_seed(7)
+    default = getattr(nn, name)(*args, **options, dtype=dtype)  # device= does not change the drawn weights
+    for (key, a), b in zip(ours.state_dict().items(), default.state_dict().values()):
+        assert np.array_equal(a, b), key
+
+
+def test_factory_arguments_are_validated():
+    with pytest.raises(TypeError, match="dtype must be float32 or float64.*'int64'"):
+        nn.Linear(2, 2, dtype="int64")
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        nn.BatchNorm2d(2, dtype="not a dtype")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        nn.Conv2d(1, 1, 3, device="tpu")
+
+
+@pytest.fixture(params=["emulated", pytest.param("gpu", marks=pytest.mark.gpu)])
+def cuda(request, monkeypatch):
+    """The device name "cuda", backed by the CPU emulation of our kernels or by a real GPU."""
+    from tinygrad_course.backend.cuda import CudaUnavailableError
+    from tinygrad_course.device import cuda_runtime  # the emulation when the variable asks for it
+    if request.param == "emulated":
+        monkeypatch.setenv("TINYGRAD_COURSE_CUDA_EMULATE", "1")
+    else:
+        monkeypatch.delenv("TINYGRAD_COURSE_CUDA_EMULATE", raising=False)
+    try:
+        cuda_runtime()
+    except CudaUnavailableError as e:
+        pytest.skip(f"no usable cuda device: {e}")
+    return "cuda"
+
+
+def test_layers_built_on_cuda_hold_the_weights_a_seed_gives_on_cpu(cuda):
+    tg.manual_seed(3)
+    on_cpu = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.Flatten(), nn.Linear(12, 2))
+    tg.manual_seed(3)
+    on_gpu = nn.Sequential(nn.Conv2d(2, 3, 3, device=cuda), nn.BatchNorm2d(3, device="cuda:0"), nn.Flatten(),
+                           nn.Linear(12, 2, device=cuda))
+    assert all(t.device == "cuda" for t in [*on_gpu.parameters(), *on_gpu.buffers()])
+    for (key, a), b in zip(on_cpu.state_dict().items(), on_gpu.state_dict().values()):
+        assert np.array_equal(a, b), key
+
+
+# --- Dropout2d ----------------------------------------------------------------------------------------
+def test_dropout2d_zeroes_whole_channels_and_scales_the_rest():
+    drop = nn.Dropout2d(0.25)
+    x = tg.tensor(rand(32, 16, 3, 4), requires_grad=True)
+    y = drop(x)
+    ratio = y.data / x.data
+    per_channel = ratio.reshape(32, 16, -1)
+    assert np.allclose(per_channel, per_channel[:, :, :1])  # one decision per (sample, channel)
+    assert set(np.round(np.unique(per_channel), 12)) == {0.0, round(1 / 0.75, 12)}
+    assert 0.15 < (per_channel[:, :, 0] == 0).mean() < 0.35
+    g = rand(32, 16, 3, 4, seed=5)
+    y.backward(g)
+    assert_close(x.grad.data, g * ratio)  # the gradient goes through the same mask
+
+    x3 = tg.ones(4, 8, 5)  # (N, C, L): whole rows, as torch's 3-D input
+    rows = nn.Dropout2d(0.5)(x3).data
+    assert np.all((rows == 0).all(axis=2) | (rows == 2).all(axis=2))
+
+
+def test_dropout2d_eval_extremes_seeding_and_bad_input():
+    x = tg.randn(2, 3, 4, 4)
+    drop = nn.Dropout2d(0.5).eval()
+    assert drop(x) is x
+    assert nn.Dropout2d(0.0)(x) is x
+    assert np.array_equal(nn.Dropout2d(1.0)(x).data, np.zeros(x.shape, dtype=np.float32))
+    tg.manual_seed(11)
+    first = nn.Dropout2d(0.5)(x).data
+    tg.manual_seed(11)
+    assert np.array_equal(nn.Dropout2d(0.5)(x).data, first)
+    with pytest.raises(ValueError, match=r"Dropout2d: expected input"):
+        nn.Dropout2d()(tg.randn(3, 4))
+    with pytest.raises(ValueError, match="probability"):
+        nn.Dropout2d(1.5)
+    assert repr(nn.Dropout2d(0.3)) == "Dropout2d(p=0.3)"
+
+
+# --- adaptive pooling -----------------------------------------------------------------------------------
+@settings(max_examples=25)
+@given(h=st.integers(1, 9), w=st.integers(1, 9), out_h=st.integers(1, 6), out_w=st.one_of(st.none(), st.integers(1, 6)),
+       kind=st.sampled_from(["AdaptiveAvgPool2d", "AdaptiveMaxPool2d"]))
+def test_adaptive_pooling_matches_torch(h, w, out_h, out_w, kind):
+    torch = pytest.importorskip("torch")
+    size = (out_h, out_w)
+    x = rand(2, 3, h, w, seed=h * 10 + w)
+    ours, theirs = getattr(nn, kind)(size), getattr(torch.nn, kind)(size)
+    xt, tx = tg.tensor(x, requires_grad=True), torch.from_numpy(x.copy()).requires_grad_()
+    out, t_out = ours(xt), theirs(tx)
+    assert_close(out.data, t_out.detach().numpy())
+    g = rand(*out.shape, seed=1)
+    out.backward(g)
+    t_out.backward(torch.from_numpy(g))
+    assert_close(xt.grad.data, tx.grad.numpy())
+
+
+def test_adaptive_pooling_global_unbatched_and_validation():
+    torch = pytest.importorskip("torch")
+    x = rand(3, 5, 7)
+    for kind in ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d"]:
+        assert_close(getattr(nn, kind)(1)(tg.tensor(x)).data, getattr(torch.nn, kind)(1)(torch.from_numpy(x)).numpy())
+        assert_close(getattr(nn, kind)((2, 3))(tg.tensor(x)).data,
+                     getattr(torch.nn, kind)((2, 3))(torch.from_numpy(x)).numpy())
+    assert repr(nn.AdaptiveAvgPool2d((1, 1))) == "AdaptiveAvgPool2d(output_size=(1, 1))"
+    for bad in [0, (2,), (2, -1), 1.5, True]:
+        with pytest.raises(ValueError, match="output_size"):
+            nn.AdaptiveAvgPool2d(bad)
+    with pytest.raises(ValueError, match="expected input"):
+        nn.AdaptiveMaxPool2d(2)(tg.randn(4, 4))

@@ -9,14 +9,14 @@ import math
 
 import numpy as np
 
-from ..tensor import Tensor, get_default_dtype, no_grad
+from ..tensor import Tensor, concat, get_default_dtype, get_rng, no_grad
 from . import functional as F
 from . import init
 from .module import Module, Parameter
 
 __all__ = [
-    "Linear", "Conv2d", "ConvTranspose2d", "Upsample", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d",
-    "LayerNorm", "Dropout",
+    "Linear", "Conv2d", "ConvTranspose2d", "Upsample", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout", "Dropout2d",
     "ReLU", "LeakyReLU", "PReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Flatten", "Identity",
     "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "DiceLoss", "JaccardLoss",
     "FocalLoss",
@@ -24,10 +24,22 @@ __all__ = [
 
 
 def _dtype(dtype) -> np.dtype:
-    dtype = np.dtype(dtype) if dtype is not None else get_default_dtype()
-    if dtype.kind != "f":
-        raise TypeError(f"layer parameters must be float32 or float64, got {dtype}")
-    return dtype
+    if dtype is None:
+        return get_default_dtype()
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if resolved is None or resolved.name not in ("float32", "float64"):
+        raise TypeError(f"dtype must be float32 or float64 for layer parameters, got {dtype!r}")
+    return resolved
+
+
+def _place(module: Module, device) -> None:
+    """torch's device= factory argument: build (and initialise) on the CPU, then move, so a seed gives
+    the same weights on every device."""
+    if device is not None:
+        module.to(device=device)
 
 
 def _empty_parameter(shape, dtype) -> Parameter:
@@ -77,13 +89,14 @@ def _conv_extra_repr(layer, **defaults) -> str:
 class Linear(Module):
     """y = x W^T + b with W of shape (out_features, in_features)."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
         super().__init__()
         self.in_features = _positive_int(in_features, "in_features")
         self.out_features = _positive_int(out_features, "out_features")
         self.weight = _empty_parameter((out_features, in_features), dtype)
         self.register_parameter("bias", _empty_parameter((out_features,), dtype) if bias else None)
         self.reset_parameters()
+        _place(self, device)
 
     def reset_parameters(self) -> None:
         """PyTorch's default: kaiming_uniform_(a=sqrt(5)), i.e. U(+-1/sqrt(fan_in)), for W and b."""
@@ -100,7 +113,7 @@ class Conv2d(Module):
     """2-D cross-correlation over NCHW input; padding may be an int, a pair, "valid" or "same" (stride 1)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, dtype=None):
+                 groups: int = 1, bias: bool = True, device=None, dtype=None):
         super().__init__()
         self.in_channels = _positive_int(in_channels, "in_channels")
         self.out_channels = _positive_int(out_channels, "out_channels")
@@ -122,6 +135,7 @@ class Conv2d(Module):
         self.weight = _empty_parameter((out_channels, in_channels // groups) + self.kernel_size, dtype)
         self.register_parameter("bias", _empty_parameter((out_channels,), dtype) if bias else None)
         self.reset_parameters()
+        _place(self, device)
 
     def reset_parameters(self) -> None:
         """Same rule as Linear, with fan_in = in_channels/groups * kh * kw."""
@@ -161,7 +175,7 @@ class ConvTranspose2d(Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
-                 groups: int = 1, bias: bool = True, dilation=1, dtype=None):
+                 groups: int = 1, bias: bool = True, dilation=1, device=None, dtype=None):
         super().__init__()
         self.in_channels = _positive_int(in_channels, "in_channels")
         self.out_channels = _positive_int(out_channels, "out_channels")
@@ -178,6 +192,7 @@ class ConvTranspose2d(Module):
         self.weight = _empty_parameter((in_channels, out_channels // groups) + self.kernel_size, dtype)
         self.register_parameter("bias", _empty_parameter((out_channels,), dtype) if bias else None)
         self.reset_parameters()
+        _place(self, device)
 
     def reset_parameters(self) -> None:
         """PyTorch's default: as Conv2d, with fan_in = weight.shape[1] * kh * kw = out_channels/groups * kh * kw."""
@@ -244,6 +259,62 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
+def _adaptive_windows(size: int, out: int) -> list[tuple[int, int]]:
+    """PyTorch's windows for adaptive pooling: output i covers [floor(i*size/out), ceil((i+1)*size/out))."""
+    return [(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
+
+
+class _AdaptivePool2d(Module):
+    """Pool (N, C, H, W) or (C, H, W) input to a fixed output size, whatever the input size.
+
+    When the output size divides the input size the windows are a plain pooling grid (one op);
+    otherwise each output cell pools its own window (windows may overlap or differ in size).
+    """
+
+    _pool = None  # F.avg_pool2d or F.max_pool2d
+
+    def __init__(self, output_size):
+        super().__init__()
+        sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
+        if len(sizes) != 2 or not all(s is None or (isinstance(s, (int, np.integer)) and not isinstance(s, bool)
+                                                    and s > 0) for s in sizes):
+            raise ValueError(f"{type(self).__name__}: output_size must be a positive int or a pair of positive "
+                             f"ints (None keeps that input size), got {output_size!r}")
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim not in (3, 4):
+            raise ValueError(f"{type(self).__name__}: expected input (N, C, H, W) or (C, H, W), got shape {x.shape}")
+        if x.ndim == 3:
+            return self.forward(x.reshape((1,) + x.shape)).reshape(x.shape[:1] + self._out_size(x.shape))
+        out_h, out_w = self._out_size(x.shape)
+        (h, w), pool = x.shape[2:], type(self)._pool
+        if h % out_h == 0 and w % out_w == 0:
+            return pool(x, (h // out_h, w // out_w))
+        rows = []
+        for h0, h1 in _adaptive_windows(h, out_h):
+            cells = [pool(x[:, :, h0:h1, w0:w1], (h1 - h0, w1 - w0)) for w0, w1 in _adaptive_windows(w, out_w)]
+            rows.append(concat(cells, 3))
+        return concat(rows, 2)
+
+    def _out_size(self, shape) -> tuple[int, int]:
+        sizes = self.output_size if isinstance(self.output_size, (tuple, list)) else (self.output_size,) * 2
+        return tuple(int(s) if s is not None else shape[-2 + i] for i, s in enumerate(sizes))
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool2d(_AdaptivePool2d):
+    """Mean over PyTorch's adaptive windows; AdaptiveAvgPool2d(1) is global average pooling."""
+    _pool = staticmethod(F.avg_pool2d)
+
+
+class AdaptiveMaxPool2d(_AdaptivePool2d):
+    """Max over PyTorch's adaptive windows (return_indices is not supported)."""
+    _pool = staticmethod(F.max_pool2d)
+
+
 # --- normalisation and dropout ------------------------------------------------------------------
 class _BatchNorm(Module):
     """Shared BatchNorm logic; subclasses only say which input ranks they accept.
@@ -257,7 +328,7 @@ class _BatchNorm(Module):
     _accepted_ndims: tuple[int, ...] = ()
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, dtype=None):
+                 track_running_stats: bool = True, device=None, dtype=None):
         super().__init__()
         self.num_features = _positive_int(num_features, "num_features")
         if eps <= 0:
@@ -281,6 +352,7 @@ class _BatchNorm(Module):
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
+        _place(self, device)
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
@@ -331,7 +403,8 @@ class BatchNorm2d(_BatchNorm):
 class LayerNorm(Module):
     """Normalise each sample over its trailing `normalized_shape` axes."""
 
-    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, dtype=None):
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, device=None,
+                 dtype=None):
         super().__init__()
         self.normalized_shape = ((normalized_shape,) if isinstance(normalized_shape, (int, np.integer))
                                  else tuple(int(s) for s in normalized_shape))
@@ -343,6 +416,7 @@ class LayerNorm(Module):
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
+        _place(self, device)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -367,6 +441,21 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
+class Dropout2d(Dropout):
+    """Zero whole channels: each (sample, channel) map of an (N, C, H, W) input is dropped with probability p
+    (survivors scaled by 1/(1-p)) in training; identity in eval. A 3-D input is taken as (N, C, L), as in
+    PyTorch. Better than Dropout after convolutions, whose neighbouring pixels are strongly correlated."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim not in (3, 4):
+            raise ValueError(f"Dropout2d: expected input (N, C, H, W) or (N, C, L), got shape {x.shape}")
+        if not self.training or self.p == 0.0:
+            return x
+        keep = get_rng().random(x.shape[:2] + (1,) * (x.ndim - 2)) >= self.p
+        scale = 1.0 / (1.0 - self.p) if self.p < 1.0 else 0.0
+        return x * Tensor((keep * scale).astype(x.dtype), device=x.device)
+
+
 # --- activations ----------------------------------------------------------------------------------
 class ReLU(Module):
     def forward(self, x: Tensor) -> Tensor:
@@ -388,10 +477,11 @@ class LeakyReLU(Module):
 class PReLU(Module):
     """Leaky ReLU whose negative slope is learnt: one shared, or one per channel (axis 1)."""
 
-    def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype=None):
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None, dtype=None):
         super().__init__()
         self.num_parameters = _positive_int(num_parameters, "num_parameters")
         self.weight = Parameter(np.full(num_parameters, init, dtype=_dtype(dtype)))
+        _place(self, device)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.prelu(x, self.weight)

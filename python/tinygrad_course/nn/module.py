@@ -226,7 +226,7 @@ class Module:
 
     def num_parameters(self, only_trainable: bool = False) -> int:
         """Number of scalar weights (each shared Parameter counted once)."""
-        return sum(p.size for p in self.parameters() if p.requires_grad or not only_trainable)
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not only_trainable)
 
     # --- modes and gradients ---------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":

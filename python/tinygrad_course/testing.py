@@ -50,7 +50,7 @@ def numerical_jacobian(fn, inputs, wrt: Tensor, eps: float = 1e-6) -> np.ndarray
             minus = _outputs(fn, inputs).data.astype(np.float64).ravel()
             data[idx] = orig
             cols.append((plus - minus) / (2 * eps))
-    n_out = _outputs(fn, inputs).size if not cols else cols[0].size
+    n_out = _outputs(fn, inputs).numel() if not cols else cols[0].size
     return np.stack(cols, axis=1) if cols else np.zeros((n_out, 0))
 
 
@@ -64,7 +64,7 @@ def _analytic_rows(fn, inputs, checked, vectors):
         if not out.requires_grad:
             raise GradcheckError("gradcheck: the output does not require grad; no input reaches it")
         out.backward(v.reshape(out.shape).astype(out.dtype))
-        rows.append([np.zeros(t.size) if t.grad is None else t.grad.data.astype(np.float64).ravel()
+        rows.append([np.zeros(t.numel()) if t.grad is None else t.grad.data.astype(np.float64).ravel()
                      for t in checked])
     for t in checked:
         t.grad = None
@@ -91,7 +91,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
             raise TypeError(f"gradcheck: input of shape {t.shape} is {t.dtype}; use float64 for finite differences")
 
     with no_grad():
-        n_out = _outputs(fn, inputs).size
+        n_out = _outputs(fn, inputs).numel()
     if n_out <= max_full_outputs:
         vectors = list(np.eye(n_out))
         proj = np.eye(n_out)

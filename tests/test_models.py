@@ -24,7 +24,7 @@ def _labels(n, classes=10, seed=1):
 
 
 def _count(model, predicate=lambda name: True):
-    return sum(p.size for name, p in model.named_parameters() if predicate(name))
+    return sum(p.numel() for name, p in model.named_parameters() if predicate(name))
 
 
 # --- shapes and parameter counts ------------------------------------------------------------------

@@ -255,7 +255,7 @@ def test_to_dtype_converts_in_place_and_keeps_objects():
 def test_cifar_network_parameter_counts():
     assert cifar_net().num_parameters() == 1_191_170
     assert cifar_net(conv_bias=False).num_parameters() == 1_191_010
-    weights = [p.size for n, p in cifar_net().named_parameters() if n.endswith("weight")]
+    weights = [p.numel() for n, p in cifar_net().named_parameters() if n.endswith("weight")]
     assert weights == [2_400, 51_200, 102_400, 1_024_000, 10_000]
     x = tg.randn(2, 3, 32, 32)
     assert cifar_net(batch_norm=True, dropout=True)(x).shape == (2, 10)

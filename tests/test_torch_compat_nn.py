@@ -151,6 +151,7 @@ FACTORY_LAYERS = {
     "BatchNorm2d": ((3,), dict(momentum=None)),
     "LayerNorm": (((2, 3),), {}),
     "PReLU": ((3,), {}),
+    "Embedding": ((5, 3), dict(padding_idx=0)),
 }
 
 
@@ -276,3 +277,41 @@ def test_adaptive_pooling_global_unbatched_and_validation():
             nn.AdaptiveAvgPool2d(bad)
     with pytest.raises(ValueError, match="expected input"):
         nn.AdaptiveMaxPool2d(2)(tg.randn(4, 4))
+
+
+# --- Embedding -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("padding_idx", [None, 2, -1])
+def test_embedding_matches_torch(padding_idx):
+    torch = pytest.importorskip("torch")
+    ours = nn.Embedding(6, 4, padding_idx=padding_idx, dtype="float64")
+    theirs = torch.nn.Embedding(6, 4, padding_idx=padding_idx).double()
+    if padding_idx is not None:
+        assert not ours.weight.data[padding_idx].any()  # the padding row starts at zero, as torch's
+        with tg.no_grad():
+            ours.weight[padding_idx] = 0.5  # a padding row that is not zero still reads as itself
+    theirs.load_state_dict({"weight": torch.from_numpy(ours.weight.data.copy())})
+    idx = np.array([[0, 2, 2, 5], [5, 1, 2, 3], [0, 0, 4, 5]])
+    out, t_out = ours(tg.tensor(idx)), theirs(torch.from_numpy(idx))
+    assert_close(out.data, t_out.detach().numpy())
+    g = rand(*out.shape, seed=4)
+    out.backward(g)
+    t_out.backward(torch.from_numpy(g))
+    assert_close(ours.weight.grad.data, theirs.weight.grad.numpy())  # repeats add up; padding gets none
+    assert repr(ours) == repr(theirs)
+
+
+def test_embedding_from_pretrained_and_bad_indices():
+    table = tg.tensor(rand(4, 2))
+    frozen = nn.Embedding.from_pretrained(table)
+    assert not frozen.weight.requires_grad and np.shares_memory(frozen.weight.data, table.data)
+    assert nn.Embedding.from_pretrained(table, freeze=False).weight.requires_grad
+    assert_close(frozen(tg.tensor(np.array([3, 0]))).data, table.data[[3, 0]])
+    emb = nn.Embedding(4, 2)
+    with pytest.raises(TypeError, match="integer Tensor"):
+        emb(tg.tensor([1.0, 2.0]))
+    with pytest.raises(IndexError, match=r"\[0, 4\).*from 0 to 4"):
+        emb(tg.tensor(np.array([0, 4])))
+    with pytest.raises(TypeError, match="numpy.ndarray"):
+        emb(np.array([0, 1]))
+    with pytest.raises(ValueError, match="padding_idx"):
+        nn.Embedding(4, 2, padding_idx=4)

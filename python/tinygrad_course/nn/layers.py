@@ -9,14 +9,14 @@ import math
 
 import numpy as np
 
-from ..tensor import Tensor, concat, get_default_dtype, get_rng, no_grad
+from ..tensor import Tensor, concat, get_default_dtype, get_rng, no_grad, where
 from . import functional as F
 from . import init
 from .module import Module, Parameter
 
 __all__ = [
     "Linear", "Conv2d", "ConvTranspose2d", "Upsample", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
-    "AdaptiveMaxPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout", "Dropout2d",
+    "AdaptiveMaxPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout", "Dropout2d", "Embedding",
     "ReLU", "LeakyReLU", "PReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Flatten", "Identity",
     "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "DiceLoss", "JaccardLoss",
     "FocalLoss",
@@ -204,6 +204,61 @@ class ConvTranspose2d(Module):
 
     def extra_repr(self) -> str:
         return _conv_extra_repr(self, padding=(0, 0), output_padding=(0, 0), dilation=(1, 1))
+
+
+class Embedding(Module):
+    """A lookup table: integer indices of any shape -> rows of weight (num_embeddings, embedding_dim),
+    initialised N(0, 1) as in PyTorch. The row at padding_idx starts at zero and gets no gradient."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, _weight=None,
+                 _freeze: bool = False, device=None, dtype=None):
+        super().__init__()
+        self.num_embeddings = _positive_int(num_embeddings, "num_embeddings")
+        self.embedding_dim = _positive_int(embedding_dim, "embedding_dim")
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(f"padding_idx must be within [-{num_embeddings}, {num_embeddings}), "
+                                 f"got {padding_idx}")
+            padding_idx %= num_embeddings
+        self.padding_idx = padding_idx
+        if _weight is None:
+            self.weight = _empty_parameter((num_embeddings, embedding_dim), dtype)
+            self.reset_parameters()
+        else:
+            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
+                raise ValueError(f"Embedding: weight of shape {tuple(_weight.shape)} given for "
+                                 f"({num_embeddings}, {embedding_dim})")
+            self.weight = Parameter(_weight, requires_grad=not _freeze)
+        _place(self, device)
+
+    @classmethod
+    def from_pretrained(cls, embeddings: Tensor, freeze: bool = True, padding_idx: int | None = None) -> "Embedding":
+        """An Embedding whose table is `embeddings` (2-D; shared, not copied), frozen unless freeze=False."""
+        if not isinstance(embeddings, Tensor) or embeddings.ndim != 2:
+            raise ValueError("Embedding.from_pretrained: embeddings must be a 2-D Tensor (num_embeddings, dim)")
+        return cls(*embeddings.shape, padding_idx=padding_idx, _weight=embeddings, _freeze=freeze)
+
+    def reset_parameters(self) -> None:
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            with no_grad():
+                self.weight[self.padding_idx] = 0.0
+
+    def forward(self, indices: Tensor) -> Tensor:
+        if not isinstance(indices, Tensor) or indices.dtype.kind not in "iu":
+            what = indices.dtype if isinstance(indices, Tensor) else type(indices).__name__
+            raise TypeError(f"Embedding: indices must be an integer Tensor (e.g. dtype int64), got {what}")
+        if indices.numel() and not (0 <= int(indices._data.min()) and int(indices._data.max()) < self.num_embeddings):
+            raise IndexError(f"Embedding: indices must be in [0, {self.num_embeddings}), got values from "
+                             f"{int(indices._data.min())} to {int(indices._data.max())}")
+        out = self.weight[indices]
+        if self.padding_idx is not None:  # the padding row's value, with its gradient held back
+            out = where((indices._data == self.padding_idx)[..., None], out.detach(), out)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}" + (
+            f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
 
 
 class Upsample(Module):

@@ -560,7 +560,7 @@ def test_activations_match_torch(name, args):
     theirs = _torch_twin(torch, ours, getattr(torch.nn, name)(*args))
     if name == "PReLU":
         with tg.no_grad():
-            ours.weight.copy_(np.linspace(-0.5, 0.5, ours.weight.size))
+            ours.weight.copy_(np.linspace(-0.5, 0.5, ours.weight.numel()))
         theirs = _torch_twin(torch, ours, theirs)
     x = rand(4, 3, 5)
     x[np.abs(x) < 1e-3] = 0.5  # keep away from the kink at 0

@@ -7,25 +7,69 @@
 """
 import os as _os
 
+import numpy as _np
+
 if _os.environ.get("TINYGRAD_COURSE_ISA"):
     # A forced ISA the build or CPU cannot run must stop the import here, with the extension's
     # message, not quietly leave the native backend out.
     from . import _C  # noqa: F401
 from .backend import available_backends, get_backend, get_backend_name, set_backend, use_backend
-from .tensor import (Function, Tensor, arange, cat, concat, from_numpy, full, get_default_dtype, is_grad_enabled,
-                     manual_seed, no_grad, ones, ones_like, rand, randn, set_default_dtype, set_grad_enabled, stack,
-                     tensor, where, zeros, zeros_like)
+from .tensor import (Function, Tensor, arange, from_numpy, full, get_default_dtype, is_grad_enabled, manual_seed,
+                     no_grad, ones, ones_like, rand, randn, set_default_dtype, set_grad_enabled, tensor, zeros,
+                     zeros_like)
+from .functions import (METHOD_FUNCTIONS as _METHOD_FUNCTIONS, MISSING_METHODS as _MISSING_METHODS, Generator,
+                        as_tensor, bmm, cat, concat, concatenate, cuda, device, empty, empty_like, eye, full_like,
+                        is_tensor, linspace, max, min, mm, multinomial, normal, rand_like, randint, randint_like,
+                        randn_like, randperm, stack, where)
 from . import checkpoint, data, nn, optim  # noqa: E402
+from .checkpoint import load_object as load, save_object as save  # torch.save / torch.load
 
-float32 = "float32"
-float64 = "float64"
-int64 = "int64"
+globals().update(_METHOD_FUNCTIONS)  # torch.exp(x), torch.sum(x, dim=1), ...: the Tensor methods as functions
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "Function", "tensor", "from_numpy", "zeros", "ones", "full", "zeros_like", "ones_like", "rand",
-    "randn", "arange", "concat", "cat", "stack", "where", "no_grad", "set_grad_enabled", "is_grad_enabled",
-    "manual_seed", "set_default_dtype", "get_default_dtype", "set_backend", "get_backend", "get_backend_name",
-    "use_backend", "available_backends", "nn", "optim", "data", "checkpoint", "float32", "float64", "int64",
+    "Tensor", "Function", "tensor", "as_tensor", "from_numpy", "is_tensor", "zeros", "ones", "full", "empty", "eye",
+    "linspace", "zeros_like", "ones_like", "full_like", "empty_like", "rand", "randn", "randint", "rand_like",
+    "randn_like", "randint_like", "randperm", "normal", "multinomial", "arange", "concat", "cat", "concatenate",
+    "stack", "where", "max", "min", "mm", "bmm", "no_grad", "set_grad_enabled", "is_grad_enabled", "manual_seed",
+    "Generator", "set_default_dtype", "get_default_dtype", "device", "cuda", "set_backend", "get_backend",
+    "get_backend_name", "use_backend", "available_backends", "nn", "optim", "data", "checkpoint", "save", "load",
+    "float32", "float64", "int64", "float", "double", "long", "bool", *sorted(_METHOD_FUNCTIONS),
 ]
+
+# What PyTorch has and we do not, with what to use instead (instead of a bare AttributeError).
+_DTYPE_ADVICE = "tensors hold float32 (float), float64 (double), int64 (long) or bool"
+_INSTEAD = {
+    **{name: f"{_DTYPE_ADVICE}; use int64" for name in ("int", "int32", "int16", "short", "int8", "uint8")},
+    **{name: f"{_DTYPE_ADVICE}; use float32" for name in ("half", "float16", "bfloat16")},
+    "FloatTensor": "use tensor(data, dtype=float32)",
+    "LongTensor": "use tensor(data, dtype=int64)",
+    "Size": "shapes are tuples: use tuple(...)",
+    "inference_mode": "use no_grad()",
+    "set_default_tensor_type": "use set_default_dtype(float64)",
+    "backends": "there are no cuDNN/MPS switches: remove the torch.backends lines",
+    "compile": "there is no compiler: use the model as it is",
+    "utils": "datasets and DataLoader are in tinygrad_course.data",
+}
+
+
+def __getattr__(name):
+    """Say what to use instead of a PyTorch name we lack (never a guess at a similar name)."""
+    if name.startswith("__"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name in _INSTEAD:
+        advice = _INSTEAD[name]
+    elif name in _MISSING_METHODS:
+        advice = f"it is not supported yet (Tensor has no .{name}() method)"
+    else:
+        advice = "PyTorch's torch." + name + " is not supported; README.md's 'API in brief' lists what is"
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}: {advice}")
+
+
+# dtypes under PyTorch's names. NumPy dtypes, so astype(), tensor(dtype=) and `x.dtype == float32` take them,
+# and each equals its name as a string ("float32"). Last in the file: `float` and `bool` hide the builtins.
+float32 = float = _np.dtype(_np.float32)
+float64 = double = _np.dtype(_np.float64)
+int64 = long = _np.dtype(_np.int64)
+bool = _np.dtype(_np.bool_)

@@ -3,6 +3,9 @@
     checkpoint.save_module("cifar.npz", model, optimizer, epoch=12, test_top1=0.81)
     metadata = checkpoint.load_module("cifar.npz", model, optimizer)
 
+    tinygrad_course.save({"model": model.state_dict(), "epoch": 12}, "cifar.pt")  # torch.save's form
+    state = tinygrad_course.load("cifar.pt")
+
 Why this format: an .npz is a zip of .npy files that NumPy (and any zip tool)
 can open, and reading it cannot run code, unlike a pickled checkpoint from an
 untrusted source. Metadata (epoch, metrics, hyper-parameters) is JSON, stored
@@ -33,10 +36,11 @@ import zlib
 
 import numpy as np
 
-from .device import to_numpy
+from .device import canonical_device, to_numpy
 from .tensor import Tensor
 
-__all__ = ["save", "load", "save_module", "load_module", "write_atomically", "CheckpointError", "METADATA_KEY"]
+__all__ = ["save", "load", "save_module", "load_module", "save_object", "load_object", "write_atomically",
+           "CheckpointError", "METADATA_KEY"]
 
 METADATA_KEY = "__metadata__"
 # np.savez takes the arrays as keyword arguments, so these names would clash with its own parameters.
@@ -342,3 +346,102 @@ def load_module(path, module, optimizer=None, strict: bool = True) -> dict:
             module.load_state_dict(previous)
             raise
     return metadata
+
+
+# --- torch.save / torch.load: nested state dicts -----------------------------------------------
+# The object's structure is JSON in the metadata; each tensor or array is an entry named by its
+# position ("0", "1", ...). Containers are tagged JSON objects so that tuples, dicts with int keys
+# (an optimizer's state) and tensors come back as they were: {"dict": [[key, value], ...]},
+# {"tuple": [...]}, {"tensor": entry, "requires_grad": bool, "device": name}, {"array": entry}.
+# Lists, strings, numbers, booleans and None are themselves.
+_OBJECT_KEY = "tinygrad_course.save"
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def save_object(obj, path) -> None:
+    """torch.save(obj, path) without pickle: nested dicts, lists and tuples of tensors, arrays and numbers.
+
+    Anything else (a model, a function, a custom class) would need pickle: TypeError naming where it is.
+    Written atomically, as `save`.
+    """
+    arrays = {}
+
+    def encode(value, where):
+        if isinstance(value, Tensor):
+            arrays[str(len(arrays))] = value.data
+            return {"tensor": str(len(arrays) - 1), "requires_grad": value.requires_grad, "device": value.device}
+        if isinstance(value, (np.ndarray, np.generic)):
+            if value.dtype.kind not in "biufcUS":
+                raise TypeError(f"save: {where} is an array of dtype {value.dtype}, which would need pickle; "
+                                "save numeric, bool or string arrays")
+            arrays[str(len(arrays))] = value
+            return {"array": str(len(arrays) - 1), "scalar": isinstance(value, np.generic)}
+        if isinstance(value, _JSON_SCALARS):
+            return value
+        if isinstance(value, (list, tuple)):
+            items = [encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
+            return items if isinstance(value, list) else {"tuple": items}
+        if isinstance(value, dict):
+            for key in value:
+                if not isinstance(key, _JSON_SCALARS):
+                    raise TypeError(f"save: key {key!r} of {where} is a {type(key).__name__}; keys must be "
+                                    "strings, numbers, booleans or None")
+            return {"dict": [[k, encode(v, f"{where}[{k!r}]")] for k, v in value.items()]}
+        raise TypeError(f"save: {where} is a {type(value).__name__}, which would need pickle; save tensors, "
+                        "arrays, numbers, strings and lists, tuples or dicts of them (for a model, its "
+                        "state_dict())")
+
+    try:
+        structure = encode(obj, "obj")
+    except RecursionError:
+        raise TypeError("save: the object is nested too deeply, or contains itself") from None
+    save(path, arrays, {_OBJECT_KEY: structure})
+
+
+def load_object(path, map_location=None, weights_only=None):
+    """torch.load(path): what `save_object` wrote. Tensors go to `map_location` ("cpu", "cuda", a device)
+    when given, else to the device they were saved from. `weights_only` is accepted for PyTorch's sake:
+    nothing here is ever unpickled, so every load is weights-only."""
+    path = os.fspath(path)
+    if map_location is not None and not isinstance(map_location, str):
+        raise TypeError(f"load: map_location must be a device name such as 'cpu', got "
+                        f"{type(map_location).__name__}")
+    target = None if map_location is None else canonical_device(map_location)
+    arrays, metadata = load(path)
+    if _OBJECT_KEY not in metadata:
+        raise CheckpointError(f"checkpoint file {path!r} was not written by tinygrad_course.save; read it with "
+                              "checkpoint.load or checkpoint.load_module")
+
+    def entry(name):
+        if not isinstance(name, str) or name not in arrays:
+            raise _corrupt(path, f"the object refers to a missing entry {name!r}")
+        return arrays[name]
+
+    def decode(value):
+        if isinstance(value, list):
+            return [decode(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if set(value) == {"tuple"} and isinstance(value["tuple"], list):
+            return tuple(decode(v) for v in value["tuple"])
+        if set(value) == {"dict"} and isinstance(value["dict"], list):
+            if not all(isinstance(kv, list) and len(kv) == 2 and isinstance(kv[0], _JSON_SCALARS)
+                       for kv in value["dict"]):
+                raise _corrupt(path, "a dict of the object is not a list of [key, value] pairs")
+            return {k: decode(v) for k, v in value["dict"]}
+        if set(value) == {"array", "scalar"}:
+            array = entry(value["array"])
+            return array[()] if value["scalar"] is True and array.ndim == 0 else array
+        if set(value) == {"tensor", "requires_grad", "device"} and isinstance(value["device"], str):
+            array = entry(value["tensor"])
+            try:
+                device = target or canonical_device(value["device"])
+                return Tensor(array, requires_grad=value["requires_grad"] is True, device=device)
+            except (TypeError, ValueError) as e:  # a tampered dtype or device
+                raise _corrupt(path, f"entry {value['tensor']!r} is not a valid tensor ({e})") from None
+        raise _corrupt(path, f"the object holds an unrecognised record {sorted(value)}")
+
+    try:
+        return decode(metadata[_OBJECT_KEY])
+    except RecursionError:
+        raise _corrupt(path, "the object is nested too deeply") from None

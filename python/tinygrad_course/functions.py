@@ -1,0 +1,471 @@
+"""PyTorch's module-level functions: `tg.sum(x, dim=1)`, `tg.max(x, 1)`, `tg.randint(0, 10, (4,))`, ...
+
+A script written for PyTorch calls `torch.exp(x)` as often as `x.exp()`. Most of these functions are
+the Tensor method of the same name with the tensor as first argument, so they are generated from one
+table (`_FROM_METHODS`) instead of written out one by one; each gets PyTorch's signature (keyword
+`dim=`, `keepdim=`) and hands its arguments to the method under the names the method spells.
+
+The rest of this module is what has no Tensor method: `max`/`min` (which also take a second tensor),
+`cat`/`stack` with `dim=`, `mm`/`bmm`, `device`, `cuda`, `Generator` and the creation and random
+functions PyTorch has (`randint`, `linspace`, `eye`, `empty`, `*_like`, `multinomial`, `normal`,
+`randperm`). Random functions draw from the global generator that `manual_seed` seeds, or from the
+`generator=` given.
+"""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from .device import canonical_device, emulating_cuda, to_numpy
+# Named one by one: `from . import tensor` would give the package's tensor() function, not the module.
+from .tensor import Tensor, concat as _concat, full as _full, get_default_dtype, get_rng, manual_seed as _manual_seed
+from .tensor import stack as _stack, where as _where, zeros as _zeros
+
+_REQUIRED = inspect.Parameter.empty
+
+# PyTorch's parameters after `input`, as (name, default); a "*" makes the ones after it keyword-only.
+_DIM_KEEPDIM = (("dim", None), ("keepdim", False))
+_FROM_METHODS = {
+    **dict.fromkeys(("exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "sin", "cos", "tan", "exp2",
+                     "expm1", "log2", "log10", "log1p", "rsqrt", "square", "neg", "sign", "floor", "ceil",
+                     "round", "trunc", "reciprocal", "erf", "sinh", "cosh", "asin", "acos", "atan", "isnan",
+                     "isinf", "isfinite", "logical_not", "clone", "numel", "t", "detach"), ()),
+    **dict.fromkeys(("add", "sub", "mul", "div", "matmul", "eq", "ne", "lt", "le", "gt", "ge", "maximum",
+                     "minimum", "logical_and", "logical_or", "logical_xor", "remainder", "fmod", "dot",
+                     "outer", "equal"), (("other", _REQUIRED),)),
+    "pow": (("exponent", _REQUIRED),),
+    "clamp": (("min", None), ("max", None)),
+    "clip": (("min", None), ("max", None)),
+    **dict.fromkeys(("sum", "mean", "prod", "argmax", "argmin", "all", "any", "amax", "amin"), _DIM_KEEPDIM),
+    "logsumexp": (("dim", _REQUIRED), ("keepdim", False)),
+    "var": (("dim", None), "*", ("correction", 1), ("keepdim", False)),
+    "std": (("dim", None), "*", ("correction", 1), ("keepdim", False)),
+    "softmax": (("dim", _REQUIRED),),
+    "log_softmax": (("dim", _REQUIRED),),
+    "cumsum": (("dim", _REQUIRED),),
+    "reshape": (("shape", _REQUIRED),),
+    "flatten": (("start_dim", 0), ("end_dim", -1)),
+    "squeeze": (("dim", None),),
+    "unsqueeze": (("dim", _REQUIRED),),
+    "transpose": (("dim0", _REQUIRED), ("dim1", _REQUIRED)),
+    "swapaxes": (("axis0", _REQUIRED), ("axis1", _REQUIRED)),
+    "permute": (("dims", _REQUIRED),),
+    "broadcast_to": (("size", _REQUIRED),),
+    "flip": (("dims", _REQUIRED),),
+    "gather": (("dim", _REQUIRED), ("index", _REQUIRED)),
+    "masked_fill": (("mask", _REQUIRED), ("value", _REQUIRED)),
+    "chunk": (("chunks", _REQUIRED), ("dim", 0)),
+    "split": (("split_size_or_sections", _REQUIRED), ("dim", 0)),
+    "topk": (("k", _REQUIRED), ("dim", -1), ("largest", True), ("sorted", True)),
+    "sort": (("dim", -1), ("descending", False)),
+    "argsort": (("dim", -1), ("descending", False)),
+    "tril": (("diagonal", 0),),
+    "triu": (("diagonal", 0),),
+}
+# How a Tensor method may spell a PyTorch parameter while tensor.py moves to PyTorch's names.
+_SPELLINGS = {"dim": ("dim", "axis"), "keepdim": ("keepdim", "keepdims"), "dims": ("dims", "axes"),
+              "size": ("size", "shape")}
+
+
+# NumPy's spellings, which PyTorch accepts too: torch.sum(x, axis=1, keepdims=True).
+_NUMPY_ALIASES = {"axis": "dim", "keepdims": "keepdim"}
+
+
+def _numpy_aliases(name, kwargs, params):
+    for alias, torch_name in _NUMPY_ALIASES.items():
+        if alias in kwargs and torch_name in params:
+            if torch_name in kwargs:
+                raise TypeError(f"{name}(): give {torch_name}= or its alias {alias}=, not both")
+            kwargs[torch_name] = kwargs.pop(alias)
+    return kwargs
+
+
+def _check_input(name, value):
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name}(): argument 'input' must be a Tensor, not {type(value).__name__}; "
+                        "make one with tinygrad_course.tensor(...)")
+
+
+def _from_method(name, params):
+    """torch.<name>(input, ...) as a call of input.<name>(...), with PyTorch's signature."""
+    method = getattr(Tensor, name)
+    accepted = inspect.signature(method).parameters
+    positional = any(p.kind is p.VAR_POSITIONAL for p in accepted.values())  # reshape(*shape), permute(*dims)
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    signature = [inspect.Parameter("input", kind)]
+    for param in params:
+        if param == "*":
+            kind = inspect.Parameter.KEYWORD_ONLY
+        else:
+            signature.append(inspect.Parameter(param[0], kind, default=param[1]))
+    signature = inspect.Signature(signature)
+    # The keyword the method takes for each PyTorch parameter (its own spelling where it differs); None
+    # where it names it otherwise (Tensor.__add__(self, o)): that one is passed by position.
+    keyword = {p: next((s for s in _SPELLINGS.get(p, (p,)) if s in accepted), None) for p in signature.parameters}
+
+    def function(*args, **kwargs):
+        try:
+            bound = signature.bind(*args, **_numpy_aliases(name, kwargs, signature.parameters))
+        except TypeError as e:
+            raise TypeError(f"{name}(): {e}; the signature is {name}{signature}") from None
+        arguments = dict(bound.arguments)
+        input = arguments.pop("input")
+        _check_input(name, input)
+        if positional:
+            return getattr(input, name)(*arguments.values())
+        by_position = [v for k, v in arguments.items() if keyword[k] is None]
+        return getattr(input, name)(*by_position, **{keyword[k]: v for k, v in arguments.items() if keyword[k]})
+
+    function.__name__ = function.__qualname__ = name
+    function.__signature__ = signature
+    function.__doc__ = f"{name}{signature}: PyTorch's torch.{name}, the same as input.{name}(...)."
+    return function
+
+
+# Only what the Tensor class has: a name without its method is reported by the package's __getattr__.
+METHOD_FUNCTIONS = {name: _from_method(name, params) for name, params in _FROM_METHODS.items()
+                    if hasattr(Tensor, name)}
+MISSING_METHODS = frozenset(_FROM_METHODS) - frozenset(METHOD_FUNCTIONS)  # PyTorch functions awaiting their method
+# (The package exports them; not made globals here, where `all`, `sum` or `round` would hide the builtins.)
+
+
+# --- functions with more than one form --------------------------------------------------------
+def _extremum(name, elementwise):
+    def function(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        _check_input(name, input)
+        dim = dim if axis is None else axis  # NumPy's spellings, as in _NUMPY_ALIASES
+        keepdim = keepdim if keepdims is None else keepdims
+        if isinstance(dim, Tensor):  # torch.max(a, b): the elementwise maximum
+            if not hasattr(Tensor, elementwise):
+                raise TypeError(f"{name}(input, other) (the elementwise {elementwise}) is not supported yet; "
+                                f"use where(input >= other, input, other)")
+            return getattr(input, elementwise)(dim)
+        if dim is None:
+            if keepdim:
+                raise TypeError(f"{name}(): keepdim=True needs dim=; give the dim to reduce")
+            return getattr(input, name)()
+        return getattr(input, name)(dim, keepdim)  # (values, indices), as the Tensor method returns them
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = (f"{name}(input) the {name} element; {name}(input, dim, keepdim=False) along dim; "
+                        f"{name}(input, other) the elementwise {elementwise}, as in PyTorch.")
+    return function
+
+
+max = _extremum("max", "maximum")
+min = _extremum("min", "minimum")
+
+
+def cat(tensors, dim: int = 0, *, axis: int | None = None) -> Tensor:
+    """Join tensors along an existing dim (PyTorch's torch.cat; `concat` and `concatenate` are aliases)."""
+    dim = dim if axis is None else axis
+    if isinstance(tensors, Tensor):
+        raise TypeError("cat(): argument 'tensors' must be a list or tuple of Tensors, not a Tensor; "
+                        "write cat([a, b], dim)")
+    return _concat(tensors, dim)
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim: int = 0, *, axis: int | None = None) -> Tensor:
+    """Join equal-shaped tensors along a new dim."""
+    dim = dim if axis is None else axis
+    if isinstance(tensors, Tensor):
+        raise TypeError("stack(): argument 'tensors' must be a list or tuple of Tensors, not a Tensor; "
+                        "write stack([a, b], dim)")
+    return _stack(tensors, dim)
+
+
+def mm(input, mat2) -> Tensor:
+    """The product of two matrices (2-D only, as torch.mm; matmul broadcasts)."""
+    return _checked_matmul("mm", input, mat2, 2)
+
+
+def bmm(input, mat2) -> Tensor:
+    """The batched product of (b, n, m) and (b, m, p) tensors (3-D only, as torch.bmm)."""
+    return _checked_matmul("bmm", input, mat2, 3)
+
+
+def _checked_matmul(name, a, b, ndim):
+    _check_input(name, a)
+    _check_input(name, b)
+    if a.ndim != ndim or b.ndim != ndim:
+        raise ValueError(f"{name}: both operands must be {ndim}-D, got shapes {a.shape} and {b.shape}; "
+                         "use matmul for other shapes")
+    if ndim == 3 and a.shape[0] != b.shape[0]:
+        raise ValueError(f"bmm: batch sizes differ, shapes {a.shape} and {b.shape}")
+    return a.matmul(b)
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """`data` as a tensor, sharing memory where it can (a Tensor or a NumPy array of that dtype, on "cpu")."""
+    if isinstance(data, Tensor):
+        return data.to(device, dtype)
+    return Tensor(data, dtype=dtype, device=device or "cpu")
+
+
+def where(condition, input=None, other=None) -> Tensor:
+    """Elementwise `input if condition else other` (PyTorch's argument names)."""
+    if input is None and other is None:
+        raise TypeError("where(condition) alone (the indices of true elements) is not supported; "
+                        "give where(condition, input, other)")
+    return _where(condition, input, other)
+
+
+# --- devices ----------------------------------------------------------------------------------
+class device(str):
+    """A device name, as torch.device: device("cuda"), device("cuda:0"), device("cuda", 0), device("cpu").
+
+    It is the canonical device string itself ("cpu" or "cuda"), so it works wherever a device name
+    does (`.to(device)`, `device=`) and equals a tensor's `.device`.
+    """
+
+    def __new__(cls, type, index=None):
+        name = str(type) if index is None else f"{type}:{index}"
+        if index is not None and ":" in str(type):
+            raise ValueError(f"device(): type {type!r} already has an index; give device({type!r})")
+        self = super().__new__(cls, canonical_device(name))
+        self.index = int(name.split(":")[1]) if ":" in name else None
+        return self
+
+    @property
+    def type(self) -> str:
+        return str(self)
+
+    def __repr__(self):
+        return f"device(type='{self}'" + ("" if self.index is None else f", index={self.index}") + ")"
+
+
+class _Cuda:
+    """torch.cuda's questions: is the "cuda" device usable here?"""
+
+    @staticmethod
+    def is_available() -> bool:
+        """True when device "cuda" works: CuPy and a GPU are present, or TINYGRAD_COURSE_CUDA_EMULATE is set."""
+        if emulating_cuda():
+            return True
+        from .backend.cuda import CudaUnavailableError, cuda_runtime  # imports CuPy: only when asked
+        try:
+            cuda_runtime()
+        except CudaUnavailableError:
+            return False
+        return True
+
+    @classmethod
+    def device_count(cls) -> int:
+        return 1 if cls.is_available() else 0  # "cuda" is one GPU
+
+    @staticmethod
+    def manual_seed(seed: int) -> None:
+        """One generator serves every device here: this seeds it, as manual_seed does."""
+        _manual_seed(seed)
+
+    manual_seed_all = manual_seed
+
+
+cuda = _Cuda()
+
+
+# --- random generators ----------------------------------------------------------------------
+class Generator:
+    """A random generator of its own, for the `generator=` argument: g = Generator().manual_seed(0)."""
+
+    def __init__(self, device="cpu"):
+        self.device = canonical_device(device)
+        self._seed = 0
+        self._rng = np.random.default_rng(0)
+
+    def manual_seed(self, seed: int) -> "Generator":
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"Generator.manual_seed: seed must be an int, got {seed!r}")
+        self._seed = int(seed)
+        self._rng = np.random.default_rng(self._seed)
+        return self
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+
+def _rng_of(generator) -> np.random.Generator:
+    if generator is None:
+        return get_rng()  # looked up at each call: manual_seed replaces it
+    if not isinstance(generator, Generator):
+        raise TypeError(f"generator must be a tinygrad_course.Generator, got {type(generator).__name__}")
+    return generator._rng
+
+
+def _size(name, size) -> tuple:
+    """A size given as ints or as one tuple/list, as PyTorch takes both."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0 for s in size):
+        raise ValueError(f"{name}: size must be non-negative ints, got {tuple(size)}")
+    return tuple(int(s) for s in size)
+
+
+def _dtype(dtype):
+    return get_default_dtype() if dtype is None else np.dtype(dtype)
+
+
+def _float_dtype(name, dtype):
+    dtype = _dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"{name}: dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def _new(values, dtype, device, requires_grad):
+    return Tensor(np.asarray(values).astype(dtype, copy=False), requires_grad=requires_grad, device=device)
+
+
+# --- creation ---------------------------------------------------------------------------------
+def empty(*size, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+    """A new tensor of `size`; unlike PyTorch's, its values are zeros, never leftovers."""
+    return _zeros(_size("empty", size), dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def eye(n: int, m: int | None = None, *, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+    """The identity matrix (n x m, m defaults to n)."""
+    n, m = _size("eye", (n, n if m is None else m))
+    return _new(np.eye(n, m), _dtype(dtype), device, requires_grad)
+
+
+def linspace(start, end, steps: int, *, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+    """`steps` evenly spaced values from start to end, both included."""
+    (steps,) = _size("linspace", (steps,))
+    dtype = _dtype(dtype)
+    values = np.linspace(start, end, steps)
+    if dtype.kind in "iu":
+        values = np.trunc(values)  # PyTorch rounds toward zero for integer dtypes
+    return _new(values, dtype, device, requires_grad)
+
+
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    _check_input("full_like", input)
+    return _full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device,
+                 requires_grad=requires_grad)
+
+
+def empty_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Zeros shaped like `input` (see empty)."""
+    return full_like(input, 0, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def rand_like(input, *, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
+    _check_input("rand_like", input)
+    dtype = _float_dtype("rand_like", dtype or input.dtype)
+    return _new(_rng_of(generator).random(input.shape), dtype, device or input.device, requires_grad)
+
+
+def randn_like(input, *, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
+    _check_input("randn_like", input)
+    dtype = _float_dtype("randn_like", dtype or input.dtype)
+    return _new(_rng_of(generator).standard_normal(input.shape), dtype, device or input.device, requires_grad)
+
+
+# --- random -----------------------------------------------------------------------------------
+def randint(*args, size=None, low=None, high=None, generator=None, dtype=None, device="cpu",
+            requires_grad=False) -> Tensor:
+    """Uniform integers in [low, high): randint(high, size) or randint(low, high, size); int64 by default."""
+    if len(args) > 3:
+        raise TypeError(f"randint() takes at most 3 positional arguments (low, high, size), got {len(args)}")
+    # PyTorch's two forms: randint(high, size) and randint(low, high, size), positional or by keyword.
+    names = {0: (), 1: ("high",) if high is None else ("low",), 2: ("low", "high") if size is not None
+             else ("high", "size"), 3: ("low", "high", "size")}[len(args)]
+    given = {"low": low, "high": high, "size": size}
+    for name, value in zip(names, args):
+        if given[name] is not None:
+            raise TypeError(f"randint() got {name} both by position and as {name}=")
+        given[name] = value
+    low, high, size = given["low"], given["high"], given["size"]
+    low = 0 if low is None else low
+    if high is None or size is None:
+        raise TypeError("randint() needs high and size: randint(high, size) or randint(low, high, size)")
+    return _randint("randint", low, high, _size("randint", (size,) if isinstance(size, int) else size),
+                    generator, np.int64 if dtype is None else dtype, device, requires_grad)
+
+
+def _randint(name, low, high, size, generator, dtype, device, requires_grad):
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (low, high)):
+        raise TypeError(f"{name}: low and high must be ints, got {low!r} and {high!r}")
+    if low >= high:
+        raise ValueError(f"{name}: low must be less than high, got low={low} >= high={high}")
+    return _new(_rng_of(generator).integers(low, high, size), np.dtype(dtype), device, requires_grad)
+
+
+def randint_like(input, low_or_high, high=None, *, dtype=None, device=None, generator=None) -> Tensor:
+    """randint_like(input, high) or randint_like(input, low, high): integers shaped like input, of its dtype."""
+    _check_input("randint_like", input)
+    low, high = (0, low_or_high) if high is None else (low_or_high, high)
+    return _randint("randint_like", low, high, input.shape, generator, dtype or input.dtype,
+                    device or input.device, False)
+
+
+def randperm(n: int, *, generator=None, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+    """A random permutation of 0..n-1 (int64 by default)."""
+    (n,) = _size("randperm", (n,))
+    return _new(_rng_of(generator).permutation(n), np.dtype(np.int64 if dtype is None else dtype), device,
+                requires_grad)
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device="cpu",
+           requires_grad=False) -> Tensor:
+    """Normal samples: normal(mean, std, size) with numbers, or with tensor mean and/or std (broadcast).
+
+    Not differentiable in mean and std (PyTorch's gradients for them are zero).
+    """
+    rng = _rng_of(generator)
+    tensors = [t for t in (mean, std) if isinstance(t, Tensor)]
+    if not tensors:
+        if size is None:
+            raise TypeError("normal(mean, std) with number mean and std needs size=; give normal(mean, std, size)")
+        values = rng.normal(mean, std, _size("normal", (size,) if isinstance(size, int) else size))
+        return _new(values, _float_dtype("normal", dtype), device, requires_grad)
+    if size is not None:
+        raise TypeError("normal(): size= is for number mean and std; with a tensor the shape is its shape")
+    ref = tensors[0]
+    m, s = (to_numpy(t._data) if isinstance(t, Tensor) else t for t in (mean, std))
+    if np.any(np.asarray(s) < 0):
+        raise ValueError("normal(): std must be non-negative")
+    shape = np.broadcast_shapes(np.shape(m), np.shape(s))
+    return _new(m + s * rng.standard_normal(shape), _float_dtype("normal", dtype or ref.dtype), ref.device,
+                requires_grad)
+
+
+def multinomial(input, num_samples: int, replacement: bool = False, *, generator=None) -> Tensor:
+    """Indices drawn by the non-negative weights in each row of `input` (1-D or 2-D); int64.
+
+    Without replacement an index is drawn at most once; as in PyTorch, zero-weight indices come
+    last, after every positive-weight one.
+    """
+    _check_input("multinomial", input)
+    if input.ndim not in (1, 2):
+        raise ValueError(f"multinomial: input must be 1-D or 2-D, got shape {input.shape}")
+    weights = np.atleast_2d(to_numpy(input._data)).astype(np.float64)
+    (num_samples,) = _size("multinomial", (num_samples,))
+    if num_samples == 0:
+        raise ValueError("multinomial: num_samples must be positive")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError("multinomial: weights must be finite and non-negative (no inf, nan or negative values)")
+    if np.any(weights.sum(axis=1) == 0):
+        raise ValueError("multinomial: every row of weights needs a positive sum")
+    if not replacement and num_samples > weights.shape[1]:
+        raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement from "
+                         f"{weights.shape[1]} categories; pass replacement=True")
+    rng = _rng_of(generator)
+    if replacement:  # inverse CDF of each row
+        cdf = np.cumsum(weights, axis=1)
+        u = rng.random((len(weights), num_samples)) * cdf[:, -1:]
+        picks = np.stack([np.minimum(np.searchsorted(c, row, side="right"), len(c) - 1) for c, row in zip(cdf, u)])
+    else:  # the smallest exponential(1) / weight keys: a weighted draw without replacement
+        with np.errstate(divide="ignore"):
+            keys = rng.exponential(size=weights.shape) / weights
+        picks = np.argsort(keys, axis=1, kind="stable")[:, :num_samples]
+    picks = picks if input.ndim == 2 else picks[0]
+    return Tensor(picks.astype(np.int64), device=input.device)

@@ -115,6 +115,17 @@ def _lock(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
+def _on(batch, device: str, dtype=None) -> Tensor:
+    """A batch as a Tensor on `device`: a Tensor is moved (no copy when it is there already), an array wrapped."""
+    if isinstance(batch, Tensor):
+        return batch.to(device, dtype)
+    return Tensor(np.asarray(batch, dtype=dtype), device=device)
+
+
+def _numpy(batch) -> np.ndarray:
+    return batch.detach().numpy() if isinstance(batch, Tensor) else np.asarray(batch)
+
+
 def _epoch_seed(seed: int, epoch: int) -> int:
     return (int(seed) * 1_000_003 + int(epoch)) % (2 ** 63)
 
@@ -172,14 +183,14 @@ class Trainer:
 
     Args:
         loss_fn: (logits Tensor, target Tensor) -> scalar Tensor, the mean loss of the batch.
-        train_loader / eval_loaders: iterables of (x, y) NumPy batches with a `len()`; eval_loaders maps
-            a split name ("test", "val", ...) to its loader.
+        train_loader / eval_loaders: iterables of (x, y) batches, Tensors (DataLoader's) or NumPy arrays,
+            with a `len()`; eval_loaders maps a split name ("test", "val", ...) to its loader.
         scheduler: stepped once per epoch, after the epoch's updates.
         task: "classification" or "segmentation" (see the module docstring).
         num_classes: for the confusion matrix (classification); None skips it.
         out_dir: folder for metrics.json, metrics.csv and checkpoint.npz; None writes nothing.
         config: JSON-serialisable settings stored in the logs and checkpoints (and checked on resume).
-        device: "cpu" or "cuda": the model is moved there and batches are made there; None keeps the
+        device: "cpu" or "cuda": the model and each batch are moved there (`.to(device)`); None keeps the
             device the model's parameters are on. (Move the model before its optimizer has state.)
     """
 
@@ -203,10 +214,14 @@ class Trainer:
         self.confusion: dict[str, np.ndarray] = {}
 
     # --- one pass ------------------------------------------------------------------------------
-    def _targets(self, y: np.ndarray) -> Tensor:
+    def _inputs(self, x) -> Tensor:
+        return _on(x, self.device)
+
+    def _targets(self, y) -> Tensor:
         if self.task == "classification":
-            return Tensor(np.asarray(y, dtype=np.int64), device=self.device)
-        return Tensor(np.asarray(y, dtype=np.float32).reshape(len(y), 1, *np.shape(y)[-2:]), device=self.device)
+            return _on(y, self.device, np.int64)
+        y = _on(y, self.device, np.float32)
+        return y.reshape(len(y), 1, *y.shape[-2:])
 
     def train_epoch(self, epoch: int, epochs: int) -> dict:
         self.model.train()
@@ -215,7 +230,7 @@ class Trainer:
                        enabled=self.show_progress)
         every = max(1, len(self.train_loader) // 50)
         for i, (x, y) in enumerate(bar):
-            logits = self.model(Tensor(x, device=self.device))
+            logits = self.model(self._inputs(x))
             loss = self.loss_fn(logits, self._targets(y))
             self.optimizer.zero_grad()
             loss.backward()
@@ -223,7 +238,7 @@ class Trainer:
             value = loss.item()
             if not np.isfinite(value):
                 raise FloatingPointError(f"epoch {epoch}, batch {i}: the loss is {value}; lower the learning rate")
-            counts.add(value, logits.detach().numpy(), np.asarray(y))
+            counts.add(value, logits.detach().numpy(), _numpy(y))
             if i % every == 0:
                 live = counts.summary()
                 bar.set_postfix(**{k: round(v, 4) for k, v in live.items()})
@@ -237,8 +252,8 @@ class Trainer:
         counts = _Counts(self.task, self.num_classes if self.task == "classification" else None)
         with no_grad():
             for x, y in loader:
-                logits = self.model(Tensor(x, device=self.device))
-                counts.add(self.loss_fn(logits, self._targets(y)).item(), logits.numpy(), np.asarray(y))
+                logits = self.model(self._inputs(x))
+                counts.add(self.loss_fn(logits, self._targets(y)).item(), logits.numpy(), _numpy(y))
         if counts.confusion is not None:
             self.confusion[name] = counts.confusion
         return counts.summary()

@@ -244,6 +244,8 @@ class CIFAR10(ImageClassification):
     unless a test_batch_provenance.csv next to the test batch says otherwise (the course's
     offline copy: records 0-999 exact, the rest decoded from JPEG). exact_only=True keeps only
     those. download=True fetches the official binary tarball (md5-checked) into <root>/cifar-10/.
+    transform gets each image as torchvision gives it, a 32 x 32 x 3 uint8 array (ToTensor() makes
+    it a 3 x 32 x 32 float Tensor), target_transform each label.
     """
 
     url = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
@@ -251,7 +253,8 @@ class CIFAR10(ImageClassification):
     folders = ["cifar-10", "cifar-10-batches-bin", "cifar-10-batches-py",
                "cifar-10/cifar-10-batches-bin", "cifar-10/cifar-10-batches-py"]
 
-    def __init__(self, root=None, train: bool = True, download: bool = False, exact_only: bool = False):
+    def __init__(self, root=None, train: bool = True, transform=None, target_transform=None, download: bool = False,
+                 exact_only: bool = False):
         self.root = data_root(root)
         self.train = train
         names = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
@@ -278,7 +281,7 @@ class CIFAR10(ImageClassification):
                 raise DatasetError(f"{provenance}: marks no record as exact, so exact_only=True leaves nothing")
             images, labels, exact = images[exact], labels[exact], exact[exact]
         self.exact_mask = exact
-        super().__init__(images, labels)
+        super().__init__(images, labels, transform=transform, target_transform=target_transform)
 
     def _find(self, names):
         """(folder, paths, reader) for the first folder that holds every batch in `names`, else None."""

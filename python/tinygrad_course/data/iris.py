@@ -63,13 +63,14 @@ class Iris(ArrayDataset):
     """Iris: `.data` float32 (150, 4), `.labels` int64 (150,), `.classes`, `.feature_names`.
 
     Reads <root>/iris/iris.csv; download=True fetches scikit-learn's copy (sha256-checked).
+    transform / target_transform are applied to each sample's features / label.
     """
 
     url = "https://raw.githubusercontent.com/scikit-learn/scikit-learn/1.5.2/sklearn/datasets/data/iris.csv"
     sha256 = "f13ffa8fdd56fd8e6c8d16d4081a3fbd3114bcd0aae4256c43205169cd9d1449"
     feature_names = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 
-    def __init__(self, root=None, download: bool = False):
+    def __init__(self, root=None, download: bool = False, *, transform=None, target_transform=None):
         self.root = data_root(root)
         path = self.root / "iris" / "iris.csv"
         if not path.is_file():
@@ -77,7 +78,7 @@ class Iris(ArrayDataset):
                 raise missing_files_error("Iris", path.parent, [path.name])
             download_url(self.url, path, sha256=self.sha256)
         features, labels, self.classes = read_iris_csv(path)
-        super().__init__(features, labels)
+        super().__init__(features, labels, transform=transform, target_transform=target_transform)
 
     @property
     def data(self) -> np.ndarray:

@@ -1,69 +1,205 @@
-"""Mini-batches over a data set, with seeded shuffling, per-batch transforms and background prefetch."""
+"""Mini-batches over a data set, as torch.utils.data.DataLoader: PyTorch's keywords, batches collated
+into Tensors, seeded shuffling, per-batch transforms, and a background thread or worker processes."""
 from __future__ import annotations
 
 import math
+import multiprocessing
+import pickle
 import queue
+import random
+import signal
 import threading
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from ..tensor import Tensor
 from .dataset import ArrayDataset, Subset
 from .transforms import _takes_rng
 
-__all__ = ["DataLoader", "random_split"]
+__all__ = ["DataLoader", "default_collate", "get_worker_info", "random_split", "WorkerInfo"]
+
+
+def _collate_arrays(batch):
+    """torch's default_collate, stopping at NumPy arrays (they become Tensors in `_to_tensors`)."""
+    elem = batch[0]
+    if isinstance(elem, (Tensor, np.ndarray)):
+        arrays = [b.detach().numpy() if isinstance(b, Tensor) else np.asarray(b) for b in batch]
+        if arrays[0].dtype.kind in "OUSV":
+            raise TypeError(f"default_collate: samples hold {arrays[0].dtype} arrays, which cannot become "
+                            "Tensors; pass a collate_fn that batches them")
+        shapes = {a.shape for a in arrays}
+        if len(shapes) > 1:
+            raise ValueError(f"default_collate: samples of different shapes {sorted(shapes)} cannot be stacked; "
+                             "give them one shape (e.g. a resizing transform) or pass a collate_fn")
+        return np.stack(arrays)
+    if isinstance(elem, np.generic):
+        return np.asarray(batch)
+    if isinstance(elem, float):
+        return np.asarray(batch, dtype=np.float64)  # Python floats collate to float64, as in PyTorch
+    if isinstance(elem, (bool, int)):
+        return np.asarray(batch)
+    if isinstance(elem, (str, bytes)):
+        return batch
+    if isinstance(elem, Mapping):
+        return {key: _collate_arrays([d[key] for d in batch]) for key in elem}
+    if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
+        return type(elem)(*(_collate_arrays(field) for field in zip(*batch)))
+    if isinstance(elem, Sequence):
+        if len({len(b) for b in batch}) > 1:
+            raise ValueError("default_collate: samples are sequences of different lengths; give every sample "
+                             "the same number of fields or pass a collate_fn")
+        return [_collate_arrays(field) for field in zip(*batch)]
+    raise TypeError(f"default_collate: samples must be Tensors, NumPy arrays, numbers, strings, dicts, lists or "
+                    f"tuples, got {type(elem).__name__}; pass a collate_fn that batches them")
+
+
+def _to_tensors(batch):
+    """Every NumPy array (or scalar) in a collated batch as a Tensor; containers keep their shape."""
+    if isinstance(batch, (np.ndarray, np.generic)):
+        arr = np.asarray(batch)
+        # a batch that owns its memory is shared with the Tensor; a view (of the data set?) is copied
+        return Tensor(arr if arr.flags.owndata and arr.flags.writeable else arr.copy())
+    if isinstance(batch, Mapping):
+        return {key: _to_tensors(value) for key, value in batch.items()}
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
+        return type(batch)(*map(_to_tensors, batch))
+    if isinstance(batch, (list, tuple)) and not all(isinstance(b, (str, bytes)) for b in batch):
+        return [_to_tensors(b) for b in batch]  # tuples give lists, as in PyTorch
+    return batch
+
+
+def default_collate(batch):
+    """A list of samples -> one batch, as torch.utils.data.default_collate: arrays and Tensors are
+    stacked, numbers become a Tensor (ints int64, floats float64), dicts, tuples and lists are
+    collated field by field (tuples give lists), strings stay lists."""
+    return _to_tensors(_collate_arrays(list(batch)))
+
+
+@dataclass
+class WorkerInfo:
+    """What get_worker_info() returns inside a worker process."""
+    id: int
+    num_workers: int
+    seed: int
+    dataset: object
+
+
+_worker_info: WorkerInfo | None = None
+
+
+def get_worker_info() -> WorkerInfo | None:
+    """Inside a DataLoader worker process: its id, the number of workers, its seed and its data set;
+    None in the main process."""
+    return _worker_info
 
 
 class DataLoader:
-    """Iterate over `data` in mini-batches, each a tuple of NumPy arrays (e.g. (images, labels)).
+    """Iterate over `dataset` in mini-batches of Tensors, as torch.utils.data.DataLoader.
 
-    data: a data set (`len` and `ds[i]`; ArrayDataset and the course data sets are gathered a batch
-    at a time) or a tuple of equally long arrays (or one array). With shuffle=True every epoch
-    (every `iter()`) uses a new permutation; epoch e depends only on (seed, e), so runs are
-    reproducible and prefetch on/off give identical batches. seed=None draws one from the global
-    generator (see manual_seed).
+    dataset: anything with `len` and `ds[i]`; ArrayDataset, TensorDataset and the course's data sets
+    are gathered a batch at a time (one fancy index per array) unless they have a per-sample
+    transform. Also a NumPy array (batches of its rows) or a tuple of equally long arrays (an
+    ArrayDataset). Each batch is `collate_fn(samples)`, by default `default_collate`: tuple
+    samples give a list of Tensors [inputs, targets], integer labels int64.
 
-    transform is applied to the first array of each batch (the inputs), target_transform to the
-    second (the targets). With pair_transform=True, transform gets and returns the pair instead,
-    `transform(x, y) -> (x, y)`, e.g. RandomHorizontalFlip() flipping images and masks together.
-    A transform with an `rng` parameter (our random transforms, or `lambda x, rng: ...`) is called
-    with rng=<the loader's generator for this epoch>, so augmentations are reproducible too.
+    shuffle=True gives every epoch (every `iter()`) a new permutation; epoch e depends only on
+    (seed, e), so runs are reproducible (`set_epoch(e)` replays epoch e), and prefetching or worker
+    processes give the same batches. seed=None draws one from the global generator (manual_seed).
+    generator: a NumPy Generator that each epoch draws its seed from instead, as torch's generator.
+    sampler (indices) or batch_sampler (lists of indices) replace the built-in order.
 
-    prefetch=k > 0 prepares up to k batches ahead in a background thread so data preparation
-    overlaps the training step; prefetch=0 prepares each batch on demand. An exception raised
-    while preparing a batch is re-raised by the consumer's next(); an iterator abandoned
-    halfway stops its thread when it is closed or garbage collected.
+    transform is applied to the first array of each collated batch (the inputs), target_transform
+    to the second (the targets); with pair_transform=True, transform gets and returns the pair,
+    `transform(x, y) -> (x, y)` (e.g. RandomHorizontalFlip() flipping images and masks together).
+    A transform with an `rng` parameter is called with rng=<a generator for this epoch and batch>.
+
+    num_workers=0 prepares batches in a background thread, up to `prefetch` batches ahead
+    (prefetch=0: on demand). num_workers > 0 prepares them in that many processes, each up to
+    prefetch_factor (default 2) batches ahead; worker w seeds the global generators (ours, NumPy's,
+    Python's) from (seed, epoch, w) and calls worker_init_fn(w). An exception while preparing a
+    batch is re-raised by next(), naming the worker and the batch; workers and threads stop when
+    the iterator is exhausted, closed or garbage collected. timeout: seconds to wait for a worker's
+    batch (0: no limit). pin_memory and persistent_workers are accepted and change nothing.
 
     A loader without a single batch (an empty data set, or drop_last with fewer samples than
-    batch_size) raises ValueError when it is made, not a division by zero at the end of an epoch.
+    batch_size) raises ValueError when it is made.
     """
 
-    def __init__(self, data, batch_size: int = 1, shuffle: bool = False, seed: int | None = None,
-                 drop_last: bool = False, transform=None, target_transform=None, pair_transform: bool = False,
+    def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool | None = False, sampler=None,
+                 batch_sampler=None, num_workers: int = 0, collate_fn=None, pin_memory: bool = False,
+                 drop_last: bool = False, timeout: float = 0, worker_init_fn=None, multiprocessing_context=None,
+                 generator=None, *, prefetch_factor: int | None = None, persistent_workers: bool = False,
+                 seed: int | None = None, transform=None, target_transform=None, pair_transform: bool = False,
                  prefetch: int = 2):
-        if isinstance(data, np.ndarray):
-            data = ArrayDataset(data)
-        elif isinstance(data, (tuple, list)):
-            data = ArrayDataset(*data)
-        if not _is_int(batch_size) or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        self._single = isinstance(dataset, np.ndarray)  # batches of its rows, not one-element lists
+        if self._single:
+            dataset = ArrayDataset(dataset)
+        elif isinstance(dataset, tuple):
+            dataset = ArrayDataset(*dataset)
+        if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
+            raise TypeError(f"dataset must support len() and indexing (a Dataset, array or list), "
+                            f"got {type(dataset).__name__}")
+        shuffle = bool(shuffle)
+        if batch_size is not None and (not _is_int(batch_size) or batch_size < 1):
+            raise ValueError(f"batch_size must be an integer >= 1 (or None: no batching), got {batch_size!r}")
+        if sampler is not None and shuffle:
+            raise ValueError("sampler is mutually exclusive with shuffle=True; shuffle in the sampler")
+        if batch_sampler is not None and (batch_size != 1 or shuffle or sampler is not None or drop_last):
+            raise ValueError("batch_sampler is mutually exclusive with batch_size, shuffle, sampler and drop_last")
+        self._batched = batch_size is not None or batch_sampler is not None
+        if batch_sampler is not None:
+            batch_size = None  # as torch's loader.batch_size
+        if not _is_int(num_workers) or num_workers < 0:
+            raise ValueError(f"num_workers must be an integer >= 0, got {num_workers!r}")
+        if prefetch_factor is not None and num_workers == 0:
+            raise ValueError("prefetch_factor applies to worker processes only: give num_workers > 0, "
+                             "or use prefetch= for the background thread")
+        prefetch_factor = 2 if prefetch_factor is None else prefetch_factor
+        if not _is_int(prefetch_factor) or prefetch_factor < 1:
+            raise ValueError(f"prefetch_factor must be an integer >= 1, got {prefetch_factor!r}")
+        if persistent_workers and num_workers == 0:
+            raise ValueError("persistent_workers needs num_workers > 0")
         if not _is_int(prefetch) or prefetch < 0:
             raise ValueError(f"prefetch must be an integer >= 0, got {prefetch!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
+            raise ValueError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
+        if generator is not None and not isinstance(generator, np.random.Generator):
+            raise TypeError(f"generator must be a numpy.random.Generator (np.random.default_rng(seed)), "
+                            f"got {type(generator).__name__}")
+        for name, fn in (("collate_fn", collate_fn), ("worker_init_fn", worker_init_fn), ("transform", transform),
+                         ("target_transform", target_transform)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{name} must be callable, got {type(fn).__name__}")
+        if collate_fn is not None and (transform is not None or target_transform is not None):
+            raise ValueError("collate_fn and the loader's transform/target_transform cannot be combined: "
+                             "transform inside collate_fn, or give the data set a per-sample transform")
         if seed is None:
             from ..tensor import get_rng
             seed = int(get_rng().integers(2 ** 63))
-        self.dataset, self.batch_size, self.shuffle, self.seed = data, batch_size, shuffle, seed
-        self.drop_last, self.prefetch = drop_last, prefetch
+        self.dataset, self.batch_size, self.shuffle, self.seed = dataset, batch_size, shuffle, seed
+        self.sampler, self.batch_sampler, self.drop_last, self.generator = sampler, batch_sampler, drop_last, generator
+        self.num_workers, self.prefetch_factor, self.timeout = num_workers, prefetch_factor, timeout
+        self.collate_fn, self.worker_init_fn, self.multiprocessing_context = collate_fn, worker_init_fn, multiprocessing_context
+        self.pin_memory, self.persistent_workers, self.prefetch = pin_memory, persistent_workers, prefetch
         self.transform, self.target_transform, self.pair_transform = transform, target_transform, pair_transform
         self._rng_kw = [_takes_rng(t) for t in (transform, target_transform)]
         self.epoch = 0
-        if len(self) == 0:  # say so now, not with a division by zero batches at the end of an epoch
-            n = len(data)
+        if sampler is None and batch_sampler is None and len(self) == 0:  # now, not as a division by zero later
+            n = len(dataset)
             raise ValueError("DataLoader got an empty data set" if n == 0 else
                              f"DataLoader has no batches: {n} samples with batch_size={batch_size} and "
                              "drop_last=True; use a smaller batch_size or drop_last=False")
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
+        n = len(self.sampler if self.sampler is not None else self.dataset)
+        if self.batch_size is None:
+            return n
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def set_epoch(self, epoch: int) -> None:
@@ -71,37 +207,67 @@ class DataLoader:
         self.epoch = epoch
 
     def __iter__(self):
-        seeds = np.random.SeedSequence([self.seed, self.epoch]).spawn(2)
-        order_rng, aug_rng = (np.random.default_rng(s) for s in seeds)
+        if self.generator is not None:
+            entropy = [int(self.generator.integers(2 ** 63))]
+        else:
+            entropy = [self.seed, self.epoch]
         self.epoch += 1
-        n = len(self.dataset)
-        order = order_rng.permutation(n) if self.shuffle else np.arange(n)
-        stops = range(0, len(self) * self.batch_size, self.batch_size)
-        index_batches = [order[i:i + self.batch_size] for i in stops]
+        batches = self._index_batches(np.random.default_rng(np.random.SeedSequence(entropy).spawn(1)[0]))
+        if self.num_workers > 0:
+            return self._from_workers(batches, entropy)
         if self.prefetch == 0:
-            return (self._make_batch(idx, aug_rng) for idx in index_batches)
-        return self._prefetching(index_batches, aug_rng)
+            return (_to_tensors_unless(self, self._make_batch(idx, _batch_rng(entropy, k)))
+                    for k, idx in enumerate(batches))
+        return self._prefetching(batches, entropy)
+
+    # --- one batch ---------------------------------------------------------------------------------
+    def _index_batches(self, order_rng) -> list:
+        """The epoch's batches of indices (single indices when batch_size is None)."""
+        if self.batch_sampler is not None:
+            return [list(b) for b in self.batch_sampler]
+        if self.sampler is not None:
+            order = list(self.sampler)
+        else:
+            n = len(self.dataset)
+            order = order_rng.permutation(n) if self.shuffle else np.arange(n)
+        if self.batch_size is None:
+            return list(order)
+        bs = self.batch_size
+        count = len(order) // bs if self.drop_last else math.ceil(len(order) / bs)
+        return [order[i:i + bs] for i in range(0, count * bs, bs)]
 
     def _make_batch(self, idx, rng):
-        if getattr(self.dataset, "supports_batch_index", False):
-            batch = self.dataset[idx]
+        """Batch `idx` as the collate function gives it (default: NumPy arrays, made Tensors later)."""
+        ds = self.dataset
+        if not self._batched:  # batch_size=None: one sample per step, its arrays made Tensors
+            batch = ds[_index(idx)]
+            return self.collate_fn(batch) if self.collate_fn is not None else self._transformed(batch, rng)
+        if self.collate_fn is None and getattr(ds, "supports_batch_index", False):
+            batch = ds[np.asarray(idx)]
+            batch = [_host(b) for b in batch] if isinstance(batch, (tuple, list)) else _host(batch)
         else:
-            items = [self.dataset[int(i)] for i in idx]
-            if not isinstance(items[0], tuple):
-                items = [(item,) for item in items]
-            batch = tuple(np.stack(field) for field in zip(*items))
-        batch = list(batch if isinstance(batch, tuple) else (batch,))
+            samples = [ds[_index(i)] for i in idx]
+            if self.collate_fn is not None:
+                return self.collate_fn(samples)
+            batch = _collate_arrays(samples)
+        return self._transformed(batch, rng)
+
+    def _transformed(self, batch, rng):
+        if self.transform is None and self.target_transform is None:
+            return batch[0] if self._single else batch
+        parts = list(batch) if isinstance(batch, (list, tuple)) else [batch]
         kw = [{"rng": rng} if takes else {} for takes in self._rng_kw]
         if self.transform is not None and self.pair_transform:
-            batch[:2] = self.transform(*batch[:2], **kw[0])
+            parts[:2] = self.transform(*parts[:2], **kw[0])
         elif self.transform is not None:
-            batch[0] = self.transform(batch[0], **kw[0])
-        if self.target_transform is not None and len(batch) > 1:
-            batch[1] = self.target_transform(batch[1], **kw[1])
-        return tuple(batch)
+            parts[0] = self.transform(parts[0], **kw[0])
+        if self.target_transform is not None and len(parts) > 1:
+            parts[1] = self.target_transform(parts[1], **kw[1])
+        return parts[0] if self._single or not isinstance(batch, (list, tuple)) else parts
 
-    def _prefetching(self, index_batches, rng):
-        """Generator: a worker thread fills a bounded queue; closing the generator stops the worker."""
+    # --- background thread (num_workers=0) ---------------------------------------------------------
+    def _prefetching(self, batches, entropy):
+        """Generator: a thread fills a bounded queue; closing the generator stops the thread."""
         q = queue.Queue(maxsize=self.prefetch)
         stop = threading.Event()
 
@@ -116,8 +282,8 @@ class DataLoader:
 
         def work():
             try:
-                for idx in index_batches:
-                    if not put(("batch", self._make_batch(idx, rng))):
+                for k, idx in enumerate(batches):
+                    if not put(("batch", _to_tensors_unless(self, self._make_batch(idx, _batch_rng(entropy, k))))):
                         return
             except BaseException as e:  # handed to the consumer, re-raised there
                 put(("error", e))
@@ -138,6 +304,140 @@ class DataLoader:
         finally:
             stop.set()
             worker.join()
+
+    # --- worker processes (num_workers > 0) --------------------------------------------------------
+    def _from_workers(self, batches, entropy):
+        """Generator: batch k is made by worker k % n, which is sent its batch numbers through a pipe and
+        answers in order; closing the generator (or an error) stops and joins every worker."""
+        ctx = self.multiprocessing_context
+        ctx = multiprocessing.get_context(ctx) if ctx is None or isinstance(ctx, str) else ctx
+        n = min(self.num_workers, len(batches))
+        procs, conns = [], []
+        try:
+            for w in range(n):
+                here, there = ctx.Pipe()
+                proc = ctx.Process(target=_worker_loop, args=(self, batches, entropy, w, n, there),
+                                   name=f"tinygrad_course-worker-{w}", daemon=True)
+                try:
+                    proc.start()
+                except (pickle.PicklingError, TypeError, AttributeError) as e:
+                    raise TypeError(f"num_workers={self.num_workers} with the {ctx.get_start_method()!r} start "
+                                    f"method must pickle the data set, collate_fn and transforms, which failed "
+                                    f"({e}); define them at module level (no lambdas or local functions), or "
+                                    "pass multiprocessing_context='fork'") from None
+                finally:
+                    there.close()
+                procs.append(proc)
+                conns.append(here)
+            ahead = self.prefetch_factor * n  # a multiple of n: batch k + ahead goes to batch k's worker
+            for k in range(min(ahead, len(batches))):
+                conns[k % n].send(k)
+            for k in range(len(batches)):
+                batch = self._receive(conns[k % n], procs[k % n], k % n, k)
+                if k + ahead < len(batches):
+                    conns[k % n].send(k + ahead)
+                yield _to_tensors_unless(self, batch)
+        finally:
+            for conn in conns:
+                try:
+                    conn.send(None)
+                except OSError:  # that worker is gone already
+                    pass
+            for proc in procs:
+                proc.join(timeout=5)
+                if proc.is_alive():
+                    proc.terminate()
+                    proc.join()
+            for conn in conns:
+                conn.close()
+
+    def _receive(self, conn, proc, w: int, k: int):
+        """Batch k from worker w; a dead worker, a timeout or the worker's exception raises here."""
+        deadline = time.monotonic() + self.timeout if self.timeout else None
+        while not conn.poll(1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))):
+            if not proc.is_alive():
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                raise RuntimeError(f"DataLoader timed out after {self.timeout} s waiting for batch {k} from "
+                                   f"worker {w}; raise timeout= or make the data set faster")
+        try:
+            kind, payload = conn.recv()
+        except (EOFError, OSError):
+            proc.join(timeout=1)
+            raise RuntimeError(f"DataLoader worker {w} (pid {proc.pid}) exited unexpectedly with exit code "
+                               f"{proc.exitcode} while preparing batch {k}") from None
+        if kind == "error":
+            exc_type, message = payload
+            try:
+                error = exc_type(_Message(message))
+            except Exception:  # an exception class that takes other arguments
+                error = RuntimeError(message)
+            raise error
+        return payload
+
+
+class _Message(str):
+    """An error message that KeyError, which shows the repr of its argument, shows as it is."""
+
+    def __repr__(self):
+        return str(self)
+
+
+def _worker_loop(loader: DataLoader, batches, entropy, worker_id: int, num_workers: int, conn) -> None:
+    """A worker process: make each batch number received, send back ("batch", b) or ("error", ...)."""
+    global _worker_info
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle; it stops us
+    seed = int(np.random.SeedSequence(entropy, spawn_key=(2, worker_id)).generate_state(1, np.uint64)[0]) >> 1
+    from ..tensor import manual_seed
+    manual_seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    random.seed(seed)
+    _worker_info = WorkerInfo(worker_id, num_workers, seed, loader.dataset)
+    init_error = None
+    if loader.worker_init_fn is not None:
+        try:
+            loader.worker_init_fn(worker_id)
+        except Exception as e:
+            init_error = e
+    while True:
+        try:
+            k = conn.recv()
+        except (EOFError, OSError):  # the main process went away
+            return
+        if k is None:
+            return
+        try:
+            if init_error is not None:
+                raise init_error
+            conn.send(("batch", loader._make_batch(batches[k], _batch_rng(entropy, k))))
+        except Exception as e:
+            where = "in worker_init_fn" if init_error is not None else f"while preparing batch {k}"
+            message = (f"Caught {type(e).__name__} in DataLoader worker {worker_id} {where}.\n"
+                       f"Original {traceback.format_exc()}")
+            exc_type = type(e)
+            try:
+                pickle.dumps(exc_type)
+            except Exception:  # a class defined in a function cannot travel back
+                exc_type = RuntimeError
+            conn.send(("error", (exc_type, message)))
+
+
+def _batch_rng(entropy, k: int) -> np.random.Generator:
+    """Batch k's generator for the loader's transforms: the same whichever thread or process makes it."""
+    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(1, k)))
+
+
+def _to_tensors_unless(loader: DataLoader, batch):
+    return batch if loader.collate_fn is not None else _to_tensors(batch)
+
+
+def _host(a):
+    """A batch field from a data set's batched indexing as a NumPy array (Tensors stay as they are)."""
+    return a if isinstance(a, Tensor) else np.asarray(a)
+
+
+def _index(i):
+    return int(i) if isinstance(i, np.integer) else i  # data sets get Python ints, as from PyTorch's samplers
 
 
 def _is_int(value) -> bool:

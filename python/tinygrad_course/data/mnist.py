@@ -86,7 +86,8 @@ class MNIST(ImageClassification):
 
     Looks in <root>/mnist/ for train-images-idx3-ubyte(.gz) and friends (see data.root for how
     the root is chosen). download=True fetches missing files from the canonical mirrors and
-    verifies their md5 first.
+    verifies their md5 first. transform gets each image as torchvision gives it, a 28 x 28 uint8
+    array (ToTensor() makes it a 1 x 28 x 28 float Tensor), target_transform each label.
     """
 
     folder = "mnist"
@@ -99,7 +100,7 @@ class MNIST(ImageClassification):
     }
     classes = [str(d) for d in range(10)]
 
-    def __init__(self, root=None, train: bool = True, download: bool = False):
+    def __init__(self, root=None, train: bool = True, transform=None, target_transform=None, download: bool = False):
         self.root = data_root(root)
         self.train = train
         folder = self.root / self.folder
@@ -120,7 +121,8 @@ class MNIST(ImageClassification):
                                "(delete them and pass download=True, or copy them again)")
         if labels.max() >= len(self.classes):
             raise DatasetError(f"{paths[1]}: label {labels.max()} out of range 0..{len(self.classes) - 1}")
-        super().__init__(images[:, None], labels.astype(np.int64))
+        super().__init__(images[:, None], labels.astype(np.int64), transform=transform,
+                         target_transform=target_transform)
 
     def _find(self, folder: Path, name: str, download: bool) -> Path:
         for candidate in (folder / (name + ".gz"), folder / name):

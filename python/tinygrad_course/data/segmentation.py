@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import ArrayDataset
+from .dataset import ArrayDataset, hwc_image
 from .root import DatasetError, data_root, missing_files_error
 
 __all__ = ["read_image_mask_folder", "HorizonSky"]
@@ -90,12 +90,13 @@ class HorizonSky(ArrayDataset):
 
     `.images` uint8 (N, 3, H, W), `.masks` uint8 (N, 1, H, W) with 1 = sky, `.names` the file
     stems. Reads <root>/horizon-sky/<split>/{images,masks}/ and resizes every pair to size=(H, W).
-    There is no canonical download: put the folder under the data root.
+    There is no canonical download: put the folder under the data root. transform gets each image as
+    torchvision gives it (H x W x 3 uint8), target_transform each mask (H x W uint8).
     """
 
     classes = ["not sky", "sky"]
 
-    def __init__(self, root=None, split: str = "train", size=(128, 128)):
+    def __init__(self, root=None, split: str = "train", size=(128, 128), *, transform=None, target_transform=None):
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
         self.root = data_root(root)
@@ -105,7 +106,7 @@ class HorizonSky(ArrayDataset):
         if missing:
             raise missing_files_error("HorizonSky", folder, [m + "/" for m in missing], downloadable=False)
         images, masks, self.names = read_image_mask_folder(folder, size)
-        super().__init__(images, masks)
+        super().__init__(images, masks, transform=transform, target_transform=target_transform)
 
     @property
     def images(self) -> np.ndarray:
@@ -114,3 +115,9 @@ class HorizonSky(ArrayDataset):
     @property
     def masks(self) -> np.ndarray:
         return self.arrays[1]
+
+    def _transform_input(self, image):
+        return hwc_image(image)
+
+    def _transform_target(self, mask):
+        return hwc_image(mask)

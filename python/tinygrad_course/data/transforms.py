@@ -1,4 +1,5 @@
-"""Batch transforms on NumPy arrays: NCHW image batches or (N, D) feature matrices.
+"""Batch transforms on NumPy arrays (NCHW image batches or (N, D) feature matrices), and torchvision's
+per-sample ToTensor and Normalize for data sets' `transform=`.
 
 Fitted transforms (Standardize, ZCA) learn their statistics with `.fit(x_train)` on the training
 split only and are then applied to every split. Random transforms draw from a NumPy Generator:
@@ -11,8 +12,8 @@ import inspect
 
 import numpy as np
 
-__all__ = ["Transform", "Compose", "ToFloat", "Standardize", "ZCA", "RandomCrop", "CenterCrop",
-           "RandomHorizontalFlip", "OneHot", "one_hot"]
+__all__ = ["Transform", "Compose", "ToTensor", "Normalize", "ToFloat", "Standardize", "ZCA", "RandomCrop",
+           "CenterCrop", "RandomHorizontalFlip", "OneHot", "one_hot"]
 
 
 def _generator(rng):
@@ -74,6 +75,62 @@ class Compose(Transform):
         for t in self.transforms:
             x = t(x, rng=rng) if _takes_rng(t) else t(x)
         return x
+
+
+class ToTensor(Transform):
+    """torchvision's ToTensor: an H x W x C image (or H x W, grey) as a NumPy array or PIL image ->
+    a C x H x W Tensor. uint8 values become the default float dtype scaled to [0, 1]; other dtypes
+    keep their values, as in torchvision."""
+
+    def __call__(self, pic, rng=None):
+        from ..tensor import Tensor, get_default_dtype
+        if hasattr(pic, "getbands"):  # a PIL image
+            pic = np.asarray(pic)
+        if not isinstance(pic, np.ndarray):
+            raise TypeError(f"ToTensor: pic must be a NumPy array (H x W x C) or PIL image, got {type(pic).__name__}")
+        if pic.ndim not in (2, 3):
+            raise ValueError(f"ToTensor: pic must be an H x W or H x W x C image, got shape {pic.shape}")
+        chw = (pic[:, :, None] if pic.ndim == 2 else pic).transpose(2, 0, 1)
+        if pic.dtype == np.uint8:
+            dtype = get_default_dtype()
+            return Tensor(chw.astype(dtype) / dtype.type(255))
+        return Tensor(np.ascontiguousarray(chw))
+
+
+class Normalize(Transform):
+    """torchvision's Normalize: (x - mean[c]) / std[c] per channel of a float C x H x W image (or an
+    N x C x H x W batch), a Tensor or a NumPy array; returns the same kind. inplace=True writes
+    the result into the input."""
+
+    def __init__(self, mean, std, inplace: bool = False):
+        self.mean, self.std = np.asarray(mean, np.float64).ravel(), np.asarray(std, np.float64).ravel()
+        if not self.mean.size or not self.std.size or (self.mean.size != self.std.size
+                                                       and 1 not in (self.mean.size, self.std.size)):
+            raise ValueError(f"Normalize: mean and std need one value per channel, got {self.mean.size} and "
+                             f"{self.std.size} values")
+        if (self.std == 0).any():
+            raise ValueError(f"Normalize: std must not be zero (a division by zero), got {self.std.tolist()}")
+        self.inplace = inplace
+
+    def __call__(self, x, rng=None):
+        from ..tensor import Tensor
+        arr = x.detach().numpy() if isinstance(x, Tensor) else np.asarray(x)
+        if arr.dtype.kind != "f":
+            raise TypeError(f"Normalize: expects a float image (apply ToTensor first), got dtype {arr.dtype}")
+        if arr.ndim < 3 or max(self.mean.size, self.std.size) not in (1, arr.shape[-3]):
+            raise ValueError(f"Normalize: expects C x H x W images with {max(self.mean.size, self.std.size)} "
+                             f"channels (mean and std have one value per channel), got shape {arr.shape}")
+        shape = (-1, 1, 1)
+        out = (arr - self.mean.astype(arr.dtype).reshape(shape)) / self.std.astype(arr.dtype).reshape(shape)
+        if not isinstance(x, Tensor):
+            if self.inplace:
+                x[...] = out
+                return x
+            return out
+        if self.inplace:
+            x.data = out  # counts as an in-place change of x
+            return x
+        return Tensor(out, device=x.device)
 
 
 class ToFloat(Transform):

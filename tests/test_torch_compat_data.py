@@ -1,0 +1,327 @@
+"""PyTorch's data API: DataLoader's keywords and batches (checked against torch.utils.data), worker
+processes, per-sample transforms on the data sets, ToTensor / Normalize, TensorDataset."""
+from __future__ import annotations
+
+import collections
+import multiprocessing
+import os
+
+import numpy as np
+import pytest
+import torch
+import torch.utils.data as tud
+
+import tinygrad_course as tg
+from tinygrad_course import data as D
+from tinygrad_course.data import DataLoader, default_collate, get_worker_info
+
+from data_writers import write_cifar_binary, write_mnist  # noqa: E402
+
+Point = collections.namedtuple("Point", "x y")
+
+
+def same(ours, theirs):
+    """Our batch equals torch's: the same nesting, values and dtypes (Tensors compared as arrays)."""
+    if isinstance(theirs, torch.Tensor):
+        assert isinstance(ours, tg.Tensor), f"expected a Tensor, got {type(ours).__name__}"
+        assert ours.shape == tuple(theirs.shape)
+        assert ours.dtype == np.dtype(str(theirs.dtype).removeprefix("torch.")), (ours.dtype, theirs.dtype)
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    elif isinstance(theirs, dict):
+        assert isinstance(ours, dict) and list(ours) == list(theirs)
+        for k in theirs:
+            same(ours[k], theirs[k])
+    elif isinstance(theirs, (list, tuple)):
+        assert type(ours) is type(theirs) and len(ours) == len(theirs), (type(ours), type(theirs))
+        for a, b in zip(ours, theirs):
+            same(a, b)
+    else:
+        assert ours == theirs
+
+
+class Samples:
+    """A map-style data set both libraries can read: item i is `make(i)`."""
+
+    def __init__(self, n, make):
+        self.n, self.make = n, make
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if not isinstance(i, int):
+            raise TypeError(f"index {i!r} is not a Python int")
+        return self.make(i)
+
+
+def _feature(i):
+    return np.arange(3, dtype=np.float32) + i
+
+
+SAMPLE_KINDS = {
+    "tuple": lambda i: (_feature(i), i),
+    "dict": lambda i: {"image": _feature(i).reshape(1, 3), "label": i, "weight": i / 2},
+    "numbers": lambda i: float(i) / 3,
+    "numpy scalars": lambda i: np.float32(i) / 3,
+    "bools": lambda i: i % 2 == 0,
+    "strings and lists": lambda i: [f"name{i}", [i, np.int64(2 * i)]],
+    "namedtuple": lambda i: Point(_feature(i), np.float64(i)),
+    "array": _feature,
+}
+
+
+@pytest.mark.parametrize("kind", list(SAMPLE_KINDS))
+def test_default_collate_matches_torch(kind):
+    samples = [SAMPLE_KINDS[kind](i) for i in range(4)]
+    same(default_collate(samples), tud.default_collate(samples))
+
+
+@pytest.mark.parametrize("kind", ["tuple", "dict", "namedtuple", "strings and lists"])
+@pytest.mark.parametrize("batch_size,drop_last", [(1, False), (3, False), (3, True), (10, False), (None, False)])
+def test_loader_batches_match_torch(kind, batch_size, drop_last):
+    ds = Samples(10, SAMPLE_KINDS[kind])
+    ours = list(DataLoader(ds, batch_size=batch_size, drop_last=drop_last, prefetch=0))
+    theirs = list(tud.DataLoader(ds, batch_size=batch_size, drop_last=drop_last))
+    assert len(ours) == len(theirs) == len(DataLoader(ds, batch_size=batch_size, drop_last=drop_last))
+    for a, b in zip(ours, theirs):
+        same(a, b)
+
+
+def test_tensor_dataset_and_array_batches_match_torch():
+    x = np.random.default_rng(0).standard_normal((7, 2, 3)).astype(np.float32)
+    y = np.arange(7)
+    ours = list(DataLoader(D.TensorDataset(tg.tensor(x), tg.tensor(y)), batch_size=3))
+    theirs = list(tud.DataLoader(tud.TensorDataset(torch.tensor(x), torch.tensor(y)), batch_size=3))
+    for a, b in zip(ours, theirs):
+        same(a, b)
+    for a, b in zip(DataLoader((x, y), batch_size=3), theirs):  # our tuple-of-arrays shorthand batches alike
+        same(a, b)
+    for a, b in zip(DataLoader(x, batch_size=3), tud.DataLoader(x, batch_size=3)):  # a bare array
+        same(a, b)
+    ds = D.TensorDataset(tg.tensor(x), y)
+    sample = ds[2]
+    assert isinstance(sample, tuple) and all(isinstance(t, tg.Tensor) for t in sample) and sample[1].item() == 2
+
+
+def test_samplers_match_torch():
+    ds = Samples(10, SAMPLE_KINDS["tuple"])
+    order = [3, 1, 4, 1, 5, 9, 2, 6]
+    for kwargs in ({"sampler": order, "batch_size": 3}, {"sampler": order, "batch_size": 3, "drop_last": True},
+                   {"batch_sampler": [[0, 1], [9, 2, 8], [5]]}):
+        ours, theirs = list(DataLoader(ds, **kwargs)), list(tud.DataLoader(ds, **kwargs))
+        assert len(ours) == len(theirs) == len(DataLoader(ds, **kwargs))
+        for a, b in zip(ours, theirs):
+            same(a, b)
+
+
+def _labels(loader):
+    return [np.concatenate([b[1].numpy() for b in loader]) for _ in range(3)]
+
+
+def test_shuffle_with_a_generator_is_reproducible():
+    x, y = np.zeros((40, 2), np.float32), np.arange(40)
+    a = _labels(DataLoader((x, y), batch_size=8, shuffle=True, generator=np.random.default_rng(5)))
+    b = _labels(DataLoader((x, y), batch_size=8, shuffle=True, generator=np.random.default_rng(5)))
+    c = _labels(DataLoader((x, y), batch_size=8, shuffle=True, generator=np.random.default_rng(6)))
+    for ea, eb in zip(a, b):
+        np.testing.assert_array_equal(ea, eb)
+        np.testing.assert_array_equal(np.sort(ea), y)
+    assert not np.array_equal(a[0], a[1]) and not np.array_equal(a[0], c[0])
+    # as torch's generator: the loader draws from it, so reseeding it replays an epoch
+    g = np.random.default_rng(5)
+    loader = DataLoader((x, y), batch_size=8, shuffle=True, generator=g)
+    first = np.concatenate([b[1].numpy() for b in loader])
+    g.bit_generator.state = np.random.default_rng(5).bit_generator.state
+    np.testing.assert_array_equal(np.concatenate([b[1].numpy() for b in loader]), first)
+
+
+def test_bad_arguments_are_named():
+    x = np.zeros((6, 2), np.float32)
+    cases = [
+        (ValueError, "sampler is mutually exclusive with shuffle", dict(sampler=[0, 1], shuffle=True)),
+        (ValueError, "batch_sampler is mutually exclusive", dict(batch_sampler=[[0]], batch_size=2)),
+        (ValueError, "prefetch_factor applies to worker processes", dict(prefetch_factor=2)),
+        (ValueError, "persistent_workers needs num_workers > 0", dict(persistent_workers=True)),
+        (ValueError, "num_workers must be an integer >= 0", dict(num_workers=-1)),
+        (ValueError, "timeout must be a number of seconds", dict(timeout=-1)),
+        (TypeError, "generator must be a numpy.random.Generator", dict(generator=torch.Generator())),
+        (TypeError, "collate_fn must be callable", dict(collate_fn=3)),
+        (ValueError, "collate_fn and the loader's transform", dict(collate_fn=list, transform=abs)),
+    ]
+    for error, message, kwargs in cases:
+        with pytest.raises(error, match=message):
+            DataLoader(x, **kwargs)
+    with pytest.raises(TypeError, match="dataset must support len"):
+        DataLoader(5)
+    with pytest.raises(TypeError, match="default_collate: samples must be"):
+        next(iter(DataLoader(Samples(2, lambda i: object()), batch_size=2)))
+    with pytest.raises(ValueError, match="different shapes"):
+        next(iter(DataLoader(Samples(2, lambda i: np.zeros(i + 1)), batch_size=2)))
+
+
+def test_collate_fn_output_is_returned_as_is():
+    ds = Samples(5, SAMPLE_KINDS["tuple"])
+    batches = list(DataLoader(ds, batch_size=2, collate_fn=lambda samples: [s[1] for s in samples]))
+    assert batches == [[0, 1], [2, 3], [4]]
+
+
+# --- worker processes ---------------------------------------------------------------------------------
+class WhoMadeMe:
+    """Sample i: (i, the id of the worker process that made it, a draw from our global generator)."""
+
+    def __len__(self):
+        return 12
+
+    def __getitem__(self, i):
+        info = get_worker_info()
+        return np.array([i, -1 if info is None else info.id, tg.rand(1).item() * 1e6])
+
+
+def _augmented_epochs(num_workers, **kwargs):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (23, 3, 8, 8), dtype=np.uint8)
+    crop, flip = D.RandomCrop(8, padding=2), D.RandomHorizontalFlip()
+    loader = DataLoader((x, np.arange(23)), batch_size=4, shuffle=True, seed=3, num_workers=num_workers,
+                        transform=lambda a, rng: flip(crop(a, rng), rng), **kwargs)
+    return [[t.numpy() for t in b] for _ in range(2) for b in loader]
+
+
+def test_workers_give_the_batches_of_num_workers_0():
+    reference = _augmented_epochs(0)
+    for runs in (_augmented_epochs(1), _augmented_epochs(3, prefetch_factor=1)):
+        assert len(runs) == len(reference) == 12
+        for (ax, ay), (bx, by) in zip(runs, reference):
+            np.testing.assert_array_equal(ax, bx)
+            np.testing.assert_array_equal(ay, by)
+    assert not multiprocessing.active_children()
+
+
+def test_workers_are_seeded_and_reported():
+    def run():
+        return np.concatenate([b.numpy() for b in DataLoader(WhoMadeMe(), batch_size=2, num_workers=3, seed=1)])
+
+    first = run()
+    np.testing.assert_array_equal(first[:, 0], np.arange(12))
+    np.testing.assert_array_equal(first[:, 1], np.arange(12) // 2 % 3)  # batch k comes from worker k % 3
+    np.testing.assert_array_equal(run(), first)  # reproducible
+    assert len(set(first[:, 2])) == 12  # the workers' generators differ
+    assert get_worker_info() is None
+
+
+def _init_fails(worker_id):
+    raise OSError(f"init of {worker_id} failed")
+
+
+def _fails_on_7(i):
+    if i == 7:
+        raise KeyError("sample seven")
+    return np.zeros(2)
+
+
+def _dies_on_5(i):
+    if i == 5:
+        os._exit(3)
+    return np.zeros(2)
+
+
+def test_worker_errors_name_the_worker_and_batch():
+    loader = DataLoader(Samples(12, _fails_on_7), batch_size=2, num_workers=2)
+    with pytest.raises(KeyError, match=r"KeyError in DataLoader worker 1 while preparing batch 3") as caught:
+        list(loader)
+    assert "\n" in str(caught.value)  # the worker's traceback, shown as lines
+    with pytest.raises(OSError, match="(?s)worker 0 in worker_init_fn.*init of 0 failed"):
+        list(DataLoader(Samples(4, _fails_on_7), batch_size=2, num_workers=2, worker_init_fn=_init_fails))
+    with pytest.raises(RuntimeError, match="worker 0 .* exited unexpectedly with exit code 3 while preparing batch 2"):
+        list(DataLoader(Samples(12, _dies_on_5), batch_size=2, num_workers=2))
+    assert not multiprocessing.active_children()
+
+
+def test_abandoned_worker_iterators_stop_their_workers():
+    it = iter(DataLoader(np.zeros((100, 2), np.float32), batch_size=2, num_workers=2))
+    next(it)
+    assert len(multiprocessing.active_children()) == 2
+    it.close()
+    assert not multiprocessing.active_children()
+    for _ in DataLoader(np.zeros((100, 2), np.float32), batch_size=2, num_workers=2):
+        break
+    assert not multiprocessing.active_children()
+
+
+# --- data sets and per-sample transforms ----------------------------------------------------------------
+def test_to_tensor_and_normalize_match_torch():
+    rng = np.random.default_rng(1)
+    for image in (rng.integers(0, 256, (5, 4, 3), dtype=np.uint8), rng.integers(0, 256, (5, 4), dtype=np.uint8)):
+        t = D.ToTensor()(image)
+        hwc = image if image.ndim == 3 else image[:, :, None]
+        expected = torch.from_numpy(hwc.transpose(2, 0, 1).copy()).float().div(255)
+        assert isinstance(t, tg.Tensor) and t.dtype == np.float32
+        np.testing.assert_allclose(t.numpy(), expected.numpy(), rtol=1e-6)
+    floats = rng.random((5, 4, 3))
+    assert D.ToTensor()(floats).dtype == np.float64  # not scaled, as in torchvision
+    np.testing.assert_array_equal(D.ToTensor()(floats).numpy(), floats.transpose(2, 0, 1))
+    x = D.ToTensor()(rng.integers(0, 256, (5, 4, 3), dtype=np.uint8))
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.5)
+    out = D.Compose([D.Normalize(mean, std)])(x)
+    expected = (torch.from_numpy(x.numpy()) - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+    np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=1e-6)
+    batch = np.stack([x.numpy()] * 2)
+    np.testing.assert_allclose(D.Normalize(mean, std)(batch)[1], expected.numpy(), rtol=1e-6)
+    D.Normalize(mean, std, inplace=True)(batch)
+    np.testing.assert_allclose(batch[0], expected.numpy(), rtol=1e-6)
+
+
+def test_transform_errors_name_the_problem():
+    with pytest.raises(TypeError, match="ToTensor: pic must be a NumPy array"):
+        D.ToTensor()([[1, 2]])
+    with pytest.raises(ValueError, match="ToTensor: pic must be an H x W"):
+        D.ToTensor()(np.zeros((1, 2, 3, 4), np.uint8))
+    with pytest.raises(ValueError, match="std must not be zero"):
+        D.Normalize([0.5], [0.0])
+    with pytest.raises(ValueError, match="one value per channel"):
+        D.Normalize([0.5, 0.5], [0.2, 0.2, 0.2])
+    with pytest.raises(TypeError, match="apply ToTensor first"):
+        D.Normalize([0.5], [0.2])(np.zeros((1, 2, 2), np.uint8))
+    with pytest.raises(ValueError, match="3 channels"):
+        D.Normalize([0.5] * 3, [0.2] * 3)(np.zeros((1, 2, 2), np.float32))
+    with pytest.raises(TypeError, match="transform must be callable"):
+        D.ArrayDataset(np.zeros(3), transform="ToTensor")
+    with pytest.raises(TypeError, match="argument 1 must be a Tensor"):
+        D.TensorDataset(tg.zeros(3), [1, 2, 3])
+    with pytest.raises(ValueError, match="different lengths"):
+        D.TensorDataset(tg.zeros(3), tg.zeros(4))
+
+
+def test_mnist_and_cifar_transforms_as_torchvision(tmp_path):
+    written = write_mnist(tmp_path / "mnist")
+    ds = D.MNIST(tmp_path, train=False, transform=D.Compose([D.ToTensor(), D.Normalize((0.1307,), (0.3081,))]),
+                 target_transform=lambda y: y + 100)
+    image, label = ds[1]
+    images, labels = written["t10k"]
+    assert isinstance(image, tg.Tensor) and image.shape == (1, 28, 28) and label == labels[1] + 100
+    np.testing.assert_allclose(image.numpy()[0], (images[1] / np.float32(255) - 0.1307) / 0.3081, rtol=1e-5)
+    seen = []
+    D.MNIST(tmp_path, train=False, transform=lambda a: seen.append(a.shape) or a)[0]
+    assert seen == [(28, 28)]  # what torchvision's transforms get: np.array(PIL image)
+    batches = list(DataLoader(ds, batch_size=2))
+    assert batches[0][0].shape == (2, 1, 28, 28) and batches[0][0].dtype == np.float32
+    assert batches[0][1].dtype == np.int64 and batches[-1][1].tolist() == [int(labels[2]) + 100]
+    # without a transform the data set is gathered a batch at a time, uint8 becoming int64
+    fast = next(iter(DataLoader(D.MNIST(tmp_path, train=False), batch_size=3)))
+    np.testing.assert_array_equal(fast[0].numpy()[:, 0], images)
+    write_cifar_binary(tmp_path / "cifar-10")
+    cifar = D.CIFAR10(tmp_path, train=False, transform=D.ToTensor())
+    image, _ = cifar[0]
+    np.testing.assert_allclose(image.numpy(), cifar.images[0] / np.float32(255), rtol=1e-6)
+
+
+def test_subset_of_a_transformed_data_set():
+    x, y = np.arange(12, dtype=np.float32).reshape(6, 2), np.arange(6)
+    ds = D.ArrayDataset(x, y, transform=lambda a: a * 10, target_transform=lambda t: t + 1)
+    assert not ds.supports_batch_index
+    sub = D.Subset(ds, [4, 1])
+    np.testing.assert_array_equal(sub[0][0], x[4] * 10)
+    (bx, by), = list(DataLoader(sub, batch_size=2))
+    np.testing.assert_array_equal(bx.numpy(), x[[4, 1]] * 10)
+    assert by.tolist() == [5, 2]
+    with pytest.raises(TypeError, match="one sample at a time"):
+        ds[np.array([0, 1])]

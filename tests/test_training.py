@@ -223,3 +223,37 @@ def test_history_plot_splits_keys_into_split_and_metric(tmp_path):
              "seconds": 1.0} for e in (1, 2)]
     plots.plot_history(rows, str(tmp_path / "h.png"))
     assert (tmp_path / "h.png").stat().st_size > 1000
+
+
+def test_trainer_takes_dataloader_tensor_batches_and_workers_change_nothing(tmp_path):
+    from tinygrad_course.data import DataLoader
+    x, y = _blobs(96)
+    histories, weights = [], []
+    for workers in (0, 2):
+        manual_seed(0)
+        model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 3))
+        train = DataLoader((x, y), batch_size=16, shuffle=True, seed=1, num_workers=workers,
+                           transform=lambda a, rng: a + rng.normal(0, 0.1, a.shape).astype(np.float32))
+        trainer = Trainer(model, optim.SGD(model.parameters(), lr=0.1), F.cross_entropy, train,
+                          {"test": DataLoader((x, y), batch_size=32, num_workers=workers)}, num_classes=3,
+                          show_progress=False)
+        histories.append([{k: v for k, v in row.items() if "seconds" not in k} for row in trainer.fit(2)])
+        weights.append([p.detach().numpy().copy() for p in model.parameters()])
+    assert histories[0] == histories[1]
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
+    assert histories[0][-1]["test_top1"] > 0.8
+
+
+def test_trainer_segmentation_targets_from_a_dataloader():
+    from tinygrad_course.data import DataLoader
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((8, 1, 4, 4)).astype(np.float32)
+    masks = (images > 0).astype(np.uint8)  # (N, 1, H, W) uint8, made float targets
+    manual_seed(0)
+    model = nn.Conv2d(1, 1, 3, padding=1)
+    trainer = Trainer(model, optim.SGD(model.parameters(), lr=0.5), F.binary_cross_entropy_with_logits,
+                      DataLoader((images, masks[:, 0]), batch_size=4), {"val": DataLoader((images, masks), batch_size=8)},
+                      task="segmentation", show_progress=False)
+    row = trainer.fit(3)[-1]
+    assert row["val_pixel_acc"] > 0.8 and 0 <= row["val_iou"] <= 1

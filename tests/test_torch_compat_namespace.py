@@ -164,8 +164,32 @@ def test_names_we_lack_say_what_to_use():
         tg.randint_with_a_typo  # noqa: B018
     assert "randn" not in str(e.value) and "not supported" in str(e.value)  # no guess at a similar name
     assert not hasattr(tg, "__wrapped__")
-    from tinygrad_course import metrics  # a submodule not imported yet still imports
-    assert metrics.__name__ == "tinygrad_course.metrics"
+
+
+def test_submodules_not_imported_yet_are_attributes_too():
+    import subprocess
+    import sys
+    code = "import tinygrad_course as tg; print(tg.metrics.__name__, tg.plots.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["tinygrad_course.metrics", "tinygrad_course.plots"]
+
+
+def test_inference_mode_is_no_grad():
+    x = tg.ones(2, requires_grad=True)
+    with tg.inference_mode():
+        assert not (x * 2).requires_grad
+    with tg.inference_mode(False):
+        assert (x * 2).requires_grad
+
+    @tg.inference_mode
+    def bare(t):
+        return t * 2
+
+    @tg.inference_mode()
+    def called(t):
+        return t * 2
+
+    assert not bare(x).requires_grad and not called(x).requires_grad and (x * 2).requires_grad
 
 
 def test_a_function_whose_method_is_missing_says_so():

@@ -6,6 +6,7 @@
     x.grad
 """
 import os as _os
+from importlib import import_module as _import_module, util as _importlib_util
 
 import numpy as _np
 
@@ -19,7 +20,7 @@ from .tensor import (Function, Tensor, arange, from_numpy, full, get_default_dty
                      zeros_like)
 from .functions import (METHOD_FUNCTIONS as _METHOD_FUNCTIONS, MISSING_METHODS as _MISSING_METHODS, Generator,
                         as_tensor, bmm, cat, concat, concatenate, cuda, device, empty, empty_like, eye, full_like,
-                        is_tensor, linspace, max, min, mm, multinomial, normal, rand_like, randint, randint_like,
+                        inference_mode, is_tensor, linspace, max, min, mm, multinomial, normal, rand_like, randint, randint_like,
                         randn_like, randperm, stack, where)
 from . import checkpoint, data, nn, optim  # noqa: E402
 from .checkpoint import load_object as load, save_object as save  # torch.save / torch.load
@@ -32,7 +33,7 @@ __all__ = [
     "Tensor", "Function", "tensor", "as_tensor", "from_numpy", "is_tensor", "zeros", "ones", "full", "empty", "eye",
     "linspace", "zeros_like", "ones_like", "full_like", "empty_like", "rand", "randn", "randint", "rand_like",
     "randn_like", "randint_like", "randperm", "normal", "multinomial", "arange", "concat", "cat", "concatenate",
-    "stack", "where", "max", "min", "mm", "bmm", "no_grad", "set_grad_enabled", "is_grad_enabled", "manual_seed",
+    "stack", "where", "max", "min", "mm", "bmm", "no_grad", "inference_mode", "set_grad_enabled", "is_grad_enabled", "manual_seed",
     "Generator", "set_default_dtype", "get_default_dtype", "device", "cuda", "set_backend", "get_backend",
     "get_backend_name", "use_backend", "available_backends", "nn", "optim", "data", "checkpoint", "save", "load",
     "float32", "float64", "int64", "float", "double", "long", "bool", *sorted(_METHOD_FUNCTIONS),
@@ -46,7 +47,6 @@ _INSTEAD = {
     "FloatTensor": "use tensor(data, dtype=float32)",
     "LongTensor": "use tensor(data, dtype=int64)",
     "Size": "shapes are tuples: use tuple(...)",
-    "inference_mode": "use no_grad()",
     "set_default_tensor_type": "use set_default_dtype(float64)",
     "backends": "there are no cuDNN/MPS switches: remove the torch.backends lines",
     "compile": "there is no compiler: use the model as it is",
@@ -55,9 +55,12 @@ _INSTEAD = {
 
 
 def __getattr__(name):
-    """Say what to use instead of a PyTorch name we lack (never a guess at a similar name)."""
+    """A submodule not imported yet (tg.metrics); else say what to use instead of a PyTorch name we lack
+    (never a guess at a similar name)."""
     if name.startswith("__"):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _importlib_util.find_spec(f"{__name__}.{name}") is not None:
+        return _import_module(f"{__name__}.{name}")
     if name in _INSTEAD:
         advice = _INSTEAD[name]
     elif name in _MISSING_METHODS:

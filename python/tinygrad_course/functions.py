@@ -20,7 +20,7 @@ import numpy as np
 from .device import canonical_device, emulating_cuda, to_numpy
 # Named one by one: `from . import tensor` would give the package's tensor() function, not the module.
 from .tensor import Tensor, concat as _concat, full as _full, get_default_dtype, get_rng, manual_seed as _manual_seed
-from .tensor import stack as _stack, where as _where, zeros as _zeros
+from .tensor import set_grad_enabled, stack as _stack, where as _where, zeros as _zeros
 
 _REQUIRED = inspect.Parameter.empty
 
@@ -216,6 +216,14 @@ def where(condition, input=None, other=None) -> Tensor:
         raise TypeError("where(condition) alone (the indices of true elements) is not supported; "
                         "give where(condition, input, other)")
     return _where(condition, input, other)
+
+
+def inference_mode(mode=True):
+    """PyTorch's inference_mode: here no_grad() (graph recording off); a context manager and decorator,
+    with or without the parentheses."""
+    if callable(mode):  # @inference_mode on a function
+        return set_grad_enabled(False)(mode)
+    return set_grad_enabled(not mode)
 
 
 # --- devices ----------------------------------------------------------------------------------

@@ -243,7 +243,7 @@ def test_dropout2d_eval_extremes_seeding_and_bad_input():
         nn.Dropout2d()(tg.randn(3, 4))
     with pytest.raises(ValueError, match="probability"):
         nn.Dropout2d(1.5)
-    assert repr(nn.Dropout2d(0.3)) == "Dropout2d(p=0.3)"
+    assert repr(nn.Dropout2d(0.3)) == "Dropout2d(p=0.3, inplace=False)"  # as torch prints it
 
 
 # --- adaptive pooling -----------------------------------------------------------------------------------
@@ -315,3 +315,66 @@ def test_embedding_from_pretrained_and_bad_indices():
         emb(np.array([0, 1]))
     with pytest.raises(ValueError, match="padding_idx"):
         nn.Embedding(4, 2, padding_idx=4)
+
+
+# --- PyTorch's constructor arguments ------------------------------------------------------------------
+@pytest.mark.parametrize("kind, args, options", [
+    ("MaxPool2d", (2,), dict(ceil_mode=True)),
+    ("MaxPool2d", (3, 2, 1), dict(ceil_mode=True)),
+    ("MaxPool2d", ((3, 2), (2, 3)), dict(ceil_mode=True)),
+    ("MaxPool2d", (2, 2, 0, 1), {}),  # dilation 1 given positionally
+    ("AvgPool2d", (2, 2, 0, False, False), {}),  # torch's positional order: ceil_mode before count_include_pad
+    ("AvgPool2d", (3, 2, 1), dict(divisor_override=5)),
+    ("AvgPool2d", (3, 2, 1), dict(count_include_pad=False, divisor_override=4)),
+])
+@pytest.mark.parametrize("size", [(7, 6), (8, 5)])
+def test_pooling_constructor_arguments_match_torch(kind, args, options, size):
+    torch = pytest.importorskip("torch")
+    x = rand(2, 3, *size)
+    ours, theirs = getattr(nn, kind)(*args, **options), getattr(torch.nn, kind)(*args, **options)
+    xt, tx = tg.tensor(x, requires_grad=True), torch.from_numpy(x.copy()).requires_grad_()
+    out, t_out = ours(xt), theirs(tx)
+    assert_close(out.data, t_out.detach().numpy())
+    g = rand(*out.shape, seed=2)
+    out.backward(g)
+    t_out.backward(torch.from_numpy(g))
+    assert_close(xt.grad.data, tx.grad.numpy())
+
+
+def test_unsupported_pooling_options_are_refused_not_ignored():
+    with pytest.raises(NotImplementedError, match="dilation"):
+        nn.MaxPool2d(2, dilation=2)
+    with pytest.raises(NotImplementedError, match="return_indices"):
+        nn.MaxPool2d(2, return_indices=True)
+    with pytest.raises(NotImplementedError, match="ceil_mode"):
+        nn.AvgPool2d(2, ceil_mode=True)
+    with pytest.raises(ValueError, match="divisor_override"):
+        nn.AvgPool2d(2, divisor_override=0)
+    assert repr(nn.MaxPool2d(2, ceil_mode=True)) == "MaxPool2d(kernel_size=2, stride=2, padding=0, ceil_mode=True)"
+
+
+@pytest.mark.parametrize("name, args", [("ReLU", (True,)), ("LeakyReLU", (0.2, True)), ("Dropout", (0.1, True)),
+                                        ("Dropout2d", (0.1, True))])
+def test_inplace_is_accepted_and_gives_torchs_values(name, args):
+    torch = pytest.importorskip("torch")
+    ours, theirs = getattr(nn, name)(*args).eval(), getattr(torch.nn, name)(*args).eval()
+    assert repr(ours) == repr(theirs)
+    x = rand(2, 3, 4, 4)
+    xt = tg.tensor(x, requires_grad=True)
+    out = ours(xt)
+    assert_close(out.data, theirs(torch.from_numpy(x.copy())).numpy())
+    out.sum().backward()  # out of place: the input and its gradient are untouched
+    assert np.array_equal(xt.data, x)
+
+
+def test_module_to_takes_a_dtype_first_like_torch():
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    assert model.to(tg.float64) is model
+    assert all(t.dtype == np.float64 for t in model.parameters())
+    assert model[1].num_batches_tracked.dtype == np.int64  # integer buffers keep their dtype
+    model.to("cpu", non_blocking=True).to(np.float32)
+    assert all(t.dtype == np.float32 and t.device == "cpu" for t in model.parameters())
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        model.to("tpu")
+    with pytest.raises(TypeError, match="float32 or float64"):
+        model.to("int64")

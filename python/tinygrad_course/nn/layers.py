@@ -283,32 +283,70 @@ class Upsample(Module):
 
 
 # --- pooling --------------------------------------------------------------------------------
-class MaxPool2d(Module):
-    """Max over kernel windows; the stride defaults to the kernel size (non-overlapping windows)."""
+def _ceil_mode_extra(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Rows (or columns) ceil_mode adds after the input: enough for one more window, as long as that
+    window starts inside the input or its left padding (PyTorch's rule)."""
+    out = -(-(size + 2 * padding - kernel) // stride) + 1
+    if (out - 1) * stride >= size + padding:
+        out -= 1
+    return max(0, (out - 1) * stride + kernel - (size + 2 * padding))
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+
+def _unsupported(layer: str, **options) -> None:
+    """Refuse PyTorch options this layer does not implement, rather than ignore them."""
+    for name, (value, default) in options.items():
+        if value != default:
+            raise NotImplementedError(f"{layer}: {name}={value!r} is not supported (only {name}={default!r})")
+
+
+class MaxPool2d(Module):
+    """Max over kernel windows; the stride defaults to the kernel size (non-overlapping windows).
+    ceil_mode=True keeps a last, partial window (its missing part counts as -inf)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
+                 ceil_mode: bool = False):
         super().__init__()
+        _unsupported("MaxPool2d", dilation=(_pair(dilation, "dilation"), (1, 1)),
+                     return_indices=(return_indices, False))
         self.kernel_size, self.padding = kernel_size, padding
         self.stride = stride if stride is not None else kernel_size
+        self.ceil_mode = ceil_mode
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.ceil_mode and x.ndim == 4:
+            (kh, kw), (sh, sw), (ph, pw) = (_pair(v, n) for v, n in [(self.kernel_size, "kernel_size"),
+                                                                      (self.stride, "stride"),
+                                                                      (self.padding, "padding")])
+            extra_h = _ceil_mode_extra(x.shape[2], kh, sh, ph)
+            extra_w = _ceil_mode_extra(x.shape[3], kw, sw, pw)
+            if extra_h or extra_w:
+                x = x.pad((0, extra_w, 0, extra_h), value=-math.inf)
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+                + (", ceil_mode=True" if self.ceil_mode else ""))
 
 
 class AvgPool2d(Module):
-    """Mean over kernel windows; count_include_pad=False leaves zero padding out of the divisor."""
+    """Mean over kernel windows; count_include_pad=False leaves zero padding out of the divisor, and
+    divisor_override divides every window's sum by that number instead. Arguments in PyTorch's order."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad: bool = True):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True,
+                 divisor_override: int | None = None):
         super().__init__()
+        _unsupported("AvgPool2d", ceil_mode=(ceil_mode, False))
+        if divisor_override is not None:
+            _positive_int(divisor_override, "divisor_override")
         self.kernel_size, self.padding = kernel_size, padding
         self.stride = stride if stride is not None else kernel_size
-        self.count_include_pad = count_include_pad
+        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.count_include_pad)
+        if self.divisor_override is None:
+            return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.count_include_pad)
+        kh, kw = _pair(self.kernel_size, "kernel_size")
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, True) * (kh * kw / self.divisor_override)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -481,19 +519,23 @@ class LayerNorm(Module):
 
 
 class Dropout(Module):
-    """Zero each element with probability p in training (scaling the rest by 1/(1-p)); identity in eval."""
+    """Zero each element with probability p in training (scaling the rest by 1/(1-p)); identity in eval.
 
-    def __init__(self, p: float = 0.5):
+    inplace (here and on activations) is accepted for PyTorch code and computed out of place: the
+    result and gradients are the same, only the input is left unchanged.
+    """
+
+    def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"dropout probability must be in [0, 1], got {p}")
-        self.p = p
+        self.p, self.inplace = p, inplace
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 class Dropout2d(Dropout):
@@ -513,20 +555,27 @@ class Dropout2d(Dropout):
 
 # --- activations ----------------------------------------------------------------------------------
 class ReLU(Module):
+    def __init__(self, inplace: bool = False):  # inplace: see Dropout
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x: Tensor) -> Tensor:
         return F.relu(x)
 
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
 
 class LeakyReLU(Module):
-    def __init__(self, negative_slope: float = 0.01):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, x: Tensor) -> Tensor:
         return F.leaky_relu(x, self.negative_slope)
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
 class PReLU(Module):

@@ -68,6 +68,20 @@ def _move_in_place(t: Tensor, device: str) -> None:
         _move_in_place(t.grad, device)
 
 
+def _is_dtype_name(value) -> bool:
+    """True for what names a dtype rather than a device ("float64", np.float32, ...)."""
+    try:
+        canonical_device(value)
+        return False
+    except ValueError:
+        pass
+    try:
+        np.dtype(value)
+        return True
+    except TypeError:
+        return False
+
+
 class Module:
     """Base class of every layer and model: subclass it, assign layers and Parameters
     in `__init__` (after `super().__init__()`), and define `forward`."""
@@ -319,10 +333,15 @@ class Module:
         return IncompatibleKeys(missing, unexpected)
 
     # --- dtype conversion ----------------------------------------------------------------------
-    def to(self, device=None, dtype=None) -> "Module":
+    def to(self, device=None, dtype=None, non_blocking: bool = False) -> "Module":
         """Move parameters and buffers to `device` and/or convert floating ones to `dtype`,
         keeping the same objects (so an optimiser made before still holds them; state an optimiser
-        already has, e.g. momentum buffers, is not moved: move the model before training)."""
+        already has, e.g. momentum buffers, is not moved: move the model before training).
+
+        As in PyTorch, a dtype may come first (`model.to(tg.float64)`); non_blocking is accepted and ignored.
+        """
+        if device is not None and dtype is None and _is_dtype_name(device):
+            device, dtype = None, device
         if device is not None:
             device = canonical_device(device)
             for m in self.modules():

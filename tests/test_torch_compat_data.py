@@ -325,3 +325,84 @@ def test_subset_of_a_transformed_data_set():
     assert by.tolist() == [5, 2]
     with pytest.raises(TypeError, match="one sample at a time"):
         ds[np.array([0, 1])]
+
+
+# --- samplers, Dataset, ConcatDataset, random_split ---------------------------------------------------
+def test_sequential_and_batch_samplers_match_torch():
+    for drop_last in (False, True):
+        ours = D.BatchSampler(D.SequentialSampler(range(10)), 3, drop_last)
+        theirs = tud.BatchSampler(tud.SequentialSampler(range(10)), 3, drop_last)
+        assert list(ours) == list(theirs) and len(ours) == len(theirs)
+    ds = Samples(10, SAMPLE_KINDS["tuple"])
+    batches = D.BatchSampler(D.SequentialSampler(ds), 4, False)
+    for a, b in zip(DataLoader(ds, batch_sampler=batches), tud.DataLoader(ds, batch_size=4)):
+        same(a, b)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        D.BatchSampler(range(3), 0, False)
+
+
+def test_random_samplers():
+    ds = range(10)
+    a, b = D.RandomSampler(ds, generator=np.random.default_rng(1)), D.RandomSampler(ds, generator=np.random.default_rng(1))
+    first, second = list(a), list(a)
+    assert sorted(first) == list(range(10)) and first != second and first == list(b)  # new order per epoch
+    assert all(type(i) is int for i in first)
+    tg.manual_seed(4)
+    global_draw = list(D.RandomSampler(ds))
+    tg.manual_seed(4)
+    assert list(D.RandomSampler(ds)) == global_draw
+    long = list(D.RandomSampler(ds, num_samples=25, generator=np.random.default_rng(0)))
+    assert len(long) == 25 and sorted(long[:10]) == sorted(long[10:20]) == list(range(10))
+    drawn = list(D.RandomSampler(ds, replacement=True, num_samples=50, generator=np.random.default_rng(0)))
+    assert len(drawn) == 50 and len(set(drawn[:10])) < 10 and min(drawn) >= 0 and max(drawn) < 10  # repeats
+    sub = list(D.SubsetRandomSampler([7, 3, 5], generator=np.random.default_rng(0)))
+    assert sorted(sub) == [3, 5, 7]
+    weighted = list(D.WeightedRandomSampler([0.0, 1.0, 3.0], 4000, generator=np.random.default_rng(0)))
+    counts = np.bincount(weighted, minlength=3)
+    assert counts[0] == 0 and 2.5 < counts[2] / counts[1] < 3.5
+    assert sorted(D.WeightedRandomSampler([1, 1, 1], 3, replacement=False)) == [0, 1, 2]
+    with pytest.raises(ValueError, match="needs as many non-zero weights"):
+        D.WeightedRandomSampler([1, 0, 1], 3, replacement=False)
+    with pytest.raises(ValueError, match="weights must be a 1-D sequence"):
+        D.WeightedRandomSampler([1, -1], 2)
+    with pytest.raises(TypeError, match="generator must be a numpy.random.Generator"):
+        D.RandomSampler(ds, generator=torch.Generator())
+    with pytest.raises(ValueError, match="num_samples must be a positive integer"):
+        D.RandomSampler(ds, num_samples=0)
+    loader = DataLoader(Samples(10, SAMPLE_KINDS["tuple"]), batch_size=4,
+                        sampler=D.RandomSampler(ds, generator=np.random.default_rng(3)))
+    labels = np.concatenate([b[1].numpy() for b in loader])
+    assert sorted(labels.tolist()) == list(range(10)) and len(loader) == 3
+
+
+class Squares(D.Dataset):
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return i * i
+
+
+def test_dataset_subclasses_and_concat_match_torch():
+    ours = Squares(3) + D.ArrayDataset(np.arange(4))
+    theirs = tud.ConcatDataset([[0, 1, 4], tud.TensorDataset(torch.arange(4))])
+    assert len(ours) == len(theirs) == 7
+    for i in list(range(-7, 7)):
+        a, b = ours[i], theirs[i]
+        assert (a if isinstance(a, int) else int(a[0])) == (b if isinstance(b, int) else int(b[0]))
+    with pytest.raises(IndexError, match="out of range"):
+        ours[7]
+    with pytest.raises(NotImplementedError, match="must define __getitem__"):
+        D.Dataset()[0]
+    assert next(iter(DataLoader(Squares(5), batch_size=5))).tolist() == [0, 1, 4, 9, 16]
+
+
+def test_random_split_takes_a_generator():
+    a = D.random_split(Squares(10), [0.8, 0.2], generator=np.random.default_rng(9))
+    b = D.random_split(Squares(10), [0.8, 0.2], generator=np.random.default_rng(9))
+    assert [len(p) for p in a] == [8, 2] and all(np.array_equal(p.indices, q.indices) for p, q in zip(a, b))
+    with pytest.raises(TypeError, match="generator must be a numpy.random.Generator"):
+        D.random_split(10, [5, 5], generator=1)

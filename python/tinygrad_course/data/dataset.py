@@ -5,10 +5,42 @@ import numpy as np
 
 from ..tensor import Tensor
 
-__all__ = ["ArrayDataset", "TensorDataset", "Subset", "hwc_image"]
+__all__ = ["Dataset", "ArrayDataset", "TensorDataset", "ConcatDataset", "Subset", "hwc_image"]
 
 
-class ArrayDataset:
+class Dataset:
+    """Base class of map-style data sets, as torch.utils.data.Dataset: define `__len__` and
+    `__getitem__(i)`. `a + b` chains two data sets (a ConcatDataset)."""
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
+
+    def __add__(self, other) -> "ConcatDataset":
+        return ConcatDataset([self, other])
+
+
+class ConcatDataset(Dataset):
+    """Several data sets one after the other: index len(a) is the first sample of b."""
+
+    def __init__(self, datasets):
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset needs at least one data set")
+        self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
+
+    def __len__(self) -> int:
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, index):
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} out of range for a ConcatDataset of {n} samples")
+        index = int(index) % n
+        part = int(np.searchsorted(self.cumulative_sizes, index, side="right"))
+        return self.datasets[part][index - (self.cumulative_sizes[part - 1] if part else 0)]
+
+
+class ArrayDataset(Dataset):
     """Equally long arrays indexed together: `ds[i]` is a tuple with one entry per array.
 
     An integer index gives one sample, an index array or slice gives a batch (one fancy-indexing
@@ -88,7 +120,7 @@ def hwc_image(image: np.ndarray) -> np.ndarray:
     return image[:, :, 0] if image.shape[2] == 1 else image
 
 
-class TensorDataset:
+class TensorDataset(Dataset):
     """torch.utils.data.TensorDataset: equally long Tensors (or arrays); `ds[i]` is the tuple of
     their rows i as Tensors, and an index array gives a whole batch at once."""
 
@@ -119,7 +151,7 @@ class TensorDataset:
         return f"TensorDataset({', '.join(f'{t.dtype}{list(t.shape)}' for t in self.tensors)})"
 
 
-class Subset:
+class Subset(Dataset):
     """The samples `indices` of `dataset` (e.g. one part of random_split)."""
 
     def __init__(self, dataset, indices):

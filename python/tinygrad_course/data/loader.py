@@ -444,11 +444,12 @@ def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def random_split(data, lengths, seed: int = 0):
+def random_split(data, lengths, generator=None, seed: int = 0):
     """Seeded random partition of `data` (a length n, or a data set) into parts of the given sizes.
 
     lengths: fractions summing to 1 (the remainder of the rounding goes to the first parts) or
-    counts summing to n. Returns index arrays for an integer n, Subsets for a data set.
+    counts summing to n. The order comes from `generator` (a NumPy Generator, as torch's) if given,
+    else from `seed`. Returns index arrays for an integer n, Subsets for a data set.
     """
     n = data if isinstance(data, (int, np.integer)) else len(data)
     lengths = list(lengths)
@@ -462,7 +463,9 @@ def random_split(data, lengths, seed: int = 0):
         counts = [int(math.floor(f * n)) for f in lengths]
         for i in range(n - sum(counts)):
             counts[i % len(counts)] += 1
-    order = np.random.default_rng(seed).permutation(n)
+    if generator is not None and not isinstance(generator, np.random.Generator):
+        raise TypeError(f"generator must be a numpy.random.Generator, got {type(generator).__name__}")
+    order = (generator if generator is not None else np.random.default_rng(seed)).permutation(n)
     parts = np.split(order, np.cumsum(counts)[:-1])
     if isinstance(data, (int, np.integer)):
         return parts

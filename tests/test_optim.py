@@ -671,3 +671,37 @@ def test_reduce_lr_on_plateau_takes_tensors_validates_and_resumes():
             lr_scheduler.ReduceLROnPlateau(opt, **bad)
     with pytest.raises(TypeError, match="Optimizer"):
         lr_scheduler.ReduceLROnPlateau("optimizer")
+
+
+def test_new_schedulers_resume_through_a_checkpoint_file(tmp_path):
+    """Their state (infinities, phase tables, cycled betas) survives save_module/load_module's JSON."""
+    from tinygrad_course import checkpoint
+
+    def build():
+        model = nn.Linear(2, 1, dtype="float64")
+        opt = optim.Adam(model.parameters(), lr=0.1)
+        return model, opt, lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=8), \
+            lr_scheduler.ReduceLROnPlateau(opt, patience=0)
+
+    model, opt, cycle, plateau = build()
+    for metric in (1.0, 2.0):
+        cycle.step()
+        plateau.step(metric)
+    path = tmp_path / "run.npz"
+    checkpoint.save_module(path, model, opt, cycle=cycle.state_dict(), plateau=plateau.state_dict())
+    expected = []
+    for metric in (3.0, 0.5, 0.6):
+        cycle.step()
+        plateau.step(metric)
+        expected.append((opt.param_groups[0]["lr"], opt.param_groups[0]["betas"]))
+
+    model2, opt2, cycle2, plateau2 = build()
+    meta = checkpoint.load_module(path, model2, opt2)
+    cycle2.load_state_dict(meta["cycle"])
+    plateau2.load_state_dict(meta["plateau"])
+    resumed = []
+    for metric in (3.0, 0.5, 0.6):
+        cycle2.step()
+        plateau2.step(metric)
+        resumed.append((opt2.param_groups[0]["lr"], opt2.param_groups[0]["betas"]))
+    assert resumed == expected

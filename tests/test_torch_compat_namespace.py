@@ -7,6 +7,7 @@ invariants where it is random (our generator is NumPy's, so the draws themselves
 from __future__ import annotations
 
 import inspect
+import io
 import os
 
 import numpy as np
@@ -388,6 +389,21 @@ def test_save_load_round_trip_of_a_training_checkpoint(tmp_path):
         assert a.keys() == b.keys()
 
 
+PLAIN = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=False),
+                  st.text(max_size=5))
+KEYS = st.one_of(st.text(max_size=5), st.integers(-5, 5), st.booleans(), st.none())
+
+
+@given(st.recursive(PLAIN, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                    st.lists(inner, max_size=3).map(tuple),
+                                                    st.dictionaries(KEYS, inner, max_size=3)), max_leaves=12))
+def test_save_load_round_trips_nested_python_data(tmp_path_factory, obj):
+    path = tmp_path_factory.mktemp("save") / "obj.pt"
+    tg.save(obj, path)
+    loaded = tg.load(path)
+    assert loaded == obj and repr(loaded) == repr(obj)  # repr: tuples stay tuples, 1 stays 1 (not True)
+
+
 def test_save_refuses_what_needs_pickle_and_keeps_the_old_file(tmp_path):
     path = tmp_path / "ckpt.pt"
     tg.save({"a": tg.ones(2)}, path)
@@ -416,6 +432,10 @@ def test_load_checks_what_it_reads(tmp_path):
         tg.load(path, map_location={"cuda:0": "cpu"})
     with pytest.raises(FileNotFoundError):
         tg.load(tmp_path / "missing.pt")
+    with pytest.raises(TypeError, match="file objects such as io.BytesIO"):
+        tg.load(io.BytesIO())
+    with pytest.raises(TypeError, match="must be a path"):
+        tg.save({}, io.BytesIO())
     tg.checkpoint.save(path, {"a": np.ones(2)})
     with pytest.raises(CheckpointError, match="not written by tinygrad_course.save"):
         tg.load(path)

@@ -364,6 +364,7 @@ def save_object(obj, path) -> None:
     Anything else (a model, a function, a custom class) would need pickle: TypeError naming where it is.
     Written atomically, as `save`.
     """
+    path = _object_path("save", path)
     arrays = {}
 
     def encode(value, where):
@@ -398,11 +399,18 @@ def save_object(obj, path) -> None:
     save(path, arrays, {_OBJECT_KEY: structure})
 
 
+def _object_path(name, path) -> str:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name}: the file must be a path (str or os.PathLike), got {type(path).__name__}; "
+                        "file objects such as io.BytesIO are not supported")
+    return os.fspath(path)
+
+
 def load_object(path, map_location=None, weights_only=None):
     """torch.load(path): what `save_object` wrote. Tensors go to `map_location` ("cpu", "cuda", a device)
     when given, else to the device they were saved from. `weights_only` is accepted for PyTorch's sake:
     nothing here is ever unpickled, so every load is weights-only."""
-    path = os.fspath(path)
+    path = _object_path("load", path)
     if map_location is not None and not isinstance(map_location, str):
         raise TypeError(f"load: map_location must be a device name such as 'cpu', got "
                         f"{type(map_location).__name__}")

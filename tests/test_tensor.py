@@ -385,7 +385,7 @@ def test_item_tolist_numpy():
         t.item()
     arr = t.numpy()
     assert isinstance(arr, np.ndarray) and np.shares_memory(arr, t.data)
-    assert len(t) == 1 and t.numel() == 2 and t.dim() == 2 and t.ndim == 2 and t.size == 2
+    assert len(t) == 1 and t.numel() == 2 and t.dim() == 2 and t.ndim == 2 and t.size() == (1, 2)
 
 
 def test_astype_and_conversion_helpers():

@@ -121,3 +121,72 @@ def test_zero_dim_tensors_take_dim_0_and_minus_1_as_torch():
         assert values.item() == 1.5 and indices.item() == 0
     with pytest.raises(IndexError):
         tg.tensor(1.5).sum(1)
+
+
+# --- size(), view_as, type, norm, log1p/log10, conversions -----------------------------------------
+def test_size_is_a_method_as_torch():
+    x, tx = tg.zeros(2, 3, 4), torch.zeros(2, 3, 4)
+    assert x.size() == tuple(tx.size()) and x.size(0) == tx.size(0) and x.size(-1) == tx.size(-1)
+    assert x.numel() == x.nelement() == tx.nelement()
+    with pytest.raises(IndexError, match="dim 3"):
+        x.size(3)
+    with pytest.raises(IndexError):
+        tg.tensor(1.0).size(0)  # a 0-d tensor has no dimension 0 to measure, as in torch
+
+
+def test_view_as_and_type_as_torch():
+    x, y = tg.arange(6), tg.zeros(2, 3)
+    assert x.view_as(y).shape == (2, 3)
+    for data, dtype in (([1.0], None), ([1.0], "float64"), ([1], None), ([True], None)):
+        mine, ref = tg.tensor(data, dtype=dtype), torch.tensor(data, dtype=getattr(torch, dtype or "float32")
+                                                                if isinstance(data[0], float) else None)
+        assert mine.type() == ref.type()
+    assert tg.tensor([1.5]).type("torch.DoubleTensor").dtype == np.float64
+    assert tg.tensor([1.5]).type(tg.int64).dtype == np.int64
+
+
+@pytest.mark.parametrize("p", [2, "fro", 1, 3, float("inf")])
+@pytest.mark.parametrize("dim,keepdim", [(None, False), (1, False), ((0, 2), True)])
+def test_norm_and_its_gradient_match_torch(p, dim, keepdim):
+    x, tx = tg.tensor(X, requires_grad=True), torch.tensor(X, requires_grad=True)
+    if dim is None:
+        out, tout = x.norm(p), tx.norm(p)
+    else:
+        out, tout = x.norm(p, dim=dim, keepdim=keepdim), tx.norm(p, dim=dim, keepdim=keepdim)
+    np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-5)
+    out.sum().backward()
+    tout.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_the_2_norm_of_zeros_has_a_zero_gradient_as_torch():
+    x = tg.zeros(3, requires_grad=True)
+    x.norm().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="p must be"):
+        x.norm(p="nuc")
+
+
+@pytest.mark.parametrize("fn", ["log1p", "log10"])
+def test_log1p_and_log10_with_gradients_match_torch(fn):
+    a = np.abs(X) + 1e-3
+    x, tx = tg.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    out, tout = getattr(x, fn)(), getattr(tx, fn)()
+    np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-5)
+    out.sum().backward()
+    tout.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5)
+
+
+def test_one_element_tensors_convert_to_python_numbers_and_format():
+    assert int(tg.tensor([3])) == 3 and float(tg.tensor(2.5)) == 2.5 and int(tg.tensor(2.7)) == int(torch.tensor(2.7))
+    assert list(range(tg.tensor(3))) == [0, 1, 2] and ["a", "b"][tg.tensor(1)] == "b"  # __index__
+    acc = tg.tensor(0.98765)
+    assert f"{acc:.2f}" == f"{torch.tensor(0.98765):.2f}" == "0.99" and f"{tg.tensor([7]):d}" == "7"
+    assert f"{tg.tensor([1.0, 2.0])}" == str(tg.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError, match="one element"):
+        f"{tg.tensor([1.0, 2.0]):.2f}"
+    with pytest.raises(TypeError, match="integer"):
+        range(tg.tensor(3.0))
+    with pytest.raises(ValueError, match="one element"):
+        float(tg.tensor([1.0, 2.0]))

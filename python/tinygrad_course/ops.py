@@ -102,6 +102,15 @@ class Log(Function):
         return g / self.saved[0]
 
 
+class Log1p(Function):
+    def forward(self, a):
+        self.save(a)
+        return self.xp.log1p(a)
+
+    def backward(self, g):
+        return g / (1 + self.saved[0])
+
+
 class Sqrt(Function):
     def forward(self, a):
         out = self.xp.sqrt(a)
@@ -346,6 +355,22 @@ class Std(Var):
         with np.errstate(divide="ignore", invalid="ignore"):
             g = self.xp.where(self.out > 0, g / (2 * self.out), 0)
         return super().backward(g)
+
+
+class Norm2(Function):
+    """sqrt(sum(a^2)) over axes; the gradient a / norm is 0 where the norm is 0, as in PyTorch."""
+
+    def forward(self, a, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
+        self.out = self.xp.sqrt((a * a).sum(axis=axis, keepdims=True))
+        self.save(a)
+        return self.xp.asarray(self.out if keepdims else (self.out.reshape(()) if axis is None else self.out.squeeze(axis)))
+
+    def backward(self, g):
+        a = self.saved[0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = self.xp.where(self.out > 0, 1 / self.out, 0)
+        return _expand_reduced(g, a.shape, self.axis, self.keepdims) * (a * scale)
 
 
 class Max(Function):

@@ -334,7 +334,6 @@ class Tensor:
     shape = property(lambda self: self._data.shape)
     dtype = property(lambda self: self._data.dtype)
     ndim = property(lambda self: self._data.ndim)
-    size = property(lambda self: self._data.size)
     is_leaf = property(lambda self: self._ctx is None)
     grad_fn = property(lambda self: self._ctx)
 
@@ -343,6 +342,16 @@ class Tensor:
 
     def numel(self) -> int:
         return self._data.size
+
+    nelement = numel
+
+    def size(self, dim: int | None = None):
+        """The shape as a tuple, or the length of dimension `dim` (negative counts from the end), as in PyTorch."""
+        if dim is None:
+            return self.shape
+        if not -self.ndim <= dim < self.ndim:
+            raise IndexError(f"size: dim {dim} is out of range for a tensor with {self.ndim} dimensions")
+        return self.shape[dim]
 
     def dim(self) -> int:
         return self._data.ndim
@@ -375,9 +384,7 @@ class Tensor:
         return array_module(self.device)
 
     def item(self):
-        if self._data.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return self._data.item()
+        return self._scalar("item()")
 
     def tolist(self):
         return self._data.tolist()
@@ -389,6 +396,32 @@ class Tensor:
         if self.device != "cpu":
             extra = f", device='{self.device}'" + extra
         return f"Tensor({np.array2string(to_numpy(self._data), precision=4, separator=', ')}, dtype={self.dtype}{extra})"
+
+    def _scalar(self, what):
+        if self._data.size != 1:
+            raise ValueError(f"{what} needs a tensor with one element, got shape {self.shape}")
+        return self._data.item()
+
+    def __int__(self):
+        return int(self._scalar("int()"))
+
+    def __float__(self):
+        return float(self._scalar("float()"))
+
+    def __index__(self):
+        """An integer tensor of one element works as a Python index (range(n), lst[i]), as in PyTorch."""
+        if self.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors of one element can be used as an index, this one is {self.dtype}")
+        return int(self._scalar("__index__"))
+
+    def __format__(self, spec):
+        """f"{loss:.4f}" formats the value of a one-element tensor; other tensors take only an empty spec."""
+        if self._data.size == 1:
+            return format(self._data.item(), spec)
+        if spec:
+            raise TypeError(f"format spec {spec!r} needs a tensor with one element, got shape {self.shape}; "
+                            "format t.tolist() or t.item() instead")
+        return str(self)
 
     def __bool__(self):
         if self._data.size != 1:
@@ -578,6 +611,16 @@ class Tensor:
             return self
         return _ops.Cast.apply(self, dtype=dtype)
 
+    def type(self, dtype=None):
+        """Without an argument PyTorch's type string ('torch.FloatTensor', 'torch.LongTensor', ...);
+        with a dtype (or such a string) this tensor converted to it, as `astype`."""
+        if dtype is None:
+            prefix = "torch." if self.device == "cpu" else "torch.cuda."
+            return prefix + _TYPE_NAMES[self.dtype.name]
+        if isinstance(dtype, str) and dtype.split(".")[-1] in _TYPE_NAMES.values():
+            dtype = next(k for k, v in _TYPE_NAMES.items() if v == dtype.split(".")[-1])
+        return self.astype(dtype)
+
     def float(self):
         return self.astype(np.float32)
 
@@ -661,6 +704,8 @@ class Tensor:
     # --- elementwise ---------------------------------------------------------------------
     def exp(self): return _ops.Exp.apply(self)
     def log(self): return _ops.Log.apply(self)
+    def log1p(self): return _ops.Log1p.apply(self)
+    def log10(self): return self.log() * (1 / np.log(10))
     def sqrt(self): return _ops.Sqrt.apply(self)
     def abs(self): return _ops.Abs.apply(self)
     def tanh(self): return _ops.Tanh.apply(self)
@@ -753,6 +798,9 @@ class Tensor:
         axes[d0], axes[d1] = axes[d1], axes[d0]
         return self.permute(*axes)
 
+    def view_as(self, other: "Tensor"):
+        return self.reshape(other.shape)
+
     @property
     def T(self):
         return self.permute(*reversed(range(self.ndim)))
@@ -809,6 +857,21 @@ class Tensor:
         """Standard deviation; its gradient is 0 (not NaN) where the data are constant, as in PyTorch."""
         correction = correction if unbiased is None else int(bool(unbiased))
         return _ops.Std.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims, correction=correction)
+
+    @_torch_names
+    def norm(self, p=2, axis=None, keepdims: bool = False):
+        """The p-norm over all elements or `axis` (dim): p=2 (or 'fro', the default), 1, inf, or any p > 0.
+
+        The 2-norm's gradient at zero is 0, as in PyTorch (a subgradient, not the NaN of sqrt at 0)."""
+        if p in (2, "fro"):
+            return _ops.Norm2.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
+        if isinstance(p, str) or not p > 0:
+            raise ValueError(f"norm: p must be 'fro' or a number > 0 (inf for the largest |x|), got {p!r}")
+        if p == float("inf"):
+            return self.abs().amax(axis, keepdims)
+        if p == 1:
+            return self.abs().sum(axis, keepdims)
+        return (self.abs() ** p).sum(axis, keepdims) ** (1.0 / p)
 
     @_torch_names
     def amax(self, axis=None, keepdims: bool = False):
@@ -868,6 +931,9 @@ class Tensor:
 
 
 # --- helpers used by Tensor methods ---------------------------------------------------
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor", "bool": "BoolTensor"}
+
+
 def _check_dtypes(op, a: Tensor, b: Tensor):
     if a.dtype != b.dtype:
         raise TypeError(f"{op}: dtypes differ ({a.dtype} with shape {a.shape} and {b.dtype} with shape "

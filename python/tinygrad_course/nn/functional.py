@@ -232,7 +232,7 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
         if t is not None:
             _check_dtypes(f"batch_norm {name}", x, t)
     if training:
-        if x.size // max(c, 1) < 2:
+        if x.numel() // max(c, 1) < 2:
             raise ValueError(f"batch_norm: training needs more than one value per channel, input has shape {x.shape}")
     elif running_mean is None or running_var is None:
         raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
@@ -281,7 +281,7 @@ def _check_class_targets(name, logits: Tensor, target: Tensor):
     if target.shape != (logits.shape[0],):
         raise ValueError(f"{name}: target shape {target.shape} must be ({logits.shape[0]},) for input {logits.shape}")
     _check_devices(name, logits, target)  # the target goes to the op as an array, unchecked there
-    if target.size and (target.data.min() < 0 or target.data.max() >= logits.shape[1]):
+    if target.numel() and (target.data.min() < 0 or target.data.max() >= logits.shape[1]):
         bad = target.data[(target.data < 0) | (target.data >= logits.shape[1])][0]
         raise IndexError(f"{name}: target class {bad} is out of range for {logits.shape[1]} classes")
 

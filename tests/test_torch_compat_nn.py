@@ -378,3 +378,67 @@ def test_module_to_takes_a_dtype_first_like_torch():
         model.to("tpu")
     with pytest.raises(TypeError, match="float32 or float64"):
         model.to("int64")
+
+
+# --- forward hooks and ModuleDict -------------------------------------------------------------------
+def test_forward_hooks_record_replace_and_remove_like_torch():
+    torch = pytest.importorskip("torch")
+
+    def build(lib):
+        return lib.nn.Sequential(lib.nn.Linear(3, 4), lib.nn.ReLU(), lib.nn.Linear(4, 2))
+    ours, theirs = build(tg), build(torch).double()
+    theirs.load_state_dict({k: torch.from_numpy(v.astype(np.float64)) for k, v in ours.state_dict().items()})
+    ours.double()
+    x = rand(5, 3)
+    seen, t_seen = {}, {}
+    handles = [ours[1].register_forward_hook(lambda m, inp, out: seen.update(relu=(inp[0].data, out.data))),
+               ours[2].register_forward_hook(lambda m, inp, out: out * 2.0),
+               ours[0].register_forward_pre_hook(lambda m, inp: inp[0] + 1.0)]
+    theirs[1].register_forward_hook(lambda m, inp, out: t_seen.update(relu=(inp[0].detach().numpy(),
+                                                                            out.detach().numpy())))
+    theirs[2].register_forward_hook(lambda m, inp, out: out * 2.0)
+    theirs[0].register_forward_pre_hook(lambda m, inp: inp[0] + 1.0)
+    out, t_out = ours(tg.tensor(x)), theirs(torch.from_numpy(x))
+    assert_close(out.data, t_out.detach().numpy())
+    assert_close(seen["relu"][0], t_seen["relu"][0])
+    assert_close(seen["relu"][1], t_seen["relu"][1])
+    for h in handles:
+        h.remove()
+    seen.clear()
+    plain = ours(tg.tensor(x))
+    assert not seen
+    with ours.register_forward_hook(lambda m, inp, out: out * 0.0):
+        assert not ours(tg.tensor(x)).data.any()
+    assert_close(ours(tg.tensor(x)).data, plain.data)  # the context manager removed it
+    with pytest.raises(TypeError, match="callable"):
+        ours.register_forward_hook("not a function")
+
+
+def test_module_dict_registers_like_torch():
+    torch = pytest.importorskip("torch")
+
+    class Heads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.heads = nn.ModuleDict({"cls": nn.Linear(4, 3), "box": nn.Linear(4, 2)})
+            self.heads["aux"] = nn.Linear(4, 1)
+
+    class TorchHeads(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.heads = torch.nn.ModuleDict({"cls": torch.nn.Linear(4, 3), "box": torch.nn.Linear(4, 2)})
+            self.heads["aux"] = torch.nn.Linear(4, 1)
+
+    ours, theirs = Heads(), TorchHeads()
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert list(ours.heads) == list(ours.heads.keys()) == ["cls", "box", "aux"]
+    assert "box" in ours.heads and len(ours.heads) == 3
+    assert ours.heads.pop("box").out_features == 2
+    assert [k for k, _ in ours.named_parameters()] == ["heads.cls.weight", "heads.cls.bias", "heads.aux.weight",
+                                                     "heads.aux.bias"]
+    with pytest.raises(KeyError, match="no module 'box'"):
+        ours.heads["box"]
+    with pytest.raises(TypeError, match="must be Modules"):
+        ours.heads["x"] = "not a module"
+    with pytest.raises(NotImplementedError, match="index it by name"):
+        ours.heads(tg.zeros(1, 4))

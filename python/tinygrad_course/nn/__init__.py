@@ -11,10 +11,10 @@ from .layers import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, BatchNorm1
                      BCEWithLogitsLoss, Conv2d, ConvTranspose2d, CrossEntropyLoss, DiceLoss, Dropout, Dropout2d,
                      Embedding, Flatten, FocalLoss, Identity, JaccardLoss, LayerNorm, LeakyReLU, Linear, LogSoftmax,
                      MaxPool2d, MSELoss, NLLLoss, PReLU, ReLU, Sigmoid, Softmax, Tanh, Upsample)
-from .module import Module, ModuleList, Parameter, Sequential
+from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
 
 __all__ = [
-    "functional", "init", "utils", "Module", "ModuleList", "Parameter", "Sequential",
+    "functional", "init", "utils", "Module", "ModuleList", "ModuleDict", "Parameter", "Sequential",
     "Linear", "Conv2d", "ConvTranspose2d", "Upsample", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Dropout", "Dropout2d", "Embedding",
     "ReLU", "LeakyReLU", "PReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Flatten", "Identity",

@@ -17,7 +17,7 @@ import numpy as np
 from ..device import canonical_device, is_device_array, is_host_array, to_device, to_numpy
 from ..tensor import Tensor, no_grad
 
-__all__ = ["Parameter", "Module", "Sequential", "ModuleList"]
+__all__ = ["Parameter", "Module", "Sequential", "ModuleList", "ModuleDict"]
 
 
 class Parameter(Tensor):
@@ -93,6 +93,8 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
 
     # --- attribute registration ---------------------------------------------------------
     def _check_initialised(self, what: str):
@@ -382,7 +384,25 @@ class Module:
                 kind = "numpy.ndarray" if is_host_array(arg) else f"{type(arg).__module__}.{type(arg).__name__}"
                 raise TypeError(f"{type(self).__name__}: got a {kind} as input; wrap it with "
                                 "tinygrad_course.tensor(...) (or from_numpy(...) to share its memory)")
-        return self.forward(*args, **kwargs)
+        for hook in list(self.__dict__.get("_forward_pre_hooks", {}).values()):
+            result = hook(self, args)
+            if result is not None:  # as in PyTorch: a pre-hook may replace the positional inputs
+                args = result if isinstance(result, tuple) else (result,)
+        output = self.forward(*args, **kwargs)
+        for hook in list(self.__dict__.get("_forward_hooks", {}).values()):
+            result = hook(self, args, output)
+            if result is not None:
+                output = result
+        return output
+
+    def register_forward_hook(self, hook) -> "RemovableHandle":
+        """Call `hook(module, inputs, output)` after every forward (e.g. to record activations); a
+        non-None return value replaces the output. Returns a handle whose remove() unregisters it."""
+        return RemovableHandle(self._forward_hooks, hook)
+
+    def register_forward_pre_hook(self, hook) -> "RemovableHandle":
+        """Call `hook(module, inputs)` before every forward; a non-None return value replaces the inputs."""
+        return RemovableHandle(self._forward_pre_hooks, hook)
 
     # --- printing -------------------------------------------------------------------------
     def extra_repr(self) -> str:
@@ -396,6 +416,28 @@ class Module:
             return f"{type(self).__name__}({extra})"
         body = ([extra] if extra else []) + lines
         return f"{type(self).__name__}(\n  " + "\n  ".join(body) + "\n)"
+
+
+class RemovableHandle:
+    """What register_*_hook returns: `handle.remove()` unregisters the hook (also as a context manager)."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: OrderedDict, hook):
+        if not callable(hook):
+            raise TypeError(f"a hook must be callable, got a {type(hook).__name__}")
+        RemovableHandle._next_id += 1
+        self.id, self._hooks = RemovableHandle._next_id, hooks
+        hooks[self.id] = hook
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
 
 
 def _indent(text: str) -> str:
@@ -492,3 +534,57 @@ class ModuleList(Module):
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleList is a container and has no forward(); iterate over it instead")
+
+
+class ModuleDict(Module):
+    """A dict of named modules whose parameters are registered (a plain dict would hide them)."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __contains__(self, key) -> bool:
+        return key in self._modules
+
+    def __getitem__(self, key: str) -> Module:
+        if key not in self._modules:
+            raise KeyError(f"ModuleDict has no module {key!r}; it has {list(self._modules)}")
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleDict values must be Modules, got {type(module).__name__} for {key!r}")
+        self.add_module(key, module)
+
+    def __delitem__(self, key: str) -> None:
+        self[key]  # noqa: B018 - the KeyError naming what exists
+        self._forget(key)
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+    def pop(self, key: str) -> Module:
+        module = self[key]
+        del self[key]
+        return module
+
+    def update(self, modules) -> None:
+        """Add (or replace) modules from a mapping or from (name, module) pairs."""
+        for key, module in (modules.items() if hasattr(modules, "items") else modules):
+            self[key] = module
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ModuleDict is a container and has no forward(); index it by name instead")

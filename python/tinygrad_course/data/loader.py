@@ -18,7 +18,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from .dataset import ArrayDataset, Subset
-from .transforms import _takes_rng
+from .transforms import _takes_rng, batch_generator
 
 __all__ = ["DataLoader", "default_collate", "get_worker_info", "random_split", "WorkerInfo"]
 
@@ -115,7 +115,8 @@ class DataLoader:
     transform is applied to the first array of each collated batch (the inputs), target_transform
     to the second (the targets); with pair_transform=True, transform gets and returns the pair,
     `transform(x, y) -> (x, y)` (e.g. RandomHorizontalFlip() flipping images and masks together).
-    A transform with an `rng` parameter is called with rng=<a generator for this epoch and batch>.
+    A transform with an `rng` parameter is called with rng=<a generator for this epoch and batch>;
+    our random transforms in the data set's per-sample `transform` draw from that generator too.
 
     num_workers=0 prepares batches in a background thread, up to `prefetch` batches ahead
     (prefetch=0: on demand). num_workers > 0 prepares them in that many processes, each up to
@@ -183,7 +184,8 @@ class DataLoader:
         self.dataset, self.batch_size, self.shuffle, self.seed = dataset, batch_size, shuffle, seed
         self.sampler, self.batch_sampler, self.drop_last, self.generator = sampler, batch_sampler, drop_last, generator
         self.num_workers, self.prefetch_factor, self.timeout = num_workers, prefetch_factor, timeout
-        self.collate_fn, self.worker_init_fn, self.multiprocessing_context = collate_fn, worker_init_fn, multiprocessing_context
+        self.collate_fn, self.worker_init_fn = collate_fn, worker_init_fn
+        self.multiprocessing_context = multiprocessing_context
         self.pin_memory, self.persistent_workers, self.prefetch = pin_memory, persistent_workers, prefetch
         self.transform, self.target_transform, self.pair_transform = transform, target_transform, pair_transform
         self._rng_kw = [_takes_rng(t) for t in (transform, target_transform)]
@@ -237,7 +239,12 @@ class DataLoader:
         return [order[i:i + bs] for i in range(0, count * bs, bs)]
 
     def _make_batch(self, idx, rng):
-        """Batch `idx` as the collate function gives it (default: NumPy arrays, made Tensors later)."""
+        """Batch `idx` as the collate function gives it (default: NumPy arrays, made Tensors later).
+        The data set's random transforms draw from `rng` too (see transforms.batch_generator)."""
+        with batch_generator(rng):
+            return self._gather(idx, rng)
+
+    def _gather(self, idx, rng):
         ds = self.dataset
         if not self._batched:  # batch_size=None: one sample per step, its arrays made Tensors
             batch = ds[_index(idx)]

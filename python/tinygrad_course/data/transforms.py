@@ -1,14 +1,19 @@
 """Batch transforms on NumPy arrays (NCHW image batches or (N, D) feature matrices), and torchvision's
-per-sample ToTensor and Normalize for data sets' `transform=`.
+per-sample ToTensor and Normalize for data sets' `transform=`. The crops and the flip also take one
+image as torchvision does: a C x H x W Tensor, or an H x W x C (or H x W) array as before ToTensor.
 
 Fitted transforms (Standardize, ZCA) learn their statistics with `.fit(x_train)` on the training
 split only and are then applied to every split. Random transforms draw from a NumPy Generator:
 the one passed at call time (`t(x, rng=g)`, what DataLoader does), else the one given to the
-constructor, else tinygrad_course's global generator (see manual_seed).
+constructor, else, while a DataLoader makes a batch, that batch's generator (so a data set's
+per-sample augmentation is the same with or without worker processes), else tinygrad_course's
+global generator (see manual_seed).
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
+import threading
 
 import numpy as np
 
@@ -16,7 +21,23 @@ __all__ = ["Transform", "Compose", "ToTensor", "Normalize", "ToFloat", "Standard
            "CenterCrop", "RandomHorizontalFlip", "OneHot", "one_hot"]
 
 
+_batch = threading.local()  # the generator of the batch this thread is making, if any
+
+
+@contextlib.contextmanager
+def batch_generator(rng: np.random.Generator):
+    """Random transforms called without a generator in this block (in this thread) draw from `rng`."""
+    previous = getattr(_batch, "rng", None)
+    _batch.rng = rng
+    try:
+        yield
+    finally:
+        _batch.rng = previous
+
+
 def _generator(rng):
+    if rng is None:
+        rng = getattr(_batch, "rng", None)
     if rng is None:
         from ..tensor import get_rng
         return get_rng()
@@ -52,6 +73,23 @@ def _chunks(x, rows: int = 2048):
 def _check_images(x: np.ndarray, name: str) -> None:
     if x.ndim != 4:
         raise ValueError(f"{name} expects an NCHW batch, got shape {x.shape}")
+
+
+def _one_image(batch_fn, x):
+    """batch_fn (NCHW array -> NCHW array) applied to what torchvision's transforms take: a Tensor
+    (C x H x W, or a batch) gives a Tensor, an H x W x C or H x W array the same layout back.
+    None when x is a batch array: the caller handles it."""
+    from ..tensor import Tensor
+    if isinstance(x, Tensor):
+        arr = x.detach().numpy()
+        out = batch_fn(arr[None])[0] if arr.ndim == 3 else batch_fn(arr)
+        return Tensor(np.ascontiguousarray(out), device=x.device)
+    if np.ndim(x) not in (2, 3):
+        return None
+    x = np.asarray(x)
+    chw = (x[:, :, None] if x.ndim == 2 else x).transpose(2, 0, 1)
+    out = batch_fn(chw[None])[0].transpose(1, 2, 0)
+    return out[:, :, 0] if x.ndim == 2 else out
 
 
 class Transform:
@@ -213,7 +251,8 @@ class ZCA(Transform):
 
 
 class RandomCrop(Transform):
-    """Random size x size crops of an NCHW batch, one offset per sample, after zero-padding by `padding`.
+    """Random size x size crops of an NCHW batch (or one image), one offset per sample, after zero-padding
+    by `padding`.
 
     RandomCrop(32, padding=4) is the pad-4 augmentation that keeps CIFAR's 32x32 input;
     RandomCrop(28) takes random 28x28 crops (pair it with CenterCrop(28) at test time).
@@ -224,6 +263,9 @@ class RandomCrop(Transform):
         self.padding, self.rng = padding, rng
 
     def __call__(self, x, rng=None):
+        one = _one_image(lambda b: self(b, rng=rng), x)
+        if one is not None:
+            return one
         x = np.asarray(x)
         _check_images(x, "RandomCrop")
         g = _generator(rng if rng is not None else self.rng)
@@ -243,12 +285,15 @@ class RandomCrop(Transform):
 
 
 class CenterCrop(Transform):
-    """The central size x size window of an NCHW batch (rounding the offset down)."""
+    """The central size x size window of an NCHW batch or one image (rounding the offset down)."""
 
     def __init__(self, size):
         self.size = (size, size) if np.isscalar(size) else tuple(size)
 
     def __call__(self, x, rng=None):
+        one = _one_image(self, x)
+        if one is not None:
+            return one
         x = np.asarray(x)
         _check_images(x, "CenterCrop")
         h, w = x.shape[2:]
@@ -260,7 +305,7 @@ class CenterCrop(Transform):
 
 
 class RandomHorizontalFlip(Transform):
-    """Mirror each image of an NCHW batch left-right with probability p.
+    """Mirror each image of an NCHW batch (or one image) left-right with probability p.
 
     Extra batches passed along (`flip(images, masks)`) get the same flips, for segmentation.
     """
@@ -271,6 +316,10 @@ class RandomHorizontalFlip(Transform):
     def __call__(self, x, *others, rng=None):
         if others and (others[-1] is None or isinstance(others[-1], np.random.Generator)):
             *others, rng = others  # the generator passed positionally: flip(x, rng)
+        if not others:
+            one = _one_image(lambda b: self(b, rng=rng), x)
+            if one is not None:
+                return one
         g = _generator(rng if rng is not None else self.rng)
         x = np.asarray(x)
         _check_images(x, "RandomHorizontalFlip")

@@ -442,3 +442,41 @@ def test_module_dict_registers_like_torch():
         ours.heads["x"] = "not a module"
     with pytest.raises(NotImplementedError, match="index it by name"):
         ours.heads(tg.zeros(1, 4))
+
+
+# --- more initialisers ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(3, 5), (5, 3), (4, 2, 3, 3)])
+def test_orthogonal_init_gives_orthonormal_rows_or_columns(shape):
+    w = nn.Parameter(np.zeros(shape))
+    assert nn.init.orthogonal_(w, gain=2.0) is w
+    flat = w.data.reshape(shape[0], -1)
+    gram = flat @ flat.T if flat.shape[0] <= flat.shape[1] else flat.T @ flat
+    assert_close(gram, 4.0 * np.eye(len(gram)), atol=1e-12)
+    tg.manual_seed(5)
+    first = nn.init.orthogonal_(nn.Parameter(np.zeros(shape))).data
+    tg.manual_seed(5)
+    assert np.array_equal(nn.init.orthogonal_(nn.Parameter(np.zeros(shape))).data, first)
+
+
+def test_trunc_normal_stays_in_bounds_with_torchs_distribution():
+    torch = pytest.importorskip("torch")
+    ours = nn.init.trunc_normal_(nn.Parameter(np.zeros(200_000)), mean=0.5, std=1.0, a=0.0, b=1.5).data
+    torch.manual_seed(0)
+    theirs = torch.nn.init.trunc_normal_(torch.zeros(200_000, dtype=torch.float64), 0.5, 1.0, 0.0, 1.5).numpy()
+    assert ours.min() >= 0.0 and ours.max() <= 1.5
+    assert abs(ours.mean() - theirs.mean()) < 0.01 and abs(ours.std() - theirs.std()) < 0.01
+    with pytest.raises(ValueError, match="nearer the mean"):
+        nn.init.trunc_normal_(nn.Parameter(np.zeros(3)), a=10.0, b=11.0)
+    with pytest.raises(ValueError, match="a < b"):
+        nn.init.trunc_normal_(nn.Parameter(np.zeros(3)), a=1.0, b=-1.0)
+
+
+def test_eye_matches_torch():
+    torch = pytest.importorskip("torch")
+    for shape in [(3, 3), (2, 4), (4, 2)]:
+        assert np.array_equal(nn.init.eye_(nn.Parameter(rand(*shape))).data,
+                              torch.nn.init.eye_(torch.zeros(shape)).numpy())
+    with pytest.raises(ValueError, match="2-D"):
+        nn.init.eye_(nn.Parameter(np.zeros((2, 2, 2))))
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        nn.init.orthogonal_(nn.Parameter(np.zeros(3)))

@@ -17,7 +17,7 @@ from ..tensor import Tensor, get_rng, no_grad
 
 __all__ = [
     "calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_", "xavier_uniform_", "xavier_normal_",
-    "kaiming_uniform_", "kaiming_normal_",
+    "kaiming_uniform_", "kaiming_normal_", "trunc_normal_", "orthogonal_", "eye_",
 ]
 
 
@@ -123,3 +123,47 @@ def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlin
         return tensor
     fan = _calculate_correct_fan(tensor, mode)
     return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan))
+
+
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0) -> Tensor:
+    """N(mean, std^2) restricted to [a, b] (absolute bounds, as in PyTorch; ViT-style models use it)."""
+    if std <= 0 or not a < b:
+        raise ValueError(f"trunc_normal_: need std > 0 and a < b, got std={std}, a={a}, b={b}")
+    phi = lambda z: 0.5 * (1 + math.erf(z / math.sqrt(2)))  # noqa: E731 - the normal CDF
+    accept = phi((b - mean) / std) - phi((a - mean) / std)
+    if accept < 1e-4:
+        raise ValueError(f"trunc_normal_: [{a}, {b}] holds only {accept:.2g} of N({mean}, {std}^2); "
+                         "choose bounds nearer the mean")
+    # Rejection sampling: redraw the values that fell outside until none is left.
+    values = get_rng().normal(mean, std, size=tensor.shape)
+    outside = (values < a) | (values > b)
+    while outside.any():
+        values[outside] = get_rng().normal(mean, std, size=int(outside.sum()))
+        outside = (values < a) | (values > b)
+    return _overwrite(tensor, values)
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+    """A (semi-)orthogonal matrix from the QR decomposition of a Gaussian one (PyTorch's recipe),
+    trailing dimensions flattened; keeps gradients from exploding or vanishing through deep linear maps."""
+    if tensor.ndim < 2:
+        raise ValueError(f"orthogonal_: needs a tensor with at least 2 dimensions, got shape {tensor.shape}")
+    if 0 in tensor.shape:
+        return tensor
+    rows = tensor.shape[0]
+    cols = int(np.prod(tensor.shape)) // rows
+    flat = get_rng().normal(0.0, 1.0, size=(rows, cols))
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q *= np.sign(np.diag(r))  # makes the decomposition unique, so Q is uniformly distributed
+    if rows < cols:
+        q = q.T
+    return _overwrite(tensor, gain * q.reshape(tensor.shape))
+
+
+def eye_(tensor: Tensor) -> Tensor:
+    """The identity matrix (ones on the diagonal of a 2-D tensor, also a non-square one)."""
+    if tensor.ndim != 2:
+        raise ValueError(f"eye_: needs a 2-D tensor, got shape {tensor.shape}")
+    return _overwrite(tensor, np.eye(*tensor.shape))

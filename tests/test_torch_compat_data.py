@@ -454,3 +454,11 @@ def test_torchvision_style_cifar_pipeline_same_batches_with_or_without_workers(t
     plain = [[t.numpy() for t in b] for b in plain]
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(plain, reference))
     assert not all(np.array_equal(a[0], b[0]) for a, b in zip(plain, reference))
+
+
+def test_spawn_start_method_names_what_cannot_be_pickled():
+    loader = DataLoader(np.zeros((4, 2), np.float32), batch_size=2, num_workers=2, multiprocessing_context="spawn",
+                        collate_fn=lambda samples: samples)
+    with pytest.raises(TypeError, match="'spawn' start method must pickle the data set, collate_fn and transforms"):
+        next(iter(loader))
+    assert not multiprocessing.active_children()

@@ -105,6 +105,39 @@ def test_max_and_min_take_the_three_forms_of_torch():
             tg.max(x, y)
 
 
+def test_arguments_reach_the_method_under_its_own_names(monkeypatch):
+    from tinygrad_course.functions import _from_method, _method_keywords
+
+    def numpy_names(self, axis=None, keepdims=False):
+        return axis, keepdims
+
+    def unnamed(self, o):
+        return o
+
+    assert _method_keywords(numpy_names, ["dim", "keepdim"]) == {"dim": "axis", "keepdim": "keepdims"}
+    assert _method_keywords(unnamed, ["other"]) == {"other": "o"}
+    monkeypatch.setattr(tg.Tensor, "probe", lambda self, k, dim=-1: (k, dim), raising=False)
+    probe = _from_method("probe", (("k", None), ("dim", -1), ("largest", True)))
+    assert probe(tg.ones(1), 3, dim=0) == (3, 0)
+    with pytest.raises(TypeError, match="largest= is not supported yet"):
+        probe(tg.ones(1), 3, largest=False)
+
+
+def test_stacking_and_products_equal_torch():
+    (a, ta), (b, tb) = pair((2, 3), 1), pair((2, 3), 2)
+    (u, tu), (v, tv) = pair((3,), 3), pair((3,), 4)
+    for name in ("hstack", "vstack"):
+        assert_same(getattr(tg, name)([a, b]), getattr(torch, name)([ta, tb]))
+        assert_same(getattr(tg, name)((u, v)), getattr(torch, name)((tu, tv)))
+    assert_same(tg.mv(a, u), torch.mv(ta, tu))
+    with pytest.raises(ValueError, match="2-D and 1-D"):
+        tg.mv(a, a)
+    with pytest.raises(TypeError, match="list or tuple of Tensors"):
+        tg.vstack([a, ta])
+    with pytest.raises(ValueError, match="at least one tensor"):
+        tg.hstack([])
+
+
 def test_numpy_spellings_are_accepted_as_torch_accepts_them():
     x, tx = pair((2, 3))
     assert_same(tg.sum(x, axis=1, keepdims=True), torch.sum(tx, axis=1, keepdims=True))
@@ -159,6 +192,8 @@ def test_names_we_lack_say_what_to_use():
         tg.int32  # noqa: B018
     with pytest.raises(AttributeError, match="use float32"):
         tg.half  # noqa: B018
+    with pytest.raises(AttributeError, match="matmul, permute"):
+        tg.einsum  # noqa: B018
     with pytest.raises(AttributeError, match="remove the torch.backends lines"):
         tg.backends  # noqa: B018
     with pytest.raises(AttributeError) as e:
@@ -249,6 +284,7 @@ RANDOM_CALLS = {
     "randperm": lambda g: tg.randperm(50, generator=g),
     "normal": lambda g: tg.normal(2.0, 3.0, (50,), generator=g),
     "normal_tensor": lambda g: tg.normal(tg.zeros(50), 1.0, generator=g),
+    "bernoulli": lambda g: tg.bernoulli(tg.full((50,), 0.5), generator=g),
     "multinomial": lambda g: tg.multinomial(tg.ones(50), 10, generator=g),
     "multinomial_replacement": lambda g: tg.multinomial(tg.ones(50), 10, True, generator=g),
 }
@@ -333,6 +369,19 @@ def test_randperm_and_normal():
         tg.normal(0.0, 1.0)
     with pytest.raises(ValueError, match="non-negative"):
         tg.normal(tg.zeros(2), tg.full((2,), -1.0))
+
+
+def test_bernoulli():
+    tg.manual_seed(2)
+    probabilities = tg.tensor([0.0, 0.2, 1.0], dtype=tg.float64).expand(20000, 3)
+    draws = tg.bernoulli(probabilities)
+    assert draws.dtype == np.float64 and set(np.unique(draws.numpy())) <= {0.0, 1.0}
+    np.testing.assert_allclose(draws.numpy().mean(axis=0), [0.0, 0.2, 1.0], atol=0.015)
+    assert tg.bernoulli(tg.zeros(4), p=1.0).tolist() == [1.0] * 4
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        tg.bernoulli(tg.tensor([0.5, float("nan")]))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        tg.bernoulli(tg.tensor([0, 1]))
 
 
 def test_multinomial():

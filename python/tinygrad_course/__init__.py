@@ -19,9 +19,9 @@ from .tensor import (Function, Tensor, arange, from_numpy, full, get_default_dty
                      no_grad, ones, ones_like, rand, randn, set_default_dtype, set_grad_enabled, tensor, zeros,
                      zeros_like)
 from .functions import (METHOD_FUNCTIONS as _METHOD_FUNCTIONS, MISSING_METHODS as _MISSING_METHODS, Generator,
-                        as_tensor, bmm, cat, concat, concatenate, cuda, device, empty, empty_like, eye, full_like,
-                        inference_mode, is_tensor, linspace, max, min, mm, multinomial, normal, rand_like, randint, randint_like,
-                        randn_like, randperm, stack, where)
+                        as_tensor, bernoulli, bmm, cat, concat, concatenate, cuda, device, empty, empty_like, eye,
+                        full_like, hstack, inference_mode, is_tensor, linspace, max, min, mm, multinomial, mv, normal,
+                        rand_like, randint, randint_like, randn_like, randperm, stack, vstack, where)
 from . import checkpoint, data, nn, optim  # noqa: E402
 from .checkpoint import load_object as load, save_object as save  # torch.save / torch.load
 
@@ -32,8 +32,9 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "Function", "tensor", "as_tensor", "from_numpy", "is_tensor", "zeros", "ones", "full", "empty", "eye",
     "linspace", "zeros_like", "ones_like", "full_like", "empty_like", "rand", "randn", "randint", "rand_like",
-    "randn_like", "randint_like", "randperm", "normal", "multinomial", "arange", "concat", "cat", "concatenate",
-    "stack", "where", "max", "min", "mm", "bmm", "no_grad", "inference_mode", "set_grad_enabled", "is_grad_enabled", "manual_seed",
+    "randn_like", "randint_like", "randperm", "normal", "multinomial", "bernoulli", "arange", "concat", "cat",
+    "concatenate", "stack", "hstack", "vstack", "where", "max", "min", "mm", "bmm", "mv", "no_grad",
+    "inference_mode", "set_grad_enabled", "is_grad_enabled", "manual_seed",
     "Generator", "set_default_dtype", "get_default_dtype", "device", "cuda", "set_backend", "get_backend",
     "get_backend_name", "use_backend", "available_backends", "nn", "optim", "data", "checkpoint", "save", "load",
     "float32", "float64", "int64", "float", "double", "long", "bool", *sorted(_METHOD_FUNCTIONS),
@@ -50,6 +51,7 @@ _INSTEAD = {
     "set_default_tensor_type": "use set_default_dtype(float64)",
     "backends": "there are no cuDNN/MPS switches: remove the torch.backends lines",
     "compile": "there is no compiler: use the model as it is",
+    "einsum": "write it with matmul, permute, reshape and sum",
     "utils": "datasets and DataLoader are in tinygrad_course.data",
 }
 

@@ -62,6 +62,25 @@ _FROM_METHODS = {
     "argsort": (("dim", -1), ("descending", False)),
     "tril": (("diagonal", 0),),
     "triu": (("diagonal", 0),),
+    **dict.fromkeys(("nonzero", "argwhere", "trace", "ravel"), ()),
+    **dict.fromkeys(("floor_divide", "true_divide"), (("other", _REQUIRED),)),
+    **dict.fromkeys(("allclose", "isclose"), (("other", _REQUIRED), ("rtol", 1e-05), ("atol", 1e-08),
+                                              ("equal_nan", False))),
+    "norm": (("p", "fro"), ("dim", None), ("keepdim", False)),
+    "median": _DIM_KEEPDIM,
+    "cumprod": (("dim", _REQUIRED),),
+    "count_nonzero": (("dim", None),),
+    "unique": (("sorted", True), ("return_inverse", False), ("return_counts", False), ("dim", None)),
+    "diag": (("diagonal", 0),),
+    "narrow": (("dim", _REQUIRED), ("start", _REQUIRED), ("length", _REQUIRED)),
+    "index_select": (("dim", _REQUIRED), ("index", _REQUIRED)),
+    "take_along_dim": (("indices", _REQUIRED), ("dim", None)),
+    "roll": (("shifts", _REQUIRED), ("dims", None)),
+    "tile": (("dims", _REQUIRED),),
+    "movedim": (("source", _REQUIRED), ("destination", _REQUIRED)),
+    "unbind": (("dim", 0),),
+    "repeat_interleave": (("repeats", _REQUIRED), ("dim", None)),
+    "nan_to_num": (("nan", 0.0), ("posinf", None), ("neginf", None)),
 }
 # How a Tensor method may spell a PyTorch parameter while tensor.py moves to PyTorch's names.
 _SPELLINGS = {"dim": ("dim", "axis"), "keepdim": ("keepdim", "keepdims"), "dims": ("dims", "axes"),
@@ -87,11 +106,32 @@ def _check_input(name, value):
                         "make one with tinygrad_course.tensor(...)")
 
 
+def _parameters(method):
+    """The method's parameters; None for one without a readable signature (it gets PyTorch's names)."""
+    try:
+        return inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return None
+
+
+def _method_keywords(method, torch_params):
+    """The keyword `method` takes for each PyTorch parameter: the same name, a spelling from _SPELLINGS,
+    or else its next unclaimed parameter in order (Tensor.__add__(self, o) takes `other` as `o`);
+    None where it has no counterpart."""
+    accepted = _parameters(method)
+    if accepted is None or any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        return {p: p for p in torch_params}
+    keyword = {p: next((s for s in _SPELLINGS.get(p, (p,)) if s in accepted), None) for p in torch_params}
+    unclaimed = iter([a for a, p in list(accepted.items())[1:]  # [1:]: self
+                      if p.kind is p.POSITIONAL_OR_KEYWORD and a not in keyword.values()])
+    return {p: keyword[p] or next(unclaimed, None) for p in torch_params}
+
+
 def _from_method(name, params):
     """torch.<name>(input, ...) as a call of input.<name>(...), with PyTorch's signature."""
     method = getattr(Tensor, name)
-    accepted = inspect.signature(method).parameters
-    positional = any(p.kind is p.VAR_POSITIONAL for p in accepted.values())  # reshape(*shape), permute(*dims)
+    positional = any(p.kind is p.VAR_POSITIONAL  # reshape(*shape), permute(*dims)
+                     for p in (_parameters(method) or {}).values())
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
     signature = [inspect.Parameter("input", kind)]
     for param in params:
@@ -100,9 +140,7 @@ def _from_method(name, params):
         else:
             signature.append(inspect.Parameter(param[0], kind, default=param[1]))
     signature = inspect.Signature(signature)
-    # The keyword the method takes for each PyTorch parameter (its own spelling where it differs); None
-    # where it names it otherwise (Tensor.__add__(self, o)): that one is passed by position.
-    keyword = {p: next((s for s in _SPELLINGS.get(p, (p,)) if s in accepted), None) for p in signature.parameters}
+    keyword = _method_keywords(method, list(signature.parameters)[1:])
 
     def function(*args, **kwargs):
         try:
@@ -114,8 +152,10 @@ def _from_method(name, params):
         _check_input(name, input)
         if positional:
             return getattr(input, name)(*arguments.values())
-        by_position = [v for k, v in arguments.items() if keyword[k] is None]
-        return getattr(input, name)(*by_position, **{keyword[k]: v for k, v in arguments.items() if keyword[k]})
+        for k in arguments:
+            if keyword[k] is None:
+                raise TypeError(f"{name}(): {k}= is not supported yet; leave it out")
+        return getattr(input, name)(**{keyword[k]: v for k, v in arguments.items()})
 
     function.__name__ = function.__qualname__ = name
     function.__signature__ = signature
@@ -125,7 +165,7 @@ def _from_method(name, params):
 
 # Only what the Tensor class has: a name without its method is reported by the package's __getattr__.
 METHOD_FUNCTIONS = {name: _from_method(name, params) for name, params in _FROM_METHODS.items()
-                    if hasattr(Tensor, name)}
+                    if callable(getattr(Tensor, name, None))}
 MISSING_METHODS = frozenset(_FROM_METHODS) - frozenset(METHOD_FUNCTIONS)  # PyTorch functions awaiting their method
 # (The package exports them; not made globals here, where `all`, `sum` or `round` would hide the builtins.)
 
@@ -157,13 +197,18 @@ max = _extremum("max", "maximum")
 min = _extremum("min", "minimum")
 
 
+def _tensor_list(name, tensors) -> list:
+    if isinstance(tensors, Tensor) or not all(isinstance(t, Tensor) for t in tensors):
+        raise TypeError(f"{name}(): argument 'tensors' must be a list or tuple of Tensors; write {name}([a, b])")
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError(f"{name}() needs at least one tensor")
+    return tensors
+
+
 def cat(tensors, dim: int = 0, *, axis: int | None = None) -> Tensor:
     """Join tensors along an existing dim (PyTorch's torch.cat; `concat` and `concatenate` are aliases)."""
-    dim = dim if axis is None else axis
-    if isinstance(tensors, Tensor):
-        raise TypeError("cat(): argument 'tensors' must be a list or tuple of Tensors, not a Tensor; "
-                        "write cat([a, b], dim)")
-    return _concat(tensors, dim)
+    return _concat(_tensor_list("cat", tensors), dim if axis is None else axis)
 
 
 concat = concatenate = cat
@@ -171,11 +216,18 @@ concat = concatenate = cat
 
 def stack(tensors, dim: int = 0, *, axis: int | None = None) -> Tensor:
     """Join equal-shaped tensors along a new dim."""
-    dim = dim if axis is None else axis
-    if isinstance(tensors, Tensor):
-        raise TypeError("stack(): argument 'tensors' must be a list or tuple of Tensors, not a Tensor; "
-                        "write stack([a, b], dim)")
-    return _stack(tensors, dim)
+    return _stack(_tensor_list("stack", tensors), dim if axis is None else axis)
+
+
+def hstack(tensors) -> Tensor:
+    """Join along dim 1 (dim 0 for 1-D tensors), as torch.hstack."""
+    tensors = [t.reshape(1) if t.ndim == 0 else t for t in _tensor_list("hstack", tensors)]
+    return _concat(tensors, 0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors) -> Tensor:
+    """Join along dim 0, 0-D and 1-D tensors taken as rows, as torch.vstack."""
+    return _concat([t.reshape(1, -1) if t.ndim < 2 else t for t in _tensor_list("vstack", tensors)], 0)
 
 
 def mm(input, mat2) -> Tensor:
@@ -188,12 +240,18 @@ def bmm(input, mat2) -> Tensor:
     return _checked_matmul("bmm", input, mat2, 3)
 
 
-def _checked_matmul(name, a, b, ndim):
+def mv(input, vec) -> Tensor:
+    """The product of a matrix and a vector (2-D and 1-D only, as torch.mv)."""
+    return _checked_matmul("mv", input, vec, 2, 1)
+
+
+def _checked_matmul(name, a, b, ndim, ndim_b=None):
     _check_input(name, a)
     _check_input(name, b)
-    if a.ndim != ndim or b.ndim != ndim:
-        raise ValueError(f"{name}: both operands must be {ndim}-D, got shapes {a.shape} and {b.shape}; "
-                         "use matmul for other shapes")
+    ndim_b = ndim if ndim_b is None else ndim_b
+    if a.ndim != ndim or b.ndim != ndim_b:
+        raise ValueError(f"{name}: the operands must be {ndim}-D and {ndim_b}-D, got shapes {a.shape} and "
+                         f"{b.shape}; use matmul for other shapes")
     if ndim == 3 and a.shape[0] != b.shape[0]:
         raise ValueError(f"bmm: batch sizes differ, shapes {a.shape} and {b.shape}")
     return a.matmul(b)
@@ -444,6 +502,16 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device="
     shape = np.broadcast_shapes(np.shape(m), np.shape(s))
     return _new(m + s * rng.standard_normal(shape), _float_dtype("normal", dtype or ref.dtype), ref.device,
                 requires_grad)
+
+
+def bernoulli(input, p=None, *, generator=None) -> Tensor:
+    """1 with the probability in each element of `input` (or with `p` everywhere), else 0; input's dtype."""
+    _check_input("bernoulli", input)
+    dtype = _float_dtype("bernoulli", input.dtype)
+    probs = to_numpy(input._data) if p is None else np.full(input.shape, p, dtype=np.float64)
+    if not np.all((probs >= 0) & (probs <= 1)):  # NaN fails too
+        raise ValueError("bernoulli: probabilities must be in [0, 1]")
+    return _new(_rng_of(generator).random(input.shape) < probs, dtype, input.device, False)
 
 
 def multinomial(input, num_samples: int, replacement: bool = False, *, generator=None) -> Tensor:

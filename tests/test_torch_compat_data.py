@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 import torch
 import torch.utils.data as tud
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import tinygrad_course as tg
 from tinygrad_course import data as D
@@ -73,6 +76,35 @@ SAMPLE_KINDS = {
 @pytest.mark.parametrize("kind", list(SAMPLE_KINDS))
 def test_default_collate_matches_torch(kind):
     samples = [SAMPLE_KINDS[kind](i) for i in range(4)]
+    same(default_collate(samples), tud.default_collate(samples))
+
+
+def _leaf(shape):
+    """A strategy of one kind of sample field, each sample drawn from it alike (as a data set's are)."""
+    return st.one_of(
+        st.just(lambda rng: rng.standard_normal(shape).astype(np.float32)),
+        st.just(lambda rng: rng.integers(-5, 5, shape)),
+        st.just(lambda rng: rng.random(shape) < 0.5),
+        st.just(lambda rng: int(rng.integers(0, 10))),
+        st.just(lambda rng: float(rng.random())),
+        st.just(lambda rng: np.float64(rng.random())),
+        st.just(lambda rng: f"s{rng.integers(9)}"))
+
+
+_fields = st.recursive(
+    hnp.array_shapes(min_dims=0, max_dims=3, max_side=3).flatmap(_leaf),
+    lambda inner: st.one_of(
+        st.lists(inner, min_size=1, max_size=3).map(lambda fs: lambda rng: tuple(f(rng) for f in fs)),
+        st.lists(inner, min_size=1, max_size=3).map(lambda fs: lambda rng: [f(rng) for f in fs]),
+        st.dictionaries(st.sampled_from("abc"), inner, min_size=1).map(
+            lambda d: lambda rng: {k: f(rng) for k, f in d.items()})),
+    max_leaves=6)
+
+
+@given(_fields, st.integers(1, 4), st.integers(0, 2 ** 32 - 1))
+def test_default_collate_matches_torch_on_nested_samples(make, n, seed):
+    rng = np.random.default_rng(seed)
+    samples = [make(rng) for _ in range(n)]
     same(default_collate(samples), tud.default_collate(samples))
 
 

@@ -192,6 +192,8 @@ def test_names_we_lack_say_what_to_use():
         tg.int32  # noqa: B018
     with pytest.raises(AttributeError, match="use float32"):
         tg.half  # noqa: B018
+    with pytest.raises(AttributeError, match="no mixed precision"):
+        tg.autocast  # noqa: B018
     with pytest.raises(AttributeError, match="matmul, permute"):
         tg.einsum  # noqa: B018
     with pytest.raises(AttributeError, match="remove the torch.backends lines"):
@@ -264,8 +266,16 @@ def test_cuda_questions(monkeypatch):
     device = tg.device("cuda" if tg.cuda.is_available() else "cpu")  # the line every script has
     assert device in ("cpu", "cuda")
     assert tg.cuda.device_count() == (1 if tg.cuda.is_available() else 0)
+    if not tg.cuda.is_available():
+        with pytest.raises(RuntimeError):
+            tg.cuda.current_device()
+    with pytest.raises(AttributeError, match="no mixed precision"):
+        tg.cuda.amp  # noqa: B018
+    with pytest.raises(AttributeError, match="is_available, device_count"):
+        tg.cuda.get_device_capability  # noqa: B018
     monkeypatch.setenv("TINYGRAD_COURSE_CUDA_EMULATE", "1")
-    assert tg.cuda.is_available() and tg.cuda.device_count() == 1
+    assert tg.cuda.is_available() and tg.cuda.device_count() == 1 and tg.cuda.current_device() == 0
+    tg.cuda.synchronize()
 
 
 def test_cuda_manual_seed_seeds_the_one_generator():

@@ -52,6 +52,10 @@ _INSTEAD = {
     "backends": "there are no cuDNN/MPS switches: remove the torch.backends lines",
     "compile": "there is no compiler: use the model as it is",
     "einsum": "write it with matmul, permute, reshape and sum",
+    "autocast": "there is no mixed precision: leave autocast and GradScaler out",
+    "amp": "there is no mixed precision: leave autocast and GradScaler out",
+    "autograd": "use backward() and .grad (torch.autograd.grad and autograd.Function are not supported)",
+    "jit": "there is no compiler: use the model as it is",
     "utils": "datasets and DataLoader are in tinygrad_course.data",
 }
 

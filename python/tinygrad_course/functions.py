@@ -17,7 +17,7 @@ import inspect
 
 import numpy as np
 
-from .device import canonical_device, emulating_cuda, to_numpy
+from .device import canonical_device, cuda_runtime, emulating_cuda, to_numpy
 # Named one by one: `from . import tensor` would give the package's tensor() function, not the module.
 from .tensor import Tensor, concat as _concat, full as _full, get_default_dtype, get_rng, manual_seed as _manual_seed
 from .tensor import set_grad_enabled, stack as _stack, where as _where, zeros as _zeros
@@ -328,11 +328,29 @@ class _Cuda:
         return 1 if cls.is_available() else 0  # "cuda" is one GPU
 
     @staticmethod
+    def current_device() -> int:
+        cuda_runtime()  # raises, saying why, where "cuda" cannot be used
+        return 0
+
+    @staticmethod
+    def synchronize(device=None) -> None:
+        """Wait for the GPU's queued work (before reading a clock); nothing to wait for under emulation."""
+        runtime = cuda_runtime()
+        if not emulating_cuda():
+            runtime.xp.cuda.Device().synchronize()
+
+    @staticmethod
     def manual_seed(seed: int) -> None:
         """One generator serves every device here: this seeds it, as manual_seed does."""
         _manual_seed(seed)
 
     manual_seed_all = manual_seed
+
+    def __getattr__(self, name):
+        raise AttributeError(f"tinygrad_course.cuda has no {name!r}: it answers is_available, device_count, "
+                             "current_device, synchronize, manual_seed and manual_seed_all"
+                             + ("; there is no mixed precision: leave autocast and GradScaler out" if name == "amp"
+                                else ""))
 
 
 cuda = _Cuda()

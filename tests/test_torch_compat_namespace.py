@@ -101,8 +101,13 @@ def test_max_and_min_take_the_three_forms_of_torch():
     if hasattr(tg.Tensor, "maximum"):  # the elementwise form, once the Tensor method exists
         assert_same(tg.max(x, y), torch.max(tx, ty))
     else:
-        with pytest.raises(TypeError, match=r"elementwise maximum\) is not supported yet"):
+        with pytest.raises(TypeError, match=r"elementwise maximum\) is not supported yet.*input >= other"):
             tg.max(x, y)
+    if hasattr(tg.Tensor, "minimum"):
+        assert_same(tg.min(x, y), torch.min(tx, ty))
+    else:
+        with pytest.raises(TypeError, match=r"elementwise minimum\) is not supported yet.*input <= other"):
+            tg.min(x, y)
 
 
 def test_arguments_reach_the_method_under_its_own_names(monkeypatch):

@@ -179,7 +179,7 @@ def _extremum(name, elementwise):
         if isinstance(dim, Tensor):  # torch.max(a, b): the elementwise maximum
             if not hasattr(Tensor, elementwise):
                 raise TypeError(f"{name}(input, other) (the elementwise {elementwise}) is not supported yet; "
-                                f"use where(input >= other, input, other)")
+                                f"use where(input {'>=' if name == 'max' else '<='} other, input, other)")
             return getattr(input, elementwise)(dim)
         if dim is None:
             if keepdim:

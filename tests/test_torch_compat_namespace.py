@@ -251,6 +251,12 @@ def test_dtype_aliases_are_numpy_dtypes_with_torch_names():
     assert tg.ones(2).astype(tg.double).dtype == np.float64
     assert tg.zeros(2, dtype=tg.bool).dtype == torch.zeros(2, dtype=torch.bool).numpy().dtype
     assert (tg.arange(3) > 0).dtype == tg.bool
+    assert isinstance(tg.ones(1).dtype, tg.dtype) and isinstance(tg.long, tg.dtype)
+    for ours, theirs in ((tg.float32, torch.float32), (tg.float64, torch.float64)):
+        info, ref = tg.finfo(ours), torch.finfo(theirs)
+        assert (info.eps, info.max, info.min, info.tiny, info.bits) == (ref.eps, ref.max, ref.min, ref.tiny, ref.bits)
+    assert tg.iinfo(tg.int64).max == torch.iinfo(torch.int64).max
+    assert tg.iinfo(tg.long).min == torch.iinfo(torch.long).min
 
 
 # --- devices ----------------------------------------------------------------------------------

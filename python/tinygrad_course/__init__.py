@@ -37,7 +37,8 @@ __all__ = [
     "inference_mode", "set_grad_enabled", "is_grad_enabled", "manual_seed",
     "Generator", "set_default_dtype", "get_default_dtype", "device", "cuda", "set_backend", "get_backend",
     "get_backend_name", "use_backend", "available_backends", "nn", "optim", "data", "checkpoint", "save", "load",
-    "float32", "float64", "int64", "float", "double", "long", "bool", *sorted(_METHOD_FUNCTIONS),
+    "float32", "float64", "int64", "float", "double", "long", "bool", "dtype", "finfo", "iinfo",
+    *sorted(_METHOD_FUNCTIONS),
 ]
 
 # What PyTorch has and we do not, with what to use instead (instead of a bare AttributeError).
@@ -82,3 +83,5 @@ float32 = float = _np.dtype(_np.float32)
 float64 = double = _np.dtype(_np.float64)
 int64 = long = _np.dtype(_np.int64)
 bool = _np.dtype(_np.bool_)
+dtype = _np.dtype  # the class of the above: isinstance(x.dtype, dtype)
+finfo, iinfo = _np.finfo, _np.iinfo  # finfo(float32).eps, iinfo(int64).max, as torch's

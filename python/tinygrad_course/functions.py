@@ -30,7 +30,7 @@ _FROM_METHODS = {
     **dict.fromkeys(("exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "sin", "cos", "tan", "exp2",
                      "expm1", "log2", "log10", "log1p", "rsqrt", "square", "neg", "sign", "floor", "ceil",
                      "round", "trunc", "reciprocal", "erf", "sinh", "cosh", "asin", "acos", "atan", "isnan",
-                     "isinf", "isfinite", "logical_not", "clone", "numel", "t", "detach"), ()),
+                     "isinf", "isfinite", "logical_not", "clone", "numel", "t", "detach", "is_floating_point"), ()),
     **dict.fromkeys(("add", "sub", "mul", "div", "matmul", "eq", "ne", "lt", "le", "gt", "ge", "maximum",
                      "minimum", "logical_and", "logical_or", "logical_xor", "remainder", "fmod", "dot",
                      "outer", "equal"), (("other", _REQUIRED),)),

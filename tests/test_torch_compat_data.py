@@ -494,3 +494,48 @@ def test_spawn_start_method_names_what_cannot_be_pickled():
     with pytest.raises(TypeError, match="'spawn' start method must pickle the data set, collate_fn and transforms"):
         next(iter(loader))
     assert not multiprocessing.active_children()
+
+
+# --- IterableDataset ----------------------------------------------------------------------------------
+def _stream(n, worker_info):
+    """Samples 0..n-1 as (features, label), split between the workers as PyTorch's docs do."""
+    info = worker_info()
+    start, step = (0, 1) if info is None else (info.id, info.num_workers)
+    for i in range(start, n, step):
+        yield _feature(i), i
+
+
+class OurStream(D.IterableDataset):
+    def __init__(self, n):
+        self.n = n
+
+    def __iter__(self):
+        return _stream(self.n, get_worker_info)
+
+
+class TorchStream(tud.IterableDataset):
+    def __init__(self, n):
+        self.n = n
+
+    def __iter__(self):
+        return _stream(self.n, tud.get_worker_info)
+
+
+@pytest.mark.parametrize("batch_size,drop_last,num_workers", [(3, False, 0), (3, True, 0), (None, False, 0),
+                                                                (2, False, 2), (4, True, 2)])
+def test_iterable_dataset_matches_torch(batch_size, drop_last, num_workers):
+    kwargs = dict(batch_size=batch_size, drop_last=drop_last, num_workers=num_workers)
+    ours = list(DataLoader(OurStream(11), **kwargs))
+    theirs = list(tud.DataLoader(TorchStream(11), **kwargs))
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        same(a, b)
+    assert not multiprocessing.active_children()
+
+
+def test_iterable_dataset_refuses_an_order():
+    for kwargs in ({"shuffle": True}, {"sampler": [0, 1]}, {"batch_sampler": [[0]]}):
+        with pytest.raises(ValueError, match="an IterableDataset sets its own order"):
+            DataLoader(OurStream(3), **kwargs)
+    with pytest.raises(NotImplementedError, match="must define __iter__"):
+        list(DataLoader(D.IterableDataset()))

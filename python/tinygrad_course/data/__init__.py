@@ -5,7 +5,7 @@ Iris, the horizon/sky segmentation set) are read from their standard formats und
 (root.py: argument, else $TINYGRAD_COURSE_DATA, else a per-user cache folder).
 """
 from .cifar import CIFAR10, CIFAR10_CLASSES, read_cifar_binary, read_cifar_python  # noqa: F401
-from .dataset import ArrayDataset, ConcatDataset, Dataset, Subset, TensorDataset  # noqa: F401
+from .dataset import ArrayDataset, ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset  # noqa: F401
 from .iris import Iris, read_iris_csv  # noqa: F401
 from .loader import DataLoader, WorkerInfo, default_collate, get_worker_info, random_split  # noqa: F401
 from .mnist import MNIST, FashionMNIST, read_idx  # noqa: F401

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..tensor import Tensor
 
-__all__ = ["Dataset", "ArrayDataset", "TensorDataset", "ConcatDataset", "Subset", "hwc_image"]
+__all__ = ["Dataset", "IterableDataset", "ArrayDataset", "TensorDataset", "ConcatDataset", "Subset", "hwc_image"]
 
 
 class Dataset:
@@ -17,6 +17,15 @@ class Dataset:
 
     def __add__(self, other) -> "ConcatDataset":
         return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset):
+    """Base class of stream data sets, as torch.utils.data.IterableDataset: define `__iter__`.
+    With num_workers > 0 every worker iterates its own copy: split the stream between them with
+    get_worker_info(), or each sample comes once per worker."""
+
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
 
 
 class ConcatDataset(Dataset):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..tensor import Tensor
-from .dataset import ArrayDataset, Subset
+from .dataset import ArrayDataset, IterableDataset, Subset
 from .transforms import _takes_rng, batch_generator
 
 __all__ = ["DataLoader", "default_collate", "get_worker_info", "random_split", "WorkerInfo"]
@@ -110,7 +110,8 @@ class DataLoader:
     (seed, e), so runs are reproducible (`set_epoch(e)` replays epoch e), and prefetching or worker
     processes give the same batches. seed=None draws one from the global generator (manual_seed).
     generator: a NumPy Generator that each epoch draws its seed from instead, as torch's generator.
-    sampler (indices) or batch_sampler (lists of indices) replace the built-in order.
+    sampler (indices) or batch_sampler (lists of indices) replace the built-in order. An
+    IterableDataset is batched in the order it yields (no shuffle or sampler).
 
     transform is applied to the first array of each collated batch (the inputs), target_transform
     to the second (the targets); with pair_transform=True, transform gets and returns the pair,
@@ -141,10 +142,15 @@ class DataLoader:
             dataset = ArrayDataset(dataset)
         elif isinstance(dataset, tuple):
             dataset = ArrayDataset(*dataset)
-        if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
+        if not isinstance(dataset, IterableDataset) and not (hasattr(dataset, "__getitem__")
+                                                             and hasattr(dataset, "__len__")):
             raise TypeError(f"dataset must support len() and indexing (a Dataset, array or list), "
                             f"got {type(dataset).__name__}")
         shuffle = bool(shuffle)
+        self._iterable = isinstance(dataset, IterableDataset)
+        if self._iterable and (shuffle or sampler is not None or batch_sampler is not None):
+            raise ValueError("an IterableDataset sets its own order: shuffle, sampler and batch_sampler must be "
+                             "left out (shuffle inside the data set's __iter__)")
         if batch_size is not None and (not _is_int(batch_size) or batch_size < 1):
             raise ValueError(f"batch_size must be an integer >= 1 (or None: no batching), got {batch_size!r}")
         if sampler is not None and shuffle:
@@ -190,7 +196,7 @@ class DataLoader:
         self.transform, self.target_transform, self.pair_transform = transform, target_transform, pair_transform
         self._rng_kw = [_takes_rng(t) for t in (transform, target_transform)]
         self.epoch = 0
-        if sampler is None and batch_sampler is None and len(self) == 0:  # now, not as a division by zero later
+        if not self._iterable and sampler is None and batch_sampler is None and len(self) == 0:  # now, not later
             n = len(dataset)
             raise ValueError("DataLoader got an empty data set" if n == 0 else
                              f"DataLoader has no batches: {n} samples with batch_size={batch_size} and "
@@ -214,17 +220,21 @@ class DataLoader:
         else:
             entropy = [self.seed, self.epoch]
         self.epoch += 1
+        if self.num_workers > 0 and self._iterable:
+            return self._from_workers(None, entropy)  # each worker iterates its own copy
         batches = self._index_batches(np.random.default_rng(np.random.SeedSequence(entropy).spawn(1)[0]))
         if self.num_workers > 0:
             return self._from_workers(batches, entropy)
-        if self.prefetch == 0:
-            return (_to_tensors_unless(self, self._make_batch(idx, _batch_rng(entropy, k)))
+        prepared = (_to_tensors_unless(self, self._make_batch(idx, _batch_rng(entropy, k)))
                     for k, idx in enumerate(batches))
-        return self._prefetching(batches, entropy)
+        return prepared if self.prefetch == 0 else self._prefetching(prepared)
 
     # --- one batch ---------------------------------------------------------------------------------
-    def _index_batches(self, order_rng) -> list:
-        """The epoch's batches of indices (single indices when batch_size is None)."""
+    def _index_batches(self, order_rng):
+        """The epoch's batches of indices (single indices when batch_size is None); for an
+        IterableDataset, an iterator over lists of its samples (single samples)."""
+        if self._iterable:
+            return _chunks(iter(self.dataset), self.batch_size, self.drop_last)
         if self.batch_sampler is not None:
             return [list(b) for b in self.batch_sampler]
         if self.sampler is not None:
@@ -246,14 +256,15 @@ class DataLoader:
 
     def _gather(self, idx, rng):
         ds = self.dataset
+        fetch = (lambda sample: sample) if self._iterable else (lambda i: ds[_index(i)])
         if not self._batched:  # batch_size=None: one sample per step, its arrays made Tensors
-            batch = ds[_index(idx)]
+            batch = fetch(idx)
             return self.collate_fn(batch) if self.collate_fn is not None else self._transformed(batch, rng)
-        if self.collate_fn is None and getattr(ds, "supports_batch_index", False):
+        if not self._iterable and self.collate_fn is None and getattr(ds, "supports_batch_index", False):
             batch = ds[np.asarray(idx)]
             batch = [_host(b) for b in batch] if isinstance(batch, (tuple, list)) else _host(batch)
         else:
-            samples = [ds[_index(i)] for i in idx]
+            samples = [fetch(i) for i in idx]
             if self.collate_fn is not None:
                 return self.collate_fn(samples)
             batch = _collate_arrays(samples)
@@ -273,8 +284,8 @@ class DataLoader:
         return parts[0] if self._single or not isinstance(batch, (list, tuple)) else parts
 
     # --- background thread (num_workers=0) ---------------------------------------------------------
-    def _prefetching(self, batches, entropy):
-        """Generator: a thread fills a bounded queue; closing the generator stops the thread."""
+    def _prefetching(self, prepared):
+        """Generator: a thread runs `prepared` into a bounded queue; closing the generator stops the thread."""
         q = queue.Queue(maxsize=self.prefetch)
         stop = threading.Event()
 
@@ -289,8 +300,8 @@ class DataLoader:
 
         def work():
             try:
-                for k, idx in enumerate(batches):
-                    if not put(("batch", _to_tensors_unless(self, self._make_batch(idx, _batch_rng(entropy, k))))):
+                for batch in prepared:
+                    if not put(("batch", batch)):
                         return
             except BaseException as e:  # handed to the consumer, re-raised there
                 put(("error", e))
@@ -314,17 +325,18 @@ class DataLoader:
 
     # --- worker processes (num_workers > 0) --------------------------------------------------------
     def _from_workers(self, batches, entropy):
-        """Generator: batch k is made by worker k % n, which is sent its batch numbers through a pipe and
-        answers in order; closing the generator (or an error) stops and joins every worker."""
+        """Generator: worker w is sent requests through a pipe and answers each, in order, with a batch.
+        Batch k of a map-style data set is worker k % n's (the request is k); an IterableDataset's
+        workers each batch their own stream, taken in turns until every one has ended."""
         ctx = self.multiprocessing_context
         ctx = multiprocessing.get_context(ctx) if ctx is None or isinstance(ctx, str) else ctx
-        n = min(self.num_workers, len(batches))
+        n = self.num_workers if self._iterable else min(self.num_workers, len(batches))
         procs, conns = [], []
         try:
             for w in range(n):
                 here, there = ctx.Pipe()
-                proc = ctx.Process(target=_worker_loop, args=(self, batches, entropy, w, n, there),
-                                   name=f"tinygrad_course-worker-{w}", daemon=True)
+                args = (self, None if self._iterable else batches, entropy, w, n, there)
+                proc = ctx.Process(target=_worker_loop, args=args, name=f"tinygrad_course-worker-{w}", daemon=True)
                 try:
                     proc.start()
                 except (pickle.PicklingError, TypeError, AttributeError) as e:
@@ -336,11 +348,14 @@ class DataLoader:
                     there.close()
                 procs.append(proc)
                 conns.append(here)
+            if self._iterable:
+                yield from self._stream_from_workers(procs, conns)
+                return
             ahead = self.prefetch_factor * n  # a multiple of n: batch k + ahead goes to batch k's worker
             for k in range(min(ahead, len(batches))):
                 conns[k % n].send(k)
             for k in range(len(batches)):
-                batch = self._receive(conns[k % n], procs[k % n], k % n, k)
+                _, batch = self._receive(conns[k % n], procs[k % n], k % n, f"batch {k}")
                 if k + ahead < len(batches):
                     conns[k % n].send(k + ahead)
                 yield _to_tensors_unless(self, batch)
@@ -358,21 +373,38 @@ class DataLoader:
             for conn in conns:
                 conn.close()
 
-    def _receive(self, conn, proc, w: int, k: int):
-        """Batch k from worker w; a dead worker, a timeout or the worker's exception raises here."""
+    def _stream_from_workers(self, procs, conns):
+        for conn in conns:
+            for j in range(self.prefetch_factor):
+                conn.send(j)
+        active, turn, taken = list(range(len(conns))), 0, [0] * len(conns)
+        while active:
+            w = active[turn % len(active)]
+            kind, batch = self._receive(conns[w], procs[w], w, f"batch {taken[w]} of its stream")
+            if kind == "end":
+                active.remove(w)
+                continue
+            conns[w].send(taken[w] + self.prefetch_factor)
+            taken[w] += 1
+            turn += 1
+            yield _to_tensors_unless(self, batch)
+
+    def _receive(self, conn, proc, w: int, what: str):
+        """(kind, payload) of worker w's next answer; a dead worker, a timeout or the worker's exception
+        raises here."""
         deadline = time.monotonic() + self.timeout if self.timeout else None
         while not conn.poll(1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))):
             if not proc.is_alive():
                 break
             if deadline is not None and time.monotonic() >= deadline:
-                raise RuntimeError(f"DataLoader timed out after {self.timeout} s waiting for batch {k} from "
+                raise RuntimeError(f"DataLoader timed out after {self.timeout} s waiting for {what} from "
                                    f"worker {w}; raise timeout= or make the data set faster")
         try:
             kind, payload = conn.recv()
         except (EOFError, OSError):
             proc.join(timeout=1)
             raise RuntimeError(f"DataLoader worker {w} (pid {proc.pid}) exited unexpectedly with exit code "
-                               f"{proc.exitcode} while preparing batch {k}") from None
+                               f"{proc.exitcode} while preparing {what}") from None
         if kind == "error":
             exc_type, message = payload
             try:
@@ -380,7 +412,7 @@ class DataLoader:
             except Exception:  # an exception class that takes other arguments
                 error = RuntimeError(message)
             raise error
-        return payload
+        return kind, payload
 
 
 class _Message(str):
@@ -391,7 +423,8 @@ class _Message(str):
 
 
 def _worker_loop(loader: DataLoader, batches, entropy, worker_id: int, num_workers: int, conn) -> None:
-    """A worker process: make each batch number received, send back ("batch", b) or ("error", ...)."""
+    """A worker process: answer each request k with ("batch", batch k) or ("error", ...); for an
+    IterableDataset (batches None), with the next batch of its own stream or ("end", None)."""
     global _worker_info
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle; it stops us
     seed = int(np.random.SeedSequence(entropy, spawn_key=(2, worker_id)).generate_state(1, np.uint64)[0]) >> 1
@@ -406,6 +439,7 @@ def _worker_loop(loader: DataLoader, batches, entropy, worker_id: int, num_worke
             loader.worker_init_fn(worker_id)
         except Exception as e:
             init_error = e
+    stream = None
     while True:
         try:
             k = conn.recv()
@@ -416,7 +450,16 @@ def _worker_loop(loader: DataLoader, batches, entropy, worker_id: int, num_worke
         try:
             if init_error is not None:
                 raise init_error
-            conn.send(("batch", loader._make_batch(batches[k], _batch_rng(entropy, k))))
+            if batches is not None:
+                conn.send(("batch", loader._make_batch(batches[k], _batch_rng(entropy, k))))
+                continue
+            stream = loader._index_batches(None) if stream is None else stream
+            samples = next(stream, _END)
+            if samples is _END:
+                conn.send(("end", None))
+            else:
+                rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(3, worker_id, k)))
+                conn.send(("batch", loader._make_batch(samples, rng)))
         except Exception as e:
             where = "in worker_init_fn" if init_error is not None else f"while preparing batch {k}"
             message = (f"Caught {type(e).__name__} in DataLoader worker {worker_id} {where}.\n"
@@ -427,6 +470,25 @@ def _worker_loop(loader: DataLoader, batches, entropy, worker_id: int, num_worke
             except Exception:  # a class defined in a function cannot travel back
                 exc_type = RuntimeError
             conn.send(("error", (exc_type, message)))
+
+
+_END = object()
+
+
+def _chunks(samples, size: int | None, drop_last: bool):
+    """Lists of `size` consecutive items of an iterator (the last shorter unless drop_last); single
+    items when size is None."""
+    if size is None:
+        yield from samples
+        return
+    chunk = []
+    for sample in samples:
+        chunk.append(sample)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk and not drop_last:
+        yield chunk
 
 
 def _batch_rng(entropy, k: int) -> np.random.Generator:

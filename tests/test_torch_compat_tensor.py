@@ -190,3 +190,97 @@ def test_one_element_tensors_convert_to_python_numbers_and_format():
         range(tg.tensor(3.0))
     with pytest.raises(ValueError, match="one element"):
         float(tg.tensor([1.0, 2.0]))
+
+
+# --- results that used to differ from PyTorch's -----------------------------------------------------
+def test_cross_entropy_with_probabilities_on_spatial_input_takes_classes_on_axis_1():
+    from tinygrad_course.nn import functional as F
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 3, 4, 4)).astype(np.float32), rng.random((2, 3, 4, 4)).astype(np.float32)
+    for kw in ({}, {"reduction": "none"}, {"label_smoothing": 0.2, "reduction": "sum"}):
+        x, tx = tg.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+        out, ref = F.cross_entropy(x, tg.tensor(b), **kw), torch.nn.functional.cross_entropy(tx, torch.tensor(b), **kw)
+        np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-5)
+        out.sum().backward()
+        ref.sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-6)
+    c = rng.standard_normal(3).astype(np.float32)  # one unbatched (C,) sample
+    np.testing.assert_allclose(F.cross_entropy(tg.tensor(c), tg.tensor(b[0, :, 0, 0])).item(),
+                               torch.nn.functional.cross_entropy(torch.tensor(c), torch.tensor(b[0, :, 0, 0])).item(),
+                               rtol=1e-5)
+
+
+def test_cross_entropy_with_class_indices_on_spatial_input_as_torch():
+    from tinygrad_course.nn import functional as F
+    rng = np.random.default_rng(1)
+    a, t = rng.standard_normal((2, 3, 4, 5)).astype(np.float32), rng.integers(0, 3, (2, 4, 5))
+    for kw in ({}, {"reduction": "none"}, {"label_smoothing": 0.1}):
+        x, tx = tg.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+        out, ref = F.cross_entropy(x, tg.tensor(t), **kw), torch.nn.functional.cross_entropy(tx, torch.tensor(t), **kw)
+        assert out.shape == tuple(ref.shape)
+        np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-5)
+        out.sum().backward()
+        ref.sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match=r"\(2, 4, 5\)"):
+        F.cross_entropy(tg.tensor(a), tg.tensor(t[:, :2]))
+
+
+INDICES = [(0, slice(None), [0, 1]), ([0, 1], slice(None), 0), (1, Ellipsis, [0, 2]), (slice(None), 0, None, [1, 2]),
+           (0, slice(None), [[0], [1]], [1, 2]), (1, [0, 2], slice(1, 3), [4, 0]), (0, slice(None), [True, False, True, True])]
+
+
+@pytest.mark.parametrize("index", INDICES, ids=[str(i) for i in range(len(INDICES))])
+def test_integers_mixed_with_index_arrays_select_first_as_torch(index):
+    a = np.arange(120.0).reshape(2, 3, 4, 5)
+    tindex = tuple(torch.tensor(i) if isinstance(i, list) else i for i in index)
+    x, tx = tg.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    out, ref = x[index], tx[tindex]
+    np.testing.assert_array_equal(out.detach().numpy(), ref.detach().numpy())
+    weights = np.random.default_rng(2).standard_normal(ref.shape)
+    (out * tg.tensor(weights)).sum().backward()
+    (ref * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy())
+    y, ty = tg.zeros(2, 3, 4, 5, dtype="float64"), torch.zeros(2, 3, 4, 5, dtype=torch.float64)
+    y[index], ty[tindex] = tg.tensor(weights), torch.tensor(weights)  # assignment takes the same shape
+    np.testing.assert_array_equal(y.numpy(), ty.numpy())
+
+
+@pytest.mark.parametrize("base,exponent", [(0.0, 0.0), (0.0, -1.0), (0.0, 2.0), (-2.0, 0.5), (-2.0, 2.0), (0.0, 0.5),
+                                           (3.0, 0.0), (2.0, -1.5)])
+def test_pow_gradients_at_the_edges_match_torch(base, exponent):
+    a, b = tg.tensor(base, requires_grad=True), tg.tensor(exponent, requires_grad=True)
+    ta, tb = torch.tensor(base, requires_grad=True), torch.tensor(exponent, requires_grad=True)
+    with np.errstate(all="ignore"):
+        (a ** b).backward()
+    (ta ** tb).backward()
+    np.testing.assert_array_equal(a.grad.numpy(), ta.grad.numpy())
+    np.testing.assert_array_equal(b.grad.numpy(), tb.grad.numpy())
+
+
+def test_integer_division_gives_the_default_float_dtype_as_torch():
+    i, ti = tg.tensor([1, 2, 3]), torch.tensor([1, 2, 3])
+    for mine, ref in ((i / i, ti / ti), (i / 2, ti / 2), (2 / i, 2 / ti), (i / 2.5, ti / 2.5),
+                      (tg.tensor([True]) / tg.tensor([True]), torch.tensor([True]) / torch.tensor([True]))):
+        assert str(mine.dtype) == str(ref.dtype).replace("torch.", "")
+        np.testing.assert_allclose(mine.numpy(), ref.numpy())
+    tg.set_default_dtype("float64")
+    try:
+        assert (i / i).dtype == np.float64
+    finally:
+        tg.set_default_dtype("float32")
+
+
+def test_full_infers_its_dtype_from_the_value_as_torch():
+    for value in (4, 4.0, True):
+        assert str(tg.full((2, 2), value).dtype) == str(torch.full((2, 2), value).dtype).replace("torch.", "")
+    assert tg.full((2,), 4, dtype="float32").dtype == np.float32
+
+
+def test_max_pool2d_of_integers_with_padding_as_torch():
+    from tinygrad_course.nn import functional as F
+    x = np.arange(-8, 17).reshape(1, 1, 5, 5)
+    out = F.max_pool2d(tg.tensor(x), 3, stride=2, padding=1)
+    ref = torch.nn.functional.max_pool2d(torch.tensor(x), 3, stride=2, padding=1)
+    assert out.dtype == np.int64
+    np.testing.assert_array_equal(out.numpy(), ref.numpy())

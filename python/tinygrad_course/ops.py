@@ -66,12 +66,15 @@ class Pow(Function):
         return out
 
     def backward(self, g):
+        # PyTorch's edge values: d/da is 0 where b == 0 (even at a = 0); d/db is out * log(a), so
+        # -inf for 0 ** (b < 0) and NaN for a < 0, except 0 where a == 0 and b >= 0
         a, b, out = self.saved
-        ga = g * b * a ** (b - 1) if self.needs_input_grad[0] else None
-        gb = None
-        if self.needs_input_grad[1]:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                gb = g * out * self.xp.where(a > 0, self.xp.log(self.xp.where(a > 0, a, 1)), 0)
+        xp, ga, gb = self.xp, None, None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.needs_input_grad[0]:
+                ga = xp.where(b == 0, 0, g * b * a ** (b - 1))
+            if self.needs_input_grad[1]:
+                gb = xp.where((a == 0) & (b >= 0), 0, g * out * xp.log(a))
         return ga, gb
 
 

@@ -602,7 +602,11 @@ class Tensor:
     def __setitem__(self, index, value):
         index = _index_arrays(index, self)
         o = self._other_array(value) if isinstance(value, Tensor) else self._operand(value)
-        self._inplace("__setitem__", lambda a: a.__setitem__(index, o))
+        split = _ints_first(index)
+        if split:  # a[first] is a view: writing into it writes into a
+            self._inplace("__setitem__", lambda a: a[split[0]].__setitem__(split[1], o))
+        else:
+            self._inplace("__setitem__", lambda a: a.__setitem__(index, o))
 
     # --- conversions ----------------------------------------------------------------
     def astype(self, dtype) -> "Tensor":
@@ -665,8 +669,8 @@ class Tensor:
     def __rsub__(self, o): return self._binary(o, _ops.Sub, reverse=True)
     def __mul__(self, o): return self._binary(o, _ops.Mul)
     def __rmul__(self, o): return self._binary(o, _ops.Mul, reverse=True)
-    def __truediv__(self, o): return self._binary(o, _ops.Div)
-    def __rtruediv__(self, o): return self._binary(o, _ops.Div, reverse=True)
+    def __truediv__(self, o): return self._true_div(o)
+    def __rtruediv__(self, o): return self._true_div(o, reverse=True)
     def __pow__(self, o): return self._binary(o, _ops.Pow)
     def __rpow__(self, o): return self._binary(o, _ops.Pow, reverse=True)
     def __neg__(self): return _ops.Neg.apply(self)
@@ -674,6 +678,13 @@ class Tensor:
     def __rmatmul__(self, o): return self._operand_tensor(o).matmul(self)
 
     add, sub, mul, div, pow = __add__, __sub__, __mul__, __truediv__, __pow__
+
+    def _true_div(self, other, reverse=False):
+        """Division of integers (or bools) gives the default float dtype, as in PyTorch (NumPy: float64)."""
+        if self.dtype.kind in "iub" and (not isinstance(other, Tensor) or other.dtype.kind in "iub"):
+            self = self.astype(_default_dtype)
+            other = other.astype(_default_dtype) if isinstance(other, Tensor) else other
+        return self._binary(other, _ops.Div, reverse)
 
     # comparisons give bool tensors (not differentiable)
     def _compare(self, other, fn):
@@ -821,7 +832,11 @@ class Tensor:
     broadcast_to = expand
 
     def __getitem__(self, index):
-        return _ops.GetItem.apply(self, index=_index_arrays(index, self))
+        index = _index_arrays(index, self)
+        split = _ints_first(index)
+        if split:
+            return self[split[0]][split[1]]
+        return _ops.GetItem.apply(self, index=index)
 
     def pad(self, pad, value: float = 0.0):
         """Constant padding, PyTorch order: (left, right) of the last dim, then of the one before, ..."""
@@ -989,6 +1004,22 @@ def _axes(axis, ndim):
     return tuple(sorted(listed)) if ndim else None
 
 
+def _is_int(i) -> bool:
+    return isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_))
+
+
+def _ints_first(index):
+    """PyTorch's order for an index that mixes integers and index arrays: (integers, the rest), else None.
+
+    PyTorch takes integers as plain selections before the index arrays; NumPy counts them among the
+    arrays, so zeros(2, 3, 4)[0, :, [0, 1]] is (2, 3) in NumPy and (3, 2) in PyTorch.
+    """
+    if not (isinstance(index, tuple) and _ops._is_advanced(index) and any(_is_int(i) for i in index)):
+        return None
+    first = tuple(i if _is_int(i) or i is Ellipsis else slice(None) for i in index if i is not None)
+    return first, tuple(i for i in index if not _is_int(i))
+
+
 def _shape_arg(shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         return tuple(shape[0])
@@ -1056,6 +1087,11 @@ def ones(*shape, dtype=None, requires_grad=False, device="cpu") -> Tensor:
 
 
 def full(shape, fill_value, dtype=None, requires_grad=False, device="cpu") -> Tensor:
+    """A tensor of `fill_value`; without dtype, as in PyTorch: bool for a bool, int64 for an int, else the default."""
+    if dtype is None and isinstance(fill_value, (bool, np.bool_)):
+        dtype = np.bool_
+    elif dtype is None and isinstance(fill_value, (int, np.integer)):
+        dtype = np.int64
     return _filled(fill_value, (shape,), dtype, requires_grad, device)
 
 

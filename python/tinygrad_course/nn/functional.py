@@ -167,6 +167,8 @@ def _pool_args(name, x, kernel_size, stride, padding):
 def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
     """Max over kernel windows (stride defaults to the kernel); padding counts as -inf."""
     kernel, stride, padding = _pool_args("max_pool2d", x, kernel_size, stride, padding)
+    if x.dtype.kind in "iub":  # the kernels pad with -inf: pool integers as float64 (exact below 2**53)
+        return max_pool2d(x.double(), kernel, stride, padding).astype(x.dtype)
     return ops.MaxPool2d.apply(x, kernel=kernel, stride=stride, padding=padding)
 
 
@@ -294,20 +296,29 @@ def nll_loss(log_probs: Tensor, target: Tensor, reduction: str = "mean") -> Tens
 
 
 def cross_entropy(logits: Tensor, target: Tensor, label_smoothing: float = 0.0, reduction: str = "mean") -> Tensor:
-    """Softmax cross-entropy from (N, C) logits and int64 class indices (or float probabilities).
+    """Softmax cross-entropy over the classes on axis 1 of (N, C) or (N, C, d1, ...) logits, as in PyTorch.
 
-    With label smoothing e the target is (1 - e) * one_hot + e / C, as in PyTorch.
+    The target holds int64 class indices, (N,) or (N, d1, ...), or float probabilities of the
+    input's shape. With label smoothing e the target is (1 - e) * one_hot + e / C, as in PyTorch.
     """
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
     if target.dtype.kind == "f":
-        logp = logits.log_softmax(axis=-1)
+        classes = 1 if logits.ndim >= 2 else 0  # a single (C,) sample has its classes on axis 0
+        logp = logits.log_softmax(axis=classes)
         if target.shape != logits.shape:
             raise ValueError(f"cross_entropy: probability target shape {target.shape} must equal input {logits.shape}")
         _check_dtypes("cross_entropy", logits, target)
         if label_smoothing:
-            target = target * (1 - label_smoothing) + label_smoothing / logits.shape[-1]
-        return _reduce(-(target * logp).sum(axis=-1), reduction)
+            target = target * (1 - label_smoothing) + label_smoothing / logits.shape[classes]
+        return _reduce(-(target * logp).sum(axis=classes), reduction)
+    if logits.ndim > 2:  # (N, C, d1, ...): every position is a sample; classes move last
+        if target.shape != logits.shape[:1] + logits.shape[2:]:
+            raise ValueError(f"cross_entropy: class-index target shape {target.shape} must be "
+                             f"{logits.shape[:1] + logits.shape[2:]} for input {logits.shape}")
+        flat = logits.permute(0, *range(2, logits.ndim), 1).reshape(-1, logits.shape[1])
+        loss = cross_entropy(flat, target.reshape(-1), label_smoothing, reduction)
+        return loss.reshape(target.shape) if reduction == "none" else loss
     _check_class_targets("cross_entropy", logits, target)
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")

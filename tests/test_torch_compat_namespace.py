@@ -326,6 +326,22 @@ def test_random_functions_follow_manual_seed_and_generators(name):
     assert g.initial_seed() == 7
 
 
+def test_rng_state_can_be_saved_and_restored(tmp_path):
+    tg.manual_seed(4)
+    tg.save({"rng": tg.get_rng_state()}, tmp_path / "rng.pt")
+    first = tg.rand(5).numpy()
+    tg.set_rng_state(tg.load(tmp_path / "rng.pt")["rng"])
+    np.testing.assert_array_equal(tg.rand(5).numpy(), first)
+    g = tg.Generator().manual_seed(1)
+    state = g.get_state()
+    first = tg.randperm(10, generator=g).tolist()
+    assert tg.randperm(10, generator=g.set_state(state)).tolist() == first
+    with pytest.raises(ValueError, match="not a state from get_rng_state"):
+        tg.set_rng_state({"bit_generator": "nonsense"})
+    with pytest.raises(ValueError, match="Generator.set_state"):
+        g.set_state(3)
+
+
 def test_generator_errors():
     with pytest.raises(TypeError, match="seed must be an int"):
         tg.Generator().manual_seed(1.5)

@@ -20,8 +20,9 @@ from .tensor import (Function, Tensor, arange, from_numpy, full, get_default_dty
                      zeros_like)
 from .functions import (METHOD_FUNCTIONS as _METHOD_FUNCTIONS, MISSING_METHODS as _MISSING_METHODS, Generator,
                         as_tensor, bernoulli, bmm, cat, concat, concatenate, cuda, device, empty, empty_like, eye,
-                        full_like, hstack, inference_mode, is_tensor, linspace, max, min, mm, multinomial, mv, normal,
-                        rand_like, randint, randint_like, randn_like, randperm, stack, vstack, where)
+                        full_like, get_rng_state, hstack, inference_mode, is_tensor, linspace, max, min, mm,
+                        multinomial, mv, normal, rand_like, randint, randint_like, randn_like, randperm,
+                        set_rng_state, stack, vstack, where)
 from . import checkpoint, data, nn, optim  # noqa: E402
 from .checkpoint import load_object as load, save_object as save  # torch.save / torch.load
 
@@ -34,7 +35,7 @@ __all__ = [
     "linspace", "zeros_like", "ones_like", "full_like", "empty_like", "rand", "randn", "randint", "rand_like",
     "randn_like", "randint_like", "randperm", "normal", "multinomial", "bernoulli", "arange", "concat", "cat",
     "concatenate", "stack", "hstack", "vstack", "where", "max", "min", "mm", "bmm", "mv", "no_grad",
-    "inference_mode", "set_grad_enabled", "is_grad_enabled", "manual_seed",
+    "inference_mode", "set_grad_enabled", "is_grad_enabled", "manual_seed", "get_rng_state", "set_rng_state",
     "Generator", "set_default_dtype", "get_default_dtype", "device", "cuda", "set_backend", "get_backend",
     "get_backend_name", "use_backend", "available_backends", "nn", "optim", "data", "checkpoint", "save", "load",
     "float32", "float64", "int64", "float", "double", "long", "bool", "dtype", "finfo", "iinfo",

@@ -375,6 +375,29 @@ class Generator:
     def initial_seed(self) -> int:
         return self._seed
 
+    def get_state(self) -> dict:
+        return self._rng.bit_generator.state
+
+    def set_state(self, new_state: dict) -> "Generator":
+        _set_state(self._rng, new_state, "Generator.set_state")
+        return self
+
+
+def get_rng_state() -> dict:
+    """The global generator's state, for set_rng_state (a dict, which save() can store; torch's is a tensor)."""
+    return get_rng().bit_generator.state
+
+
+def set_rng_state(new_state: dict) -> None:
+    _set_state(get_rng(), new_state, "set_rng_state")
+
+
+def _set_state(rng, new_state, name):
+    try:
+        rng.bit_generator.state = new_state
+    except (TypeError, ValueError, KeyError) as e:
+        raise ValueError(f"{name}: not a state from get_rng_state() or Generator.get_state() ({e!r})") from None
+
 
 def _rng_of(generator) -> np.random.Generator:
     if generator is None:

@@ -480,3 +480,41 @@ def test_eye_matches_torch():
         nn.init.eye_(nn.Parameter(np.zeros((2, 2, 2))))
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         nn.init.orthogonal_(nn.Parameter(np.zeros(3)))
+
+
+# --- loss modules: PyTorch's arguments in PyTorch's order ----------------------------------------------
+@pytest.mark.parametrize("size_average, reduce", [(None, None), (False, None), (None, False), (True, True),
+                                                  (False, True), (True, False)])
+@pytest.mark.parametrize("name", ["CrossEntropyLoss", "NLLLoss", "MSELoss", "BCELoss", "BCEWithLogitsLoss"])
+def test_loss_legacy_flags_and_positional_order_match_torch(name, size_average, reduce):
+    torch = pytest.importorskip("torch")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns that size_average and reduce are deprecated
+        theirs = getattr(torch.nn, name)(size_average=size_average, reduce=reduce)
+    ours = getattr(nn, name)(size_average=size_average, reduce=reduce)
+    assert ours.reduction == theirs.reduction
+    x = rand(4, 3)
+    if name in ("CrossEntropyLoss", "NLLLoss"):
+        target = np.array([0, 2, 1, 2])
+        x = x if name == "CrossEntropyLoss" else np.log(np.exp(x) / np.exp(x).sum(1, keepdims=True))
+        positional = (None, None, -100, None, "sum")  # weight, size_average, ignore_index, reduce, reduction
+    else:
+        target = np.random.default_rng(1).uniform(size=(4, 3))
+        x = 1 / (1 + np.exp(-x)) if name == "BCELoss" else x
+        positional = (None, None, "sum") if name == "MSELoss" else (None, None, None, "sum")
+    out = ours(tg.tensor(x), tg.tensor(target))
+    assert_close(out.data, theirs(torch.from_numpy(x), torch.from_numpy(target)).numpy())
+    assert getattr(nn, name)(*positional).reduction == getattr(torch.nn, name)(*positional).reduction == "sum"
+
+
+def test_loss_options_not_implemented_are_refused():
+    for make, option in [(lambda: nn.CrossEntropyLoss(tg.ones(3)), "weight"),
+                         (lambda: nn.CrossEntropyLoss(ignore_index=0), "ignore_index"),
+                         (lambda: nn.NLLLoss(weight=tg.ones(3)), "weight"),
+                         (lambda: nn.BCEWithLogitsLoss(pos_weight=tg.ones(1)), "pos_weight"),
+                         (lambda: nn.BCELoss(tg.ones(1)), "weight")]:
+        with pytest.raises(NotImplementedError, match=f"{option}="):
+            make()
+    assert nn.CrossEntropyLoss(label_smoothing=0.1, reduction="sum").label_smoothing == 0.1
+    assert nn.DiceLoss(0.5, "sum").reduction == "sum" and nn.FocalLoss(0.5, 1.0, "none").reduction == "none"

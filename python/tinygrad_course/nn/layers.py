@@ -295,8 +295,9 @@ def _ceil_mode_extra(size: int, kernel: int, stride: int, padding: int) -> int:
 def _unsupported(layer: str, **options) -> None:
     """Refuse PyTorch options this layer does not implement, rather than ignore them."""
     for name, (value, default) in options.items():
-        if value != default:
-            raise NotImplementedError(f"{layer}: {name}={value!r} is not supported (only {name}={default!r})")
+        if (value is not None) if default is None else (value != default):
+            shown = f"a {type(value).__name__}" if default is None else repr(value)
+            raise NotImplementedError(f"{layer}: {name}= {shown} is not supported (only {name}={default!r})")
 
 
 class MaxPool2d(Module):
@@ -643,9 +644,22 @@ class Identity(Module):
 
 
 # --- losses -------------------------------------------------------------------------------------
+def _legacy_reduction(size_average, reduce, reduction: str) -> str:
+    """PyTorch's deprecated size_average/reduce flags, translated to a reduction as PyTorch does."""
+    if size_average is None and reduce is None:
+        return reduction
+    if reduce is False:
+        return "none"
+    return "sum" if size_average is False else "mean"
+
+
 class _Loss(Module):
-    def __init__(self, reduction: str = "mean"):
+    """Losses take PyTorch's arguments in PyTorch's order; options the functional losses do not
+    implement yet (class weights, ignore_index, pos_weight) are refused rather than ignored."""
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__()
+        reduction = _legacy_reduction(size_average, reduce, reduction)
         if reduction not in ("mean", "sum", "none"):
             raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
         self.reduction = reduction
@@ -657,8 +671,10 @@ class _Loss(Module):
 class CrossEntropyLoss(_Loss):
     """Softmax + negative log-likelihood from raw logits (N, C) and class indices (or probabilities)."""
 
-    def __init__(self, label_smoothing: float = 0.0, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None, reduction: str = "mean",
+                 label_smoothing: float = 0.0):
+        super().__init__(size_average, reduce, reduction)
+        _unsupported("CrossEntropyLoss", weight=(weight, None), ignore_index=(ignore_index, -100))
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
         self.label_smoothing = label_smoothing
@@ -670,6 +686,10 @@ class CrossEntropyLoss(_Loss):
 class NLLLoss(_Loss):
     """Negative log-likelihood of class indices from log-probabilities (pair with LogSoftmax)."""
 
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
+        _unsupported("NLLLoss", weight=(weight, None), ignore_index=(ignore_index, -100))
+
     def forward(self, log_probs: Tensor, target: Tensor) -> Tensor:
         return F.nll_loss(log_probs, target, self.reduction)
 
@@ -677,12 +697,20 @@ class NLLLoss(_Loss):
 class BCEWithLogitsLoss(_Loss):
     """Binary cross-entropy with the sigmoid fused in: finite even for logits of +-100."""
 
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean", pos_weight=None):
+        super().__init__(size_average, reduce, reduction)
+        _unsupported("BCEWithLogitsLoss", weight=(weight, None), pos_weight=(pos_weight, None))
+
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(logits, target, self.reduction)
 
 
 class BCELoss(_Loss):
     """Binary cross-entropy on probabilities (logs clamped at -100 as in PyTorch)."""
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
+        _unsupported("BCELoss", weight=(weight, None))
 
     def forward(self, probs: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy(probs, target, self.reduction)
@@ -697,7 +725,7 @@ class DiceLoss(_Loss):
     """Soft Dice loss from per-pixel logits and a binary (or soft) mask, per sample then reduced."""
 
     def __init__(self, smooth: float = 1.0, reduction: str = "mean"):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         if smooth < 0:
             raise ValueError(f"smooth must be >= 0, got {smooth}")
         self.smooth = smooth
@@ -717,7 +745,7 @@ class FocalLoss(_Loss):
     """Binary focal loss on logits (torchvision's sigmoid_focal_loss); alpha=None disables class weighting."""
 
     def __init__(self, alpha: float | None = 0.25, gamma: float = 2.0, reduction: str = "mean"):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         if gamma < 0:
             raise ValueError(f"gamma must be >= 0, got {gamma}")
         self.alpha, self.gamma = alpha, gamma

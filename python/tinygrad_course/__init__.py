@@ -23,6 +23,8 @@ from .functions import (METHOD_FUNCTIONS as _METHOD_FUNCTIONS, MISSING_METHODS a
                         full_like, get_rng_state, hstack, inference_mode, is_tensor, linspace, max, min, mm,
                         multinomial, mv, normal, rand_like, randint, randint_like, randn_like, randperm,
                         set_rng_state, stack, vstack, where)
+# `tinygrad_course.device` is now torch.device's counterpart; the module device.py stays importable by
+# `from tinygrad_course.device import ...` (but `import tinygrad_course.device as m` gives the class).
 from . import checkpoint, data, nn, optim  # noqa: E402
 from .checkpoint import load_object as load, save_object as save  # torch.save / torch.load
 

@@ -265,7 +265,7 @@ def test_device_is_the_canonical_device_name():
     assert cpu == "cpu" and cpu.type == "cpu" and cpu.index is None and repr(cpu) == "device(type='cpu')"
     cuda = tg.device("cuda:0")
     assert cuda == "cuda" and cuda.index == 0 and repr(cuda) == repr(torch.device("cuda:0"))
-    assert tg.device("cuda", 0) == cuda and tg.device(cuda) == "cuda"
+    assert tg.device("cuda", 0) == cuda and tg.device(cuda) == "cuda" and tg.device(cuda).index == 0
     assert tg.ones(2).to(cpu).device == cpu and tg.ones(2, device=cpu).device == "cpu"
     with pytest.raises(ValueError, match="unknown device"):
         tg.device("tpu")

@@ -293,6 +293,8 @@ class device(str):
     """
 
     def __new__(cls, type, index=None):
+        if isinstance(type, device) and index is None:  # device(device("cuda:0")) keeps its index
+            type, index = str(type), type.index
         name = str(type) if index is None else f"{type}:{index}"
         if index is not None and ":" in str(type):
             raise ValueError(f"device(): type {type!r} already has an index; give device({type!r})")

@@ -583,7 +583,7 @@ def multinomial(input, num_samples: int, replacement: bool = False, *, generator
         u = rng.random((len(weights), num_samples)) * cdf[:, -1:]
         picks = np.stack([np.minimum(np.searchsorted(c, row, side="right"), len(c) - 1) for c, row in zip(cdf, u)])
     else:  # the smallest exponential(1) / weight keys: a weighted draw without replacement
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):  # weight 0: key inf, drawn last
             keys = rng.exponential(size=weights.shape) / weights
         picks = np.argsort(keys, axis=1, kind="stable")[:, :num_samples]
     picks = picks if input.ndim == 2 else picks[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import multiprocessing
 import os
+import time
 
 import numpy as np
 import pytest
@@ -539,3 +540,28 @@ def test_iterable_dataset_refuses_an_order():
             DataLoader(OurStream(3), **kwargs)
     with pytest.raises(NotImplementedError, match="must define __iter__"):
         list(DataLoader(D.IterableDataset()))
+
+
+def _slow(i):
+    if i == 2:
+        time.sleep(30)
+    return np.zeros(2)
+
+
+def test_worker_timeout_is_named_and_the_stuck_worker_stopped():
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"timed out after 0.3 s waiting for batch 1 from worker 1"):
+        list(DataLoader(Samples(4, _slow), batch_size=2, num_workers=2, timeout=0.3))
+    assert not multiprocessing.active_children()
+    assert time.monotonic() - started < 20  # the sleeping worker was stopped, not waited for
+
+
+def _tensor_pairs(samples):
+    return tg.tensor(np.stack([s[0] for s in samples])), [s[1] for s in samples]
+
+
+def test_workers_send_back_what_collate_fn_returns():
+    ds = Samples(6, SAMPLE_KINDS["tuple"])
+    for x, labels in DataLoader(ds, batch_size=3, num_workers=2, collate_fn=_tensor_pairs):
+        assert isinstance(x, tg.Tensor) and x.shape == (3, 3)
+        np.testing.assert_array_equal(x.numpy()[:, 0], labels)

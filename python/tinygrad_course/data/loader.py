@@ -331,7 +331,7 @@ class DataLoader:
         ctx = self.multiprocessing_context
         ctx = multiprocessing.get_context(ctx) if ctx is None or isinstance(ctx, str) else ctx
         n = self.num_workers if self._iterable else min(self.num_workers, len(batches))
-        procs, conns = [], []
+        procs, conns, finished = [], [], False
         try:
             for w in range(n):
                 here, there = ctx.Pipe()
@@ -350,6 +350,7 @@ class DataLoader:
                 conns.append(here)
             if self._iterable:
                 yield from self._stream_from_workers(procs, conns)
+                finished = True
                 return
             ahead = self.prefetch_factor * n  # a multiple of n: batch k + ahead goes to batch k's worker
             for k in range(min(ahead, len(batches))):
@@ -359,14 +360,15 @@ class DataLoader:
                 if k + ahead < len(batches):
                     conns[k % n].send(k + ahead)
                 yield _to_tensors_unless(self, batch)
+            finished = True
         finally:
             for conn in conns:
                 try:
                     conn.send(None)
                 except OSError:  # that worker is gone already
                     pass
-            for proc in procs:
-                proc.join(timeout=5)
+            for proc in procs:  # idle workers exit at once; one busy after an error or a break is stopped
+                proc.join(timeout=5 if finished else 0.1)
                 if proc.is_alive():
                     proc.terminate()
                     proc.join()

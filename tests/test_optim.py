@@ -462,6 +462,21 @@ SCHEDULER_CASES = {
     "CosineAnnealingLR": lambda m, o: m.CosineAnnealingLR(o, T_max=4, eta_min=0.01),
     "CosineAnnealingLR-long": lambda m, o: m.CosineAnnealingLR(o, T_max=20),
     "chained": lambda m, o: [m.StepLR(o, step_size=2, gamma=0.5), m.ExponentialLR(o, gamma=0.9)],
+    "LinearLR-warmup": lambda m, o: m.LinearLR(o, start_factor=0.25, total_iters=4),
+    "LinearLR-decay": lambda m, o: m.LinearLR(o, start_factor=1.0, end_factor=0.1, total_iters=6),
+    "ConstantLR": lambda m, o: m.ConstantLR(o, factor=0.5, total_iters=3),
+    "CosineAnnealingWarmRestarts": lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=3, eta_min=0.001),
+    "CosineAnnealingWarmRestarts-T_mult": lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=2, T_mult=2),
+    "SequentialLR-warmup-cosine": lambda m, o: m.SequentialLR(
+        o, [m.LinearLR(o, start_factor=0.1, total_iters=3), m.CosineAnnealingLR(o, T_max=7, eta_min=0.001)],
+        milestones=[3]),
+    "SequentialLR-three": lambda m, o: m.SequentialLR(
+        o, [m.ConstantLR(o, factor=0.5, total_iters=2), m.ExponentialLR(o, gamma=0.9), m.StepLR(o, 2, gamma=0.5)],
+        milestones=[2, 5]),
+    "SequentialLR-closed-forms": lambda m, o: m.SequentialLR(
+        o, [m.LinearLR(o, start_factor=0.5, total_iters=2), m.MultiStepLR(o, milestones=[0, 1, 3]),
+            m.ConstantLR(o, factor=0.2, total_iters=2), m.CosineAnnealingWarmRestarts(o, T_0=2)],
+        milestones=[2, 5, 7]),
 }
 
 
@@ -705,3 +720,62 @@ def test_new_schedulers_resume_through_a_checkpoint_file(tmp_path):
         plateau2.step(metric)
         resumed.append((opt2.param_groups[0]["lr"], opt2.param_groups[0]["betas"]))
     assert resumed == expected
+
+
+def test_warm_restarts_take_fractional_epochs_like_torch():
+    torch = pytest.importorskip("torch")
+
+    def run(lib, make_tensor):
+        opt = lib.SGD([make_tensor()], lr=0.1)
+        sched = lib.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=3, eta_min=0.01)
+        history = []
+        for epoch in range(6):
+            for i in range(4):  # stepped per batch, as PyTorch's documentation shows
+                opt.step()
+                sched.step(epoch + i / 4)
+                history.append(sched.get_last_lr()[0])
+        sched.step()  # and back to whole epochs
+        return history + sched.get_last_lr()
+
+    ours = run(optim, lambda: nn.Parameter(np.zeros(1)))
+    theirs = run(torch.optim, lambda: torch.zeros(1, requires_grad=True))
+    assert_close(ours, theirs, rtol=1e-12, atol=1e-15)
+
+
+def test_sequential_lr_validation_and_resume():
+    def build():
+        opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+        warmup = lr_scheduler.LinearLR(opt, start_factor=0.1, total_iters=2)
+        return opt, lr_scheduler.SequentialLR(opt, [warmup, lr_scheduler.ExponentialLR(opt, 0.5)], milestones=[2])
+
+    opt, sched = build()
+    for _ in range(3):
+        sched.step()
+    saved = sched.state_dict()
+    expected = []
+    for _ in range(3):
+        sched.step()
+        expected.append(sched.get_last_lr())
+    opt2, sched2 = build()
+    sched2.load_state_dict(saved)
+    opt2.param_groups[0]["lr"] = saved["_last_lr"][0]
+    resumed = []
+    for _ in range(3):
+        sched2.step()
+        resumed.append(sched2.get_last_lr())
+    assert resumed == expected
+
+    other = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    with pytest.raises(ValueError, match="one milestone fewer"):
+        lr_scheduler.SequentialLR(opt, [lr_scheduler.ExponentialLR(opt, 0.5)], milestones=[2])
+    with pytest.raises(ValueError, match="another optimizer"):
+        lr_scheduler.SequentialLR(opt, [lr_scheduler.ExponentialLR(other, 0.5)], milestones=[])
+    with pytest.raises(ValueError, match="ReduceLROnPlateau"):
+        lr_scheduler.SequentialLR(opt, [lr_scheduler.ReduceLROnPlateau(opt)], milestones=[])
+    for bad in [dict(start_factor=0.0), dict(end_factor=1.5), dict(total_iters=0)]:
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            lr_scheduler.LinearLR(opt, **bad)
+    with pytest.raises(ValueError, match="T_mult"):
+        lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=0)
+    with pytest.raises(ValueError, match="factor"):
+        lr_scheduler.ConstantLR(opt, factor=2.0)

@@ -4,12 +4,13 @@
     sched = optim.lr_scheduler.ExponentialLR(opt, gamma=0.95)
 """
 from . import lr_scheduler  # noqa: F401
-from .lr_scheduler import (CosineAnnealingLR, ExponentialLR, LambdaLR, LRScheduler, MultiStepLR, OneCycleLR,
-                           ReduceLROnPlateau, StepLR, TimeBasedDecay)
+from .lr_scheduler import (ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, ExponentialLR, LambdaLR,
+                           LinearLR, LRScheduler, MultiStepLR, OneCycleLR, ReduceLROnPlateau, SequentialLR, StepLR,
+                           TimeBasedDecay)
 from .optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, Optimizer, RMSprop
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "RMSprop", "lr_scheduler", "LRScheduler", "StepLR",
     "ExponentialLR", "LambdaLR", "TimeBasedDecay", "MultiStepLR", "CosineAnnealingLR", "OneCycleLR",
-    "ReduceLROnPlateau",
+    "ReduceLROnPlateau", "LinearLR", "ConstantLR", "CosineAnnealingWarmRestarts", "SequentialLR",
 ]

@@ -10,13 +10,15 @@ PyTorch, most schedules are applied multiplicatively to the current "lr"
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections import Counter
 
 from ..tensor import Tensor
 from .optimizers import Optimizer
 
 __all__ = ["LRScheduler", "StepLR", "ExponentialLR", "LambdaLR", "TimeBasedDecay", "MultiStepLR",
-           "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau"]
+           "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau", "LinearLR", "ConstantLR",
+           "CosineAnnealingWarmRestarts", "SequentialLR"]
 
 
 class LRScheduler:
@@ -36,6 +38,11 @@ class LRScheduler:
                                "it is set when a scheduler is built with last_epoch=-1")
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
+        self._is_initial = False
+        self._initial_step()
+
+    def _initial_step(self) -> None:
+        """The step that construction makes (SequentialLR repeats it when its first scheduler starts)."""
         self._step_count = 0
         self._is_initial = True
         self.step()
@@ -43,6 +50,18 @@ class LRScheduler:
 
     def get_lr(self) -> list[float]:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def _closed_form_lr(self) -> list[float] | None:
+        """The rates at `last_epoch` from base_lrs alone, where the schedule has a formula (else None)."""
+        return None
+
+    def _restart_at(self, epoch: int) -> None:
+        """Jump to `epoch` (SequentialLR starts a scheduler at 0 at its milestone), as PyTorch's _update_lr."""
+        self.last_epoch = epoch
+        lrs = self._closed_form_lr()
+        for group, lr in zip(self.optimizer.param_groups, lrs if lrs is not None else self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = self._current_lrs()
 
     def _current_lrs(self) -> list[float]:
         return [group["lr"] for group in self.optimizer.param_groups]
@@ -81,6 +100,9 @@ class StepLR(LRScheduler):
             return self._current_lrs()
         return [lr * self.gamma for lr in self._current_lrs()]
 
+    def _closed_form_lr(self):
+        return [base * self.gamma ** (self.last_epoch // self.step_size) for base in self.base_lrs]
+
 
 class ExponentialLR(LRScheduler):
     """Multiply the rate by gamma every epoch: lr = lr0 * gamma ** epoch."""
@@ -93,6 +115,9 @@ class ExponentialLR(LRScheduler):
         if self._is_initial:
             return self._current_lrs()
         return [lr * self.gamma for lr in self._current_lrs()]
+
+    def _closed_form_lr(self):
+        return [base * self.gamma ** self.last_epoch for base in self.base_lrs]
 
 
 class MultiStepLR(LRScheduler):
@@ -109,6 +134,10 @@ class MultiStepLR(LRScheduler):
         if self.last_epoch not in self.milestones:
             return self._current_lrs()
         return [lr * self.gamma ** self.milestones[self.last_epoch] for lr in self._current_lrs()]
+
+    def _closed_form_lr(self):
+        passed = bisect_right(sorted(self.milestones.elements()), self.last_epoch)
+        return [base * self.gamma ** passed for base in self.base_lrs]
 
 
 class LambdaLR(LRScheduler):
@@ -169,6 +198,160 @@ class CosineAnnealingLR(LRScheduler):
                     for base, lr in zip(self.base_lrs, self._current_lrs())]
         return [(1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T)) * (lr - eta_min) + eta_min
                 for lr in self._current_lrs()]
+
+    def _closed_form_lr(self):
+        return [self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+                for base in self.base_lrs]
+
+
+def _factor(name: str, value, low_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            (0 < value <= 1) if low_open else (0 <= value <= 1)):
+        raise ValueError(f"{name} must be a number in {'(0, 1]' if low_open else '[0, 1]'}, got {value!r}")
+    return value
+
+
+class LinearLR(LRScheduler):
+    """Multiply the rate by a factor that moves linearly from start_factor to end_factor over total_iters
+    epochs, then stays (a warm-up when start_factor < 1)."""
+
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+                 total_iters: int = 5, last_epoch: int = -1):
+        self.start_factor = _factor("start_factor", start_factor, low_open=True)
+        self.end_factor = _factor("end_factor", end_factor)
+        self.total_iters = _positive_int_arg("total_iters", total_iters)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self.last_epoch == 0:
+            return [lr * self.start_factor for lr in self._current_lrs()]
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return self._current_lrs()
+        change = self.end_factor - self.start_factor  # PyTorch's recursive (chainable) form
+        ratio = 1.0 + change / (self.total_iters * self.start_factor + (self.last_epoch - 1) * change)
+        return [lr * ratio for lr in self._current_lrs()]
+
+    def _closed_form_lr(self):
+        done = min(self.total_iters, self.last_epoch) / self.total_iters
+        return [base * (self.start_factor + (self.end_factor - self.start_factor) * done) for base in self.base_lrs]
+
+
+class ConstantLR(LRScheduler):
+    """Multiply the rate by `factor` for the first total_iters epochs, then restore it."""
+
+    def __init__(self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch: int = -1):
+        self.factor = _factor("factor", factor)
+        self.total_iters = _positive_int_arg("total_iters", total_iters)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self.last_epoch == 0:
+            return [lr * self.factor for lr in self._current_lrs()]
+        if self.last_epoch != self.total_iters:
+            return self._current_lrs()
+        return [lr * (1.0 / self.factor) for lr in self._current_lrs()]
+
+    def _closed_form_lr(self):
+        return [base * (self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor))
+                for base in self.base_lrs]
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """SGDR: cosine annealing from lr0 to eta_min over T_i epochs, then a restart at lr0, with
+    T_0, T_0 * T_mult, T_0 * T_mult^2, ... epochs per cycle. step() also takes a fractional epoch,
+    e.g. step(epoch + i / batches_per_epoch) to anneal within epochs, as in PyTorch."""
+
+    def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0, last_epoch: int = -1):
+        self.T_0 = self.T_i = _positive_int_arg("T_0", T_0)
+        self.T_mult = _positive_int_arg("T_mult", T_mult)
+        if isinstance(eta_min, bool) or not isinstance(eta_min, (int, float)):
+            raise ValueError(f"eta_min must be a number, got {eta_min!r}")
+        self.eta_min = eta_min
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return [self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+                for base in self.base_lrs]
+
+    def step(self, epoch: float | None = None) -> None:
+        """Advance one epoch, or go to `epoch` (which may be fractional)."""
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur += 1
+            if self.T_cur >= self.T_i:  # a restart: the next cycle is T_mult times longer
+                self.T_cur -= self.T_i
+                self.T_i *= self.T_mult
+        elif epoch < 0:
+            raise ValueError(f"epoch must be non-negative, got {epoch}")
+        elif epoch >= self.T_0:
+            if self.T_mult == 1:
+                self.T_cur = epoch % self.T_0
+            else:  # which cycle `epoch` falls in: T_0 (T_mult^n - 1) / (T_mult - 1) epochs precede cycle n
+                n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
+                self.T_i = self.T_0 * self.T_mult ** n
+        else:
+            self.T_i, self.T_cur = self.T_0, epoch
+        self._step_count += 1
+        self.last_epoch = math.floor(epoch)
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = self._current_lrs()
+
+
+class SequentialLR(LRScheduler):
+    """Run `schedulers` one after another, switching at each of the `milestones` epochs (one fewer
+    than schedulers), e.g. a LinearLR warm-up followed by CosineAnnealingLR."""
+
+    def __init__(self, optimizer: Optimizer, schedulers, milestones, last_epoch: int = -1):
+        schedulers, milestones = list(schedulers), list(milestones)
+        if not schedulers:
+            raise ValueError("SequentialLR needs at least one scheduler")
+        for i, sched in enumerate(schedulers):
+            if isinstance(sched, ReduceLROnPlateau):
+                raise ValueError(f"SequentialLR cannot run ReduceLROnPlateau (scheduler {i}): its step needs a metric")
+            if not isinstance(sched, LRScheduler):
+                raise TypeError(f"SequentialLR: scheduler {i} is a {type(sched).__name__}, not a scheduler")
+            if sched.optimizer is not optimizer:
+                raise ValueError(f"SequentialLR: scheduler {i} ({type(sched).__name__}) belongs to another optimizer")
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(f"SequentialLR needs one milestone fewer than schedulers: got {len(schedulers)} "
+                             f"schedulers and {len(milestones)} milestones")
+        self.optimizer = optimizer
+        self._schedulers, self._milestones = schedulers, milestones
+        self.last_epoch = last_epoch + 1
+        # Undo what building the schedulers did, then start the first one afresh (PyTorch's order).
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        for sched in schedulers:
+            sched.last_epoch -= 1
+        first = schedulers[bisect_right(milestones, 0)]
+        first._initial_step()
+        self._last_lr = first.get_last_lr()
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        i = bisect_right(self._milestones, self.last_epoch)
+        sched = self._schedulers[i]
+        if i > 0 and self._milestones[i - 1] == self.last_epoch:
+            sched._restart_at(0)
+        else:
+            sched.step()
+        self._last_lr = sched.get_last_lr()
+
+    def state_dict(self) -> dict:
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        state = dict(state_dict)
+        for sched, saved in zip(self._schedulers, state.pop("_schedulers")):
+            sched.load_state_dict(saved)
+        self.__dict__.update(state)
 
 
 def _per_group(name: str, optimizer: Optimizer, value) -> list:

@@ -201,8 +201,6 @@ def test_names_we_lack_say_what_to_use():
         tg.autocast  # noqa: B018
     with pytest.raises(AttributeError, match="matmul, permute"):
         tg.einsum  # noqa: B018
-    with pytest.raises(AttributeError, match="remove the torch.backends lines"):
-        tg.backends  # noqa: B018
     with pytest.raises(AttributeError) as e:
         tg.randint_with_a_typo  # noqa: B018
     assert "randn" not in str(e.value) and "not supported" in str(e.value)  # no guess at a similar name
@@ -287,6 +285,14 @@ def test_cuda_questions(monkeypatch):
     monkeypatch.setenv("TINYGRAD_COURSE_CUDA_EMULATE", "1")
     assert tg.cuda.is_available() and tg.cuda.device_count() == 1 and tg.cuda.current_device() == 0
     tg.cuda.synchronize()
+
+
+def test_backends_lines_of_scripts_run(monkeypatch):
+    monkeypatch.setattr(tg.backends.cudnn, "benchmark", True)  # torch.backends.cudnn.benchmark = True
+    monkeypatch.setattr(tg.backends.cudnn, "deterministic", True)
+    assert tg.backends.cudnn.benchmark and not tg.backends.cudnn.is_available()
+    device = "cuda" if tg.cuda.is_available() else "mps" if tg.backends.mps.is_available() else "cpu"
+    assert device in ("cpu", "cuda")
 
 
 def test_cuda_manual_seed_seeds_the_one_generator():

@@ -19,9 +19,9 @@ from .tensor import (Function, Tensor, arange, from_numpy, full, get_default_dty
                      no_grad, ones, ones_like, rand, randn, set_default_dtype, set_grad_enabled, tensor, zeros,
                      zeros_like)
 from .functions import (METHOD_FUNCTIONS as _METHOD_FUNCTIONS, MISSING_METHODS as _MISSING_METHODS, Generator,
-                        as_tensor, bernoulli, bmm, cat, concat, concatenate, cuda, device, empty, empty_like, eye,
-                        full_like, get_rng_state, hstack, inference_mode, is_tensor, linspace, max, min, mm,
-                        multinomial, mv, normal, rand_like, randint, randint_like, randn_like, randperm,
+                        as_tensor, backends, bernoulli, bmm, cat, concat, concatenate, cuda, device, empty,
+                        empty_like, eye, full_like, get_rng_state, hstack, inference_mode, is_tensor, linspace, max,
+                        min, mm, multinomial, mv, normal, rand_like, randint, randint_like, randn_like, randperm,
                         set_rng_state, stack, vstack, where)
 # `tinygrad_course.device` is now torch.device's counterpart; the module device.py stays importable by
 # `from tinygrad_course.device import ...` (but `import tinygrad_course.device as m` gives the class).
@@ -38,7 +38,7 @@ __all__ = [
     "randn_like", "randint_like", "randperm", "normal", "multinomial", "bernoulli", "arange", "concat", "cat",
     "concatenate", "stack", "hstack", "vstack", "where", "max", "min", "mm", "bmm", "mv", "no_grad",
     "inference_mode", "set_grad_enabled", "is_grad_enabled", "manual_seed", "get_rng_state", "set_rng_state",
-    "Generator", "set_default_dtype", "get_default_dtype", "device", "cuda", "set_backend", "get_backend",
+    "Generator", "set_default_dtype", "get_default_dtype", "device", "cuda", "backends", "set_backend", "get_backend",
     "get_backend_name", "use_backend", "available_backends", "nn", "optim", "data", "checkpoint", "save", "load",
     "float32", "float64", "int64", "float", "double", "long", "bool", "dtype", "finfo", "iinfo",
     *sorted(_METHOD_FUNCTIONS),
@@ -53,7 +53,6 @@ _INSTEAD = {
     "LongTensor": "use tensor(data, dtype=int64)",
     "Size": "shapes are tuples: use tuple(...)",
     "set_default_tensor_type": "use set_default_dtype(float64)",
-    "backends": "there are no cuDNN/MPS switches: remove the torch.backends lines",
     "compile": "there is no compiler: use the model as it is",
     "einsum": "write it with matmul, permute, reshape and sum",
     "autocast": "there is no mixed precision: leave autocast and GradScaler out",

@@ -14,6 +14,7 @@ functions PyTorch has (`randint`, `linspace`, `eye`, `empty`, `*_like`, `multino
 from __future__ import annotations
 
 import inspect
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -356,6 +357,13 @@ class _Cuda:
 
 
 cuda = _Cuda()
+
+# torch.backends as scripts use it: cuDNN's switches are kept and change nothing (there is no cuDNN),
+# and there is no Apple GPU device ("mps").
+backends = SimpleNamespace(
+    cudnn=SimpleNamespace(enabled=True, benchmark=False, deterministic=False, is_available=lambda: False),
+    mps=SimpleNamespace(is_available=lambda: False, is_built=lambda: False),
+)
 
 
 # --- random generators ----------------------------------------------------------------------

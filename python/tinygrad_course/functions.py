@@ -6,10 +6,10 @@ table (`_FROM_METHODS`) instead of written out one by one; each gets PyTorch's s
 `dim=`, `keepdim=`) and hands its arguments to the method under the names the method spells.
 
 The rest of this module is what has no Tensor method: `max`/`min` (which also take a second tensor),
-`cat`/`stack` with `dim=`, `mm`/`bmm`, `device`, `cuda`, `Generator` and the creation and random
-functions PyTorch has (`randint`, `linspace`, `eye`, `empty`, `*_like`, `multinomial`, `normal`,
-`randperm`). Random functions draw from the global generator that `manual_seed` seeds, or from the
-`generator=` given.
+`cat`/`stack`/`hstack`/`vstack`, `mm`/`bmm`/`mv`, `inference_mode`, `device`, `cuda`, `backends`,
+`Generator` and the creation and random functions PyTorch has (`randint`, `linspace`, `eye`, `empty`,
+`*_like`, `multinomial`, `normal`, `bernoulli`, `randperm`). Random functions draw from the global
+generator that `manual_seed` seeds, or from the `generator=` given.
 """
 from __future__ import annotations
 

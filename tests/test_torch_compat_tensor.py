@@ -284,3 +284,56 @@ def test_max_pool2d_of_integers_with_padding_as_torch():
     ref = torch.nn.functional.max_pool2d(torch.tensor(x), 3, stride=2, padding=1)
     assert out.dtype == np.int64
     np.testing.assert_array_equal(out.numpy(), ref.numpy())
+
+
+# --- in-place operators ---------------------------------------------------------------------------
+def test_manual_sgd_step_with_minus_equals_updates_the_parameter_itself():
+    w, tw = tg.ones(3, requires_grad=True), torch.ones(3, requires_grad=True)
+    params = [w]
+    for x, tx in ((w, tw),):
+        (x * tg.tensor([1.0, 2.0, 3.0])).sum().backward()
+        (tx * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+        with tg.no_grad():
+            x -= 0.1 * x.grad
+            x *= 2.0
+            x /= 4.0
+            x += 1.0
+        with torch.no_grad():
+            tx -= 0.1 * tx.grad
+            tx *= 2.0
+            tx /= 4.0
+            tx += 1.0
+    assert params[0] is w and w.requires_grad  # the same object, changed in place
+    np.testing.assert_allclose(w.detach().numpy(), tw.detach().numpy(), rtol=1e-6)
+
+
+def test_in_place_operators_that_autograd_must_record():
+    w = tg.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="requires grad"):
+        w += 1.0  # a leaf that requires grad, as torch refuses
+    x, tx = tg.tensor([1.0, 2.0], requires_grad=True), torch.tensor([1.0, 2.0], requires_grad=True)
+    y, ty = x * 3.0, tx * 3.0
+    y += x  # a non-leaf: recorded (out of place here)
+    ty += tx
+    acc, tacc = tg.zeros(2), torch.zeros(2)
+    acc += y  # a constant accumulating a differentiable value joins the graph
+    tacc += ty
+    acc.sum().backward()
+    tacc.sum().backward()
+    np.testing.assert_allclose(acc.detach().numpy(), tacc.detach().numpy())
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy())
+
+
+def test_in_place_arithmetic_keeps_an_integer_dtype_or_refuses_as_torch():
+    i = tg.tensor([1, 2])
+    alias = i
+    i += 1
+    i *= 3
+    assert alias is i and i.tolist() == [6, 9] and i.dtype == np.int64
+    ti = torch.tensor([6, 9])
+    for name, arg in (("__itruediv__", 2), ("add_", 0.5), ("mul_", [0.5, 1.0])):
+        with pytest.raises(TypeError, match="int64"):
+            getattr(i, name)(np.array(arg) if isinstance(arg, list) else arg)
+        with pytest.raises(RuntimeError):  # torch refuses too
+            getattr(ti, name)(torch.tensor(arg) if isinstance(arg, list) else arg)
+    assert i.tolist() == [6, 9]

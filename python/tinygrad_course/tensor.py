@@ -569,7 +569,15 @@ class Tensor:
             return self.dtype.type(value)
         return _on_device(value, self.device, self.dtype)
 
+    def _check_kept_dtype(self, name, other, divides=False):
+        """In-place arithmetic keeps the dtype: an integer tensor refuses a float result, as in PyTorch."""
+        float_other = isinstance(other, float) or getattr(other, "dtype", np.dtype(int)).kind == "f"
+        if self.dtype.kind in "iub" and (float_other or divides):
+            raise TypeError(f"{name}: the result is a float, which a {self.dtype} tensor cannot hold in place; "
+                            f"convert it first (x = x.float()) or use the out-of-place form")
+
     def add_(self, other, alpha=1.0):
+        self._check_kept_dtype("add_", other)
         o = self._other_array(other)
         xp = self._xp
         return self._inplace("add_", lambda a: xp.add(a, o if alpha == 1.0 else alpha * o, out=a, casting="unsafe"))
@@ -578,12 +586,31 @@ class Tensor:
         return self.add_(other, alpha=-alpha)
 
     def mul_(self, other):
+        self._check_kept_dtype("mul_", other)
         o = self._other_array(other)
         return self._inplace("mul_", lambda a: self._xp.multiply(a, o, out=a, casting="unsafe"))
 
     def div_(self, other):
+        self._check_kept_dtype("div_", other, divides=True)
         o = self._other_array(other)
         return self._inplace("div_", lambda a: self._xp.divide(a, o, out=a, casting="unsafe"))
+
+    # x += y and friends change x in place, as in PyTorch (a manual `w -= lr * w.grad` under no_grad()
+    # updates the model's own parameter). Where autograd must record the step (x or y requires grad
+    # under grad mode, x not a leaf) the result is computed out of place instead: same values, and
+    # the graph stays right. A leaf that requires grad refuses, as in PyTorch.
+    def _iop(self, other, method, binary):
+        records = _grad_mode.enabled and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad))
+        if records and not self.is_leaf:
+            return binary(self, other)
+        if records and not self.requires_grad:
+            return binary(self, other)  # a constant accumulating something differentiable joins the graph
+        return method(self, other)
+
+    def __iadd__(self, o): return self._iop(o, Tensor.add_, Tensor.__add__)
+    def __isub__(self, o): return self._iop(o, Tensor.sub_, Tensor.__sub__)
+    def __imul__(self, o): return self._iop(o, Tensor.mul_, Tensor.__mul__)
+    def __itruediv__(self, o): return self._iop(o, Tensor.div_, Tensor.__truediv__)
 
     def copy_(self, src):
         o = self._other_array(src)

@@ -283,15 +283,15 @@ def _check_class_targets(name, logits: Tensor, target: Tensor):
     if target.shape != (logits.shape[0],):
         raise ValueError(f"{name}: target shape {target.shape} must be ({logits.shape[0]},) for input {logits.shape}")
     _check_devices(name, logits, target)  # the target goes to the op as an array, unchecked there
-    if target.numel() and (target.data.min() < 0 or target.data.max() >= logits.shape[1]):
-        bad = target.data[(target.data < 0) | (target.data >= logits.shape[1])][0]
+    if target.numel() and (target._data.min() < 0 or target._data.max() >= logits.shape[1]):
+        bad = target._data[(target._data < 0) | (target._data >= logits.shape[1])][0]
         raise IndexError(f"{name}: target class {bad} is out of range for {logits.shape[1]} classes")
 
 
 def nll_loss(log_probs: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of class indices under (N, C) log-probabilities."""
     _check_class_targets("nll_loss", log_probs, target)
-    picked = log_probs[np.arange(log_probs.shape[0]), target.data]
+    picked = log_probs[np.arange(log_probs.shape[0]), target._data]
     return _reduce(-picked, reduction)
 
 
@@ -322,7 +322,7 @@ def cross_entropy(logits: Tensor, target: Tensor, label_smoothing: float = 0.0, 
     _check_class_targets("cross_entropy", logits, target)
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    return ops.CrossEntropy.apply(logits, target.data, label_smoothing=float(label_smoothing), reduction=reduction)
+    return ops.CrossEntropy.apply(logits, target._data, label_smoothing=float(label_smoothing), reduction=reduction)
 
 
 def binary_cross_entropy_with_logits(logits: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
@@ -355,7 +355,7 @@ def _binary_target(name, logits: Tensor, target) -> Tensor:
     elif target.dtype != logits.dtype:
         if target.dtype.kind == "f":
             _check_dtypes(name, logits, target)
-        target = Tensor(target.data.astype(logits.dtype), device=target.device)
+        target = Tensor(target._data.astype(logits.dtype), device=target.device)
     if target.shape != logits.shape:
         raise ValueError(f"{name}: input {logits.shape} and target {target.shape} differ")
     return target
@@ -415,7 +415,7 @@ def focal_loss(logits: Tensor, target, alpha: float | None = 0.25, gamma: float 
 
 def one_hot(labels: Tensor, num_classes: int, dtype=None) -> Tensor:
     """(N,) int labels -> (N, num_classes) float one-hot rows (not differentiable)."""
-    idx, device = (labels.data, labels.device) if isinstance(labels, Tensor) else (np.asarray(labels), "cpu")
+    idx, device = (labels._data, labels.device) if isinstance(labels, Tensor) else (np.asarray(labels), "cpu")
     if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
         raise IndexError(f"one_hot: labels must be in [0, {num_classes}), got range [{idx.min()}, {idx.max()}]")
     # a comparison with arange, so that it runs on the labels' array module (numpy or cupy)

@@ -565,3 +565,16 @@ def test_workers_send_back_what_collate_fn_returns():
     for x, labels in DataLoader(ds, batch_size=3, num_workers=2, collate_fn=_tensor_pairs):
         assert isinstance(x, tg.Tensor) and x.shape == (3, 3)
         np.testing.assert_array_equal(x.numpy()[:, 0], labels)
+
+
+def test_torchvision_attributes_of_mnist_and_cifar(tmp_path):
+    written = write_mnist(tmp_path / "mnist")
+    targets = D.MNIST(tmp_path, train=False).targets
+    assert isinstance(targets, tg.Tensor) and targets.dtype == np.int64
+    assert targets.tolist() == written["t10k"][1].tolist()
+    batches = write_cifar_binary(tmp_path / "cifar-10")
+    cifar = D.CIFAR10(tmp_path, train=False)
+    images, labels = batches["test_batch"]
+    assert cifar.data.shape == (len(labels), 32, 32, 3) and cifar.data.dtype == np.uint8
+    np.testing.assert_array_equal(cifar.data, images.transpose(0, 2, 3, 1))
+    assert cifar.targets == labels.tolist() and all(type(t) is int for t in cifar.targets)

@@ -283,6 +283,16 @@ class CIFAR10(ImageClassification):
         self.exact_mask = exact
         super().__init__(images, labels, transform=transform, target_transform=target_transform)
 
+    @property
+    def data(self) -> np.ndarray:
+        """The images as torchvision's CIFAR10 has them: uint8 (N, 32, 32, 3), a view of `images`."""
+        return self.images.transpose(0, 2, 3, 1)
+
+    @property
+    def targets(self) -> list:
+        """The labels as torchvision's CIFAR10 has them: a list of ints."""
+        return self.labels.tolist()
+
     def _find(self, names):
         """(folder, paths, reader) for the first folder that holds every batch in `names`, else None."""
         for sub in self.folders:

@@ -124,6 +124,12 @@ class MNIST(ImageClassification):
         super().__init__(images[:, None], labels.astype(np.int64), transform=transform,
                          target_transform=target_transform)
 
+    @property
+    def targets(self):
+        """The labels as torchvision's MNIST has them: an int64 Tensor."""
+        from ..tensor import Tensor
+        return Tensor(self.labels)
+
     def _find(self, folder: Path, name: str, download: bool) -> Path:
         for candidate in (folder / (name + ".gz"), folder / name):
             if candidate.is_file():

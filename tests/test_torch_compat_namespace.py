@@ -392,8 +392,10 @@ def test_creation_functions_equal_torch():
     assert tg.randint_like(x, 5).dtype == np.int64 and tg.randint_like(x, 5).numpy().max() < 5
     with pytest.raises(TypeError, match="float32 or float64"):
         tg.rand_like(x)
-    with pytest.raises(ValueError, match="non-negative ints"):
+    with pytest.raises(ValueError, match="size must be non-negative ints"):
         tg.empty(-1)
+    with pytest.raises(ValueError, match="steps must be non-negative ints"):
+        tg.linspace(0, 1, 2.5)
 
 
 def test_randperm_and_normal():
@@ -446,6 +448,8 @@ def test_multinomial():
         tg.multinomial(tg.tensor([1.0, 1.0]), 3)
     with pytest.raises(ValueError, match="1-D or 2-D"):
         tg.multinomial(tg.ones(1, 1, 2), 1)
+    with pytest.raises(ValueError, match="num_samples must be"):
+        tg.multinomial(tg.ones(2), 1.5)
 
 
 # --- save and load ------------------------------------------------------------------------------

@@ -417,12 +417,12 @@ def _rng_of(generator) -> np.random.Generator:
     return generator._rng
 
 
-def _size(name, size) -> tuple:
+def _size(name, size, what="size") -> tuple:
     """A size given as ints or as one tuple/list, as PyTorch takes both."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
     if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0 for s in size):
-        raise ValueError(f"{name}: size must be non-negative ints, got {tuple(size)}")
+        raise ValueError(f"{name}: {what} must be non-negative ints, got {tuple(size)}")
     return tuple(int(s) for s in size)
 
 
@@ -449,13 +449,13 @@ def empty(*size, dtype=None, device="cpu", requires_grad=False) -> Tensor:
 
 def eye(n: int, m: int | None = None, *, dtype=None, device="cpu", requires_grad=False) -> Tensor:
     """The identity matrix (n x m, m defaults to n)."""
-    n, m = _size("eye", (n, n if m is None else m))
+    n, m = _size("eye", (n, n if m is None else m), "n and m")
     return _new(np.eye(n, m), _dtype(dtype), device, requires_grad)
 
 
 def linspace(start, end, steps: int, *, dtype=None, device="cpu", requires_grad=False) -> Tensor:
     """`steps` evenly spaced values from start to end, both included."""
-    (steps,) = _size("linspace", (steps,))
+    (steps,) = _size("linspace", (steps,), "steps")
     dtype = _dtype(dtype)
     values = np.linspace(start, end, steps)
     if dtype.kind in "iu":
@@ -526,7 +526,7 @@ def randint_like(input, low_or_high, high=None, *, dtype=None, device=None, gene
 
 def randperm(n: int, *, generator=None, dtype=None, device="cpu", requires_grad=False) -> Tensor:
     """A random permutation of 0..n-1 (int64 by default)."""
-    (n,) = _size("randperm", (n,))
+    (n,) = _size("randperm", (n,), "n")
     return _new(_rng_of(generator).permutation(n), np.dtype(np.int64 if dtype is None else dtype), device,
                 requires_grad)
 
@@ -575,7 +575,7 @@ def multinomial(input, num_samples: int, replacement: bool = False, *, generator
     if input.ndim not in (1, 2):
         raise ValueError(f"multinomial: input must be 1-D or 2-D, got shape {input.shape}")
     weights = np.atleast_2d(to_numpy(input._data)).astype(np.float64)
-    (num_samples,) = _size("multinomial", (num_samples,))
+    (num_samples,) = _size("multinomial", (num_samples,), "num_samples")
     if num_samples == 0:
         raise ValueError("multinomial: num_samples must be positive")
     if not np.all(np.isfinite(weights)) or np.any(weights < 0):

@@ -3,6 +3,7 @@ processes, per-sample transforms on the data sets, ToTensor / Normalize, TensorD
 from __future__ import annotations
 
 import collections
+import gc
 import multiprocessing
 import os
 import time
@@ -19,7 +20,7 @@ import tinygrad_course as tg
 from tinygrad_course import data as D
 from tinygrad_course.data import DataLoader, default_collate, get_worker_info
 
-from data_writers import write_cifar_binary, write_mnist  # noqa: E402
+from data_writers import write_cifar_binary, write_images_masks, write_mnist  # noqa: E402
 
 Point = collections.namedtuple("Point", "x y")
 
@@ -277,6 +278,11 @@ def test_abandoned_worker_iterators_stop_their_workers():
     assert not multiprocessing.active_children()
     for _ in DataLoader(np.zeros((100, 2), np.float32), batch_size=2, num_workers=2):
         break
+    assert not multiprocessing.active_children()
+    it = iter(DataLoader(np.zeros((100, 2), np.float32), batch_size=2, num_workers=2))
+    next(it)
+    del it  # garbage collected
+    gc.collect()
     assert not multiprocessing.active_children()
 
 
@@ -578,3 +584,16 @@ def test_torchvision_attributes_of_mnist_and_cifar(tmp_path):
     assert cifar.data.shape == (len(labels), 32, 32, 3) and cifar.data.dtype == np.uint8
     np.testing.assert_array_equal(cifar.data, images.transpose(0, 2, 3, 1))
     assert cifar.targets == labels.tolist() and all(type(t) is int for t in cifar.targets)
+
+
+def test_segmentation_transforms_get_images_and_masks_as_torchvision(tmp_path):
+    pytest.importorskip("PIL")
+    write_images_masks(tmp_path / "horizon-sky" / "val", [(16, 8), (20, 10)])
+    seen = []
+    ds = D.HorizonSky(tmp_path, split="val", size=(8, 16), transform=D.ToTensor(),
+                      target_transform=lambda m: seen.append(m.shape) or D.ToTensor()(m))
+    image, mask = ds[0]
+    assert image.shape == (3, 8, 16) and mask.shape == (1, 8, 16) and seen == [(8, 16)]
+    np.testing.assert_allclose(image.numpy(), ds.images[0] / np.float32(255), rtol=1e-6)
+    x, m = next(iter(DataLoader(ds, batch_size=2)))
+    assert x.shape == (2, 3, 8, 16) and m.shape == (2, 1, 8, 16)

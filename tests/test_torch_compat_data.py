@@ -6,6 +6,7 @@ import collections
 import gc
 import multiprocessing
 import os
+import signal
 import time
 
 import numpy as np
@@ -258,6 +259,12 @@ def _dies_on_5(i):
     return np.zeros(2)
 
 
+def _killed_on_1(i):
+    if i == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return np.zeros(2)
+
+
 def test_worker_errors_name_the_worker_and_batch():
     loader = DataLoader(Samples(12, _fails_on_7), batch_size=2, num_workers=2)
     with pytest.raises(KeyError, match=r"KeyError in DataLoader worker 1 while preparing batch 3") as caught:
@@ -267,6 +274,8 @@ def test_worker_errors_name_the_worker_and_batch():
         list(DataLoader(Samples(4, _fails_on_7), batch_size=2, num_workers=2, worker_init_fn=_init_fails))
     with pytest.raises(RuntimeError, match="worker 0 .* exited unexpectedly with exit code 3 while preparing batch 2"):
         list(DataLoader(Samples(12, _dies_on_5), batch_size=2, num_workers=2))
+    with pytest.raises(RuntimeError, match=r"worker 1 .* killed by signal SIGKILL \(out of memory\?\) while preparing"):
+        list(DataLoader(Samples(4, _killed_on_1), batch_size=1, num_workers=2))
     assert not multiprocessing.active_children()
 
 
@@ -597,3 +606,11 @@ def test_segmentation_transforms_get_images_and_masks_as_torchvision(tmp_path):
     np.testing.assert_allclose(image.numpy(), ds.images[0] / np.float32(255), rtol=1e-6)
     x, m = next(iter(DataLoader(ds, batch_size=2)))
     assert x.shape == (2, 3, 8, 16) and m.shape == (2, 1, 8, 16)
+
+
+def test_lambda_transform():
+    flatten = D.Lambda(lambda x: x.reshape(-1))
+    out = D.Compose([D.ToTensor(), flatten])(np.zeros((2, 3, 1), np.uint8))
+    assert isinstance(out, tg.Tensor) and out.shape == (6,)
+    with pytest.raises(TypeError, match="Lambda needs a callable"):
+        D.Lambda(3)

@@ -405,8 +405,13 @@ class DataLoader:
             kind, payload = conn.recv()
         except (EOFError, OSError):
             proc.join(timeout=1)
-            raise RuntimeError(f"DataLoader worker {w} (pid {proc.pid}) exited unexpectedly with exit code "
-                               f"{proc.exitcode} while preparing {what}") from None
+            code = proc.exitcode
+            how = f"with exit code {code}"
+            if code is not None and code < 0:
+                how = f"killed by signal {signal.Signals(-code).name}"
+                how += " (out of memory?)" if -code == signal.SIGKILL else ""
+            raise RuntimeError(f"DataLoader worker {w} (pid {proc.pid}) exited unexpectedly {how} while preparing "
+                               f"{what}") from None
         if kind == "error":
             exc_type, message = payload
             try:

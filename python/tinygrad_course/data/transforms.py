@@ -17,7 +17,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["Transform", "Compose", "ToTensor", "Normalize", "ToFloat", "Standardize", "ZCA", "RandomCrop",
+__all__ = ["Transform", "Compose", "Lambda", "ToTensor", "Normalize", "ToFloat", "Standardize", "ZCA", "RandomCrop",
            "CenterCrop", "RandomHorizontalFlip", "OneHot", "one_hot"]
 
 
@@ -113,6 +113,18 @@ class Compose(Transform):
         for t in self.transforms:
             x = t(x, rng=rng) if _takes_rng(t) else t(x)
         return x
+
+
+class Lambda(Transform):
+    """torchvision's Lambda: a function as a transform, e.g. Lambda(lambda x: x.flatten())."""
+
+    def __init__(self, lambd):
+        if not callable(lambd):
+            raise TypeError(f"Lambda needs a callable, got {type(lambd).__name__}")
+        self.lambd = lambd
+
+    def __call__(self, x, rng=None):
+        return self.lambd(x)
 
 
 class ToTensor(Transform):

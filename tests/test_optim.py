@@ -240,6 +240,14 @@ TORCH_CASES = [
     ("Adagrad", dict(lr=0.1)),
     ("Adagrad", dict(lr=0.1, lr_decay=0.2)),
     ("Adagrad", dict(lr=0.1, lr_decay=0.2, weight_decay=0.1, initial_accumulator_value=0.5, eps=1e-3)),
+    ("Adamax", dict(lr=0.05)),
+    ("Adamax", dict(lr=0.05, betas=(0.3, 0.9), eps=1e-3, weight_decay=0.1, maximize=True)),
+    ("NAdam", dict(lr=0.05)),
+    ("NAdam", dict(lr=0.05, betas=(0.5, 0.9), momentum_decay=0.1, weight_decay=0.1)),
+    ("NAdam", dict(lr=0.05, weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
+    ("RAdam", dict(lr=0.05)),
+    ("RAdam", dict(lr=0.05, betas=(0.9, 0.5), eps=1e-3, weight_decay=0.1)),  # rho_t > 5 from step 1
+    ("RAdam", dict(lr=0.05, betas=(0.5, 0.6), weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
     ("Adadelta", dict()),
     ("Adadelta", dict(lr=0.5, rho=0.8, eps=1e-4)),
     ("Adadelta", dict(lr=0.5, weight_decay=0.1, maximize=True)),
@@ -256,9 +264,11 @@ def test_optimizer_matches_torch(name, options):
     torch = pytest.importorskip("torch")
     ours = run_ours(lambda lib, params: getattr(lib, name)(params, **options))
     theirs = run_torch(torch, lambda lib, params: getattr(lib, name)(params, **options))
+    # torch keeps NAdam's running product of momenta in float32 (its default scalar dtype), we in float64
+    rtol, atol = (1e-8, 1e-8) if name == "NAdam" else (RTOL, ATOL)
     for step, (mine, ref) in enumerate(zip(ours, theirs)):
         for a, b in zip(mine, ref):
-            np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL, err_msg=f"after step {step + 1}")
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=f"after step {step + 1}")
     assert_close(ours[-1][2], UNUSED0, rtol=0, atol=0)  # a parameter without grad is not touched
 
 
@@ -280,8 +290,11 @@ ALL_OPTIMIZERS = [
     lambda ps: optim.Adagrad(ps, lr=0.1, lr_decay=0.1),
     lambda ps: optim.RMSprop(ps, lr=0.1, centered=True, momentum=0.9),
     lambda ps: optim.Adadelta(ps, lr=0.5, weight_decay=0.01),
+    lambda ps: optim.Adamax(ps, lr=0.1, weight_decay=0.01),
+    lambda ps: optim.NAdam(ps, lr=0.1, weight_decay=0.01, decoupled_weight_decay=True),
+    lambda ps: optim.RAdam(ps, lr=0.1, betas=(0.9, 0.5), weight_decay=0.01, decoupled_weight_decay=True),
 ]
-OPTIMIZER_IDS = ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta"]
+OPTIMIZER_IDS = ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam", "RAdam"]
 
 
 @pytest.mark.parametrize("make", ALL_OPTIMIZERS, ids=OPTIMIZER_IDS)
@@ -395,6 +408,9 @@ def test_zero_grad_step_closure_and_skipping():
     lambda ps: optim.RMSprop(ps, alpha=-0.5),
     lambda ps: optim.RMSprop(ps, momentum=-0.5),
     lambda ps: optim.Adadelta(ps, rho=1.5),
+    lambda ps: optim.Adamax(ps, betas=(0.9, 1.0)),
+    lambda ps: optim.NAdam(ps, momentum_decay=-1.0),
+    lambda ps: optim.RAdam(ps, eps=-1.0),
     lambda ps: optim.Adadelta(ps, eps=-1.0),
     lambda ps: optim.SGD([{"params": ps, "lr": -1}], lr=0.1),
     lambda ps: optim.SGD([], lr=0.1),

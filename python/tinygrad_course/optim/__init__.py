@@ -1,4 +1,4 @@
-"""Optimisers (SGD, Adam, AdamW, Adagrad, Adadelta, RMSprop) and learning-rate schedulers.
+"""Optimisers (SGD, the Adam family, Adagrad, Adadelta, RMSprop) and learning-rate schedulers.
 
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     sched = optim.lr_scheduler.ExponentialLR(opt, gamma=0.95)
@@ -7,10 +7,10 @@ from . import lr_scheduler  # noqa: F401
 from .lr_scheduler import (ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, ExponentialLR, LambdaLR,
                            LinearLR, LRScheduler, MultiStepLR, OneCycleLR, ReduceLROnPlateau, SequentialLR, StepLR,
                            TimeBasedDecay)
-from .optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from .optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, Optimizer, RAdam, RMSprop
 
 __all__ = [
-    "Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "RMSprop", "lr_scheduler", "LRScheduler", "StepLR",
-    "ExponentialLR", "LambdaLR", "TimeBasedDecay", "MultiStepLR", "CosineAnnealingLR", "OneCycleLR",
+    "Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adagrad", "Adadelta", "RMSprop",
+    "lr_scheduler", "LRScheduler", "StepLR", "ExponentialLR", "LambdaLR", "TimeBasedDecay", "MultiStepLR", "CosineAnnealingLR", "OneCycleLR",
     "ReduceLROnPlateau", "LinearLR", "ConstantLR", "CosineAnnealingWarmRestarts", "SequentialLR",
 ]

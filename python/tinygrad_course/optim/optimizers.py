@@ -21,11 +21,13 @@ import numpy as np
 from ..device import to_device, to_numpy
 from ..tensor import Tensor, no_grad, set_grad_enabled
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "RMSprop"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adagrad", "Adadelta", "RMSprop"]
 
 # Keys that schedulers write into param groups (OneCycleLR keeps its bounds there, as in PyTorch):
 # not options of any optimizer, but a saved optimizer state must load with them.
 _SCHEDULER_KEYS = {"initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"}
+# Per-parameter state that is a number, not an array like the parameter (and its type).
+_SCALAR_STATE = {"step": int, "mu_product": float}
 
 
 def _check_non_negative(name: str, value) -> None:
@@ -175,8 +177,8 @@ class Optimizer:
             new_state[p] = {}
             for name, v in values.items():
                 arr = to_numpy(v) if hasattr(v, "shape") else np.asarray(v)
-                if arr.ndim == 0 and name == "step":
-                    new_state[p][name] = int(arr)
+                if arr.ndim == 0 and name in _SCALAR_STATE:
+                    new_state[p][name] = _SCALAR_STATE[name](arr)
                 elif arr.shape == p.shape:
                     arr = arr.astype(p.dtype, copy=True)
                     new_state[p][name] = arr if p.device == "cpu" else to_device(arr, p.device)
@@ -220,6 +222,30 @@ def _like(value, reference):
     return value
 
 
+def _check_adam_options(group: dict) -> None:
+    """eps, weight_decay and betas, as the Adam family takes them (betas stored as a tuple)."""
+    _check_non_negative("eps", group["eps"])
+    _check_non_negative("weight_decay", group["weight_decay"])
+    betas = tuple(group["betas"])
+    if len(betas) != 2 or not all(isinstance(b, numbers.Real) and 0.0 <= b < 1.0 for b in betas):
+        raise ValueError(f"invalid betas {group['betas']!r}: need two numbers in [0, 1)")
+    group["betas"] = betas
+
+
+def _moments(p: Tensor, g, state: dict, beta1: float, beta2: float):
+    """Count the step and update Adam's moment estimates m (a lerp towards g, as PyTorch) and v; returns them."""
+    if not state:
+        state["step"] = 0
+        state["exp_avg"] = p._xp.zeros_like(p.data)
+        state["exp_avg_sq"] = p._xp.zeros_like(p.data)
+    state["step"] += 1
+    m, v = state["exp_avg"], state["exp_avg_sq"]
+    m += (1 - beta1) * (g - m)
+    v *= beta2
+    v += (1 - beta2) * (g * g)
+    return m, v
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent, optionally with (Nesterov) momentum and L2 weight decay.
 
@@ -257,7 +283,7 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam with bias-corrected moment estimates; weight_decay is an L2 term added to the gradient.
 
-    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2  (v_max = max(v_max, v) with amsgrad);
+    m = b1 m + (1 - b1) g (as a lerp);  v = b2 v + (1 - b2) g^2  (v_max = max(v_max, v) with amsgrad);
     p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
     """
 
@@ -270,12 +296,7 @@ class Adam(Optimizer):
 
     def _validate(self, group):
         super()._validate(group)
-        _check_non_negative("eps", group["eps"])
-        _check_non_negative("weight_decay", group["weight_decay"])
-        betas = tuple(group["betas"])
-        if len(betas) != 2 or not all(isinstance(b, numbers.Real) and 0.0 <= b < 1.0 for b in betas):
-            raise ValueError(f"invalid betas {group['betas']!r}: need two numbers in [0, 1)")
-        group["betas"] = betas
+        _check_adam_options(group)
 
     def _update(self, p, grad, group, state):
         lr, weight_decay = group["lr"], group["weight_decay"]
@@ -283,31 +304,18 @@ class Adam(Optimizer):
         if weight_decay and not self.decoupled_weight_decay:
             g = g + weight_decay * p.data
         beta1, beta2 = group["betas"]
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = p._xp.zeros_like(p.data)
-            state["exp_avg_sq"] = p._xp.zeros_like(p.data)
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = p._xp.zeros_like(p.data)
-        state["step"] += 1
+        m, v = _moments(p, g, state, beta1, beta2)
         t = state["step"]
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m *= beta1
-        m += (1 - beta1) * g
-        v *= beta2
-        v += (1 - beta2) * (g * g)
         if group["amsgrad"]:
-            p._xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-            v = state["max_exp_avg_sq"]
+            v_max = state.setdefault("max_exp_avg_sq", p._xp.zeros_like(p.data))
+            p._xp.maximum(v_max, v, out=v_max)
+            v = v_max
         step_size = lr / (1 - beta1 ** t)
         denom = p._xp.sqrt(v) / math.sqrt(1 - beta2 ** t)
         denom += group["eps"]
         update = m / denom
-        update *= step_size
-        if weight_decay and self.decoupled_weight_decay:
-            p.copy_(p.data * (1 - lr * weight_decay) - update)  # decay and step in one version bump
-        else:
-            p.sub_(update)
+        update *= -step_size
+        _apply(p, update, lr * weight_decay if self.decoupled_weight_decay else 0.0)
 
 
 class AdamW(Adam):
@@ -318,6 +326,99 @@ class AdamW(Adam):
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+
+
+class Adamax(Adam):
+    """Adam with the infinity norm: u = max(b2 u, |g| + eps); p -= lr / (1 - b1^t) * m / u."""
+
+    def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 maximize: bool = False):
+        Optimizer.__init__(self, params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                              maximize=maximize))
+
+    def _update(self, p, grad, group, state):
+        g = self._prepare_grad(p, grad, group)
+        beta1, beta2 = group["betas"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = p._xp.zeros_like(p.data)
+            state["exp_inf"] = p._xp.zeros_like(p.data)
+        state["step"] += 1
+        m, u = state["exp_avg"], state["exp_inf"]
+        m += (1 - beta1) * (g - m)
+        u *= beta2
+        p._xp.maximum(u, p._xp.abs(g) + group["eps"], out=u)
+        p.add_(m / u * (-group["lr"] / (1 - beta1 ** state["step"])))
+
+
+class NAdam(Adam):
+    """Adam with Nesterov momentum: the step mixes the current gradient and the momentum with the
+    decaying momentum schedule mu_t = b1 (1 - 0.96^(t * momentum_decay) / 2)."""
+
+    def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, maximize: bool = False):
+        Optimizer.__init__(self, params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                              momentum_decay=momentum_decay,
+                                              decoupled_weight_decay=decoupled_weight_decay, maximize=maximize))
+
+    def _validate(self, group):
+        super()._validate(group)
+        _check_non_negative("momentum_decay", group["momentum_decay"])
+
+    def _update(self, p, grad, group, state):
+        lr, weight_decay, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]
+        g = -grad if group["maximize"] else grad
+        if weight_decay and not group["decoupled_weight_decay"]:
+            g = g + weight_decay * p.data
+        m, v = _moments(p, g, state, beta1, beta2)
+        state.setdefault("mu_product", 1.0)
+        t, decay = state["step"], group["momentum_decay"]
+        mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * decay))
+        mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * decay))
+        state["mu_product"] *= mu
+        denom = p._xp.sqrt(v / (1 - beta2 ** t))
+        denom += group["eps"]
+        update = (g * (-lr * (1.0 - mu) / (1.0 - state["mu_product"]))
+                  + m * (-lr * mu_next / (1.0 - state["mu_product"] * mu_next))) / denom
+        _apply(p, update, lr * weight_decay if group["decoupled_weight_decay"] else 0.0)
+
+
+class RAdam(Adam):
+    """Adam whose adaptive step is switched on only once the variance estimate is reliable
+    (rho_t > 5), scaled by the rectification term; before that, SGD with momentum."""
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 decoupled_weight_decay: bool = False, maximize: bool = False):
+        Optimizer.__init__(self, params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                              decoupled_weight_decay=decoupled_weight_decay, maximize=maximize))
+
+    def _update(self, p, grad, group, state):
+        lr, weight_decay, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]
+        g = -grad if group["maximize"] else grad
+        if weight_decay and not group["decoupled_weight_decay"]:
+            g = g + weight_decay * p.data
+        m, v = _moments(p, g, state, beta1, beta2)
+        t = state["step"]
+        bias_correction2 = 1 - beta2 ** t
+        m_hat = m / (1 - beta1 ** t)
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * t * beta2 ** t / bias_correction2
+        if rho_t > 5.0:
+            rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+            denom = p._xp.sqrt(v)
+            denom += group["eps"]
+            update = m_hat * lr * (bias_correction2 ** 0.5 / denom) * rect
+        else:
+            update = m_hat * lr
+        _apply(p, -update, lr * weight_decay if group["decoupled_weight_decay"] else 0.0)
+
+
+def _apply(p: Tensor, update, shrink: float) -> None:
+    """p = p * (1 - shrink) + update in one in-place write (one version bump)."""
+    if shrink:
+        p.copy_(p.data * (1 - shrink) + update)
+    else:
+        p.add_(update)
 
 
 class Adagrad(Optimizer):

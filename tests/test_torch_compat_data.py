@@ -179,7 +179,7 @@ def test_bad_arguments_are_named():
         (ValueError, "persistent_workers needs num_workers > 0", dict(persistent_workers=True)),
         (ValueError, "num_workers must be an integer >= 0", dict(num_workers=-1)),
         (ValueError, "timeout must be a number of seconds", dict(timeout=-1)),
-        (TypeError, "generator must be a numpy.random.Generator", dict(generator=torch.Generator())),
+        (TypeError, r"generator must be a tinygrad_course.Generator .* got torch\.", dict(generator=torch.Generator())),
         (TypeError, "collate_fn must be callable", dict(collate_fn=3)),
         (ValueError, "collate_fn and the loader's transform", dict(collate_fn=list, transform=abs)),
     ]
@@ -414,7 +414,7 @@ def test_random_samplers():
         D.WeightedRandomSampler([1, 0, 1], 3, replacement=False)
     with pytest.raises(ValueError, match="weights must be a 1-D sequence"):
         D.WeightedRandomSampler([1, -1], 2)
-    with pytest.raises(TypeError, match="generator must be a numpy.random.Generator"):
+    with pytest.raises(TypeError, match="generator must be a tinygrad_course.Generator"):
         D.RandomSampler(ds, generator=torch.Generator())
     with pytest.raises(ValueError, match="num_samples must be a positive integer"):
         D.RandomSampler(ds, num_samples=0)
@@ -453,7 +453,7 @@ def test_random_split_takes_a_generator():
     a = D.random_split(Squares(10), [0.8, 0.2], generator=np.random.default_rng(9))
     b = D.random_split(Squares(10), [0.8, 0.2], generator=np.random.default_rng(9))
     assert [len(p) for p in a] == [8, 2] and all(np.array_equal(p.indices, q.indices) for p, q in zip(a, b))
-    with pytest.raises(TypeError, match="generator must be a numpy.random.Generator"):
+    with pytest.raises(TypeError, match="generator must be a tinygrad_course.Generator"):
         D.random_split(10, [5, 5], generator=1)
 
 
@@ -614,3 +614,19 @@ def test_lambda_transform():
     assert isinstance(out, tg.Tensor) and out.shape == (6,)
     with pytest.raises(TypeError, match="Lambda needs a callable"):
         D.Lambda(3)
+
+
+def test_our_generator_as_torch_scripts_pass_it():
+    x, y = np.zeros((30, 2), np.float32), np.arange(30)
+    g = tg.Generator().manual_seed(7)
+    loader = DataLoader((x, y), batch_size=5, shuffle=True, generator=g)
+    first = np.concatenate([b[1].numpy() for b in loader])
+    second = np.concatenate([b[1].numpy() for b in loader])
+    assert sorted(first) == list(range(30)) and not np.array_equal(first, second)
+    g.manual_seed(7)  # reseeding replays the epochs, as with torch's generator
+    np.testing.assert_array_equal(np.concatenate([b[1].numpy() for b in loader]), first)
+    a = D.random_split(Squares(10), [7, 3], generator=tg.Generator().manual_seed(1))
+    b = D.random_split(Squares(10), [7, 3], generator=tg.Generator().manual_seed(1))
+    assert all(np.array_equal(p.indices, q.indices) for p, q in zip(a, b))
+    order = list(D.RandomSampler(range(8), generator=tg.Generator().manual_seed(2)))
+    assert order == list(D.RandomSampler(range(8), generator=tg.Generator().manual_seed(2)))

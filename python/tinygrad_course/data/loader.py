@@ -18,6 +18,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from .dataset import ArrayDataset, IterableDataset, Subset
+from .sampler import _rng
 from .transforms import _takes_rng, batch_generator
 
 __all__ = ["DataLoader", "default_collate", "get_worker_info", "random_split", "WorkerInfo"]
@@ -109,7 +110,8 @@ class DataLoader:
     shuffle=True gives every epoch (every `iter()`) a new permutation; epoch e depends only on
     (seed, e), so runs are reproducible (`set_epoch(e)` replays epoch e), and prefetching or worker
     processes give the same batches. seed=None draws one from the global generator (manual_seed).
-    generator: a NumPy Generator that each epoch draws its seed from instead, as torch's generator.
+    generator: a tinygrad_course.Generator (or NumPy Generator) that each epoch draws its seed from
+    instead, as torch's generator does.
     sampler (indices) or batch_sampler (lists of indices) replace the built-in order. An
     IterableDataset is batched in the order it yields (no shuffle or sampler).
 
@@ -174,9 +176,8 @@ class DataLoader:
             raise ValueError(f"prefetch must be an integer >= 0, got {prefetch!r}")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
             raise ValueError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
-        if generator is not None and not isinstance(generator, np.random.Generator):
-            raise TypeError(f"generator must be a numpy.random.Generator (np.random.default_rng(seed)), "
-                            f"got {type(generator).__name__}")
+        if generator is not None:
+            _rng(generator)  # a wrong type fails here, naming the argument
         for name, fn in (("collate_fn", collate_fn), ("worker_init_fn", worker_init_fn), ("transform", transform),
                          ("target_transform", target_transform)):
             if fn is not None and not callable(fn):
@@ -216,7 +217,7 @@ class DataLoader:
 
     def __iter__(self):
         if self.generator is not None:
-            entropy = [int(self.generator.integers(2 ** 63))]
+            entropy = [int(_rng(self.generator).integers(2 ** 63))]
         else:
             entropy = [self.seed, self.epoch]
         self.epoch += 1
@@ -524,8 +525,9 @@ def random_split(data, lengths, generator=None, seed: int = 0):
     """Seeded random partition of `data` (a length n, or a data set) into parts of the given sizes.
 
     lengths: fractions summing to 1 (the remainder of the rounding goes to the first parts) or
-    counts summing to n. The order comes from `generator` (a NumPy Generator, as torch's) if given,
-    else from `seed`. Returns index arrays for an integer n, Subsets for a data set.
+    counts summing to n. The order comes from `generator` (a tinygrad_course.Generator, as torch's,
+    or a NumPy Generator) if given, else from `seed`. Returns index arrays for an integer n,
+    Subsets for a data set.
     """
     n = data if isinstance(data, (int, np.integer)) else len(data)
     lengths = list(lengths)
@@ -539,9 +541,7 @@ def random_split(data, lengths, generator=None, seed: int = 0):
         counts = [int(math.floor(f * n)) for f in lengths]
         for i in range(n - sum(counts)):
             counts[i % len(counts)] += 1
-    if generator is not None and not isinstance(generator, np.random.Generator):
-        raise TypeError(f"generator must be a numpy.random.Generator, got {type(generator).__name__}")
-    order = (generator if generator is not None else np.random.default_rng(seed)).permutation(n)
+    order = (_rng(generator) if generator is not None else np.random.default_rng(seed)).permutation(n)
     parts = np.split(order, np.cumsum(counts)[:-1])
     if isinstance(data, (int, np.integer)):
         return parts

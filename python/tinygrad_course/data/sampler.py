@@ -1,7 +1,8 @@
 """Samplers, as torch.utils.data's: the order in which a DataLoader visits a data set's indices.
 
-The random ones draw from `generator` (a NumPy Generator), else from tinygrad_course's global
-generator (see manual_seed), afresh on every iteration: each epoch gets a new order.
+The random ones draw from `generator` (a tinygrad_course.Generator, as torch's, or a NumPy
+Generator), else from tinygrad_course's global generator (see manual_seed), afresh on every
+iteration: each epoch gets a new order.
 """
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ __all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler
 
 
 def _rng(generator) -> np.random.Generator:
-    if generator is None:
-        from ..tensor import get_rng
-        return get_rng()
-    if not isinstance(generator, np.random.Generator):
-        raise TypeError(f"generator must be a numpy.random.Generator (np.random.default_rng(seed)), "
-                        f"got {type(generator).__name__}")
-    return generator
+    """The NumPy Generator to draw from now (looked up at each use: Generator.manual_seed replaces it)."""
+    if isinstance(generator, np.random.Generator):
+        return generator
+    from ..functions import Generator, _rng_of
+    if generator is not None and not isinstance(generator, Generator):
+        raise TypeError(f"generator must be a tinygrad_course.Generator (Generator().manual_seed(0)) or a "
+                        f"numpy.random.Generator, got {type(generator).__module__}.{type(generator).__qualname__}")
+    return _rng_of(generator)  # None: the global generator
 
 
 def _positive_int(name: str, value) -> int:

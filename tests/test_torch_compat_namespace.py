@@ -500,6 +500,29 @@ def test_save_load_round_trips_nested_python_data(tmp_path_factory, obj):
     assert loaded == obj and repr(loaded) == repr(obj)  # repr: tuples stay tuples, 1 stays 1 (not True)
 
 
+def test_load_takes_torchs_map_location_forms(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    tg.save({"w": tg.ones(2, requires_grad=True)}, path)
+    seen = []
+    for map_location in (None, "cpu", tg.device("cpu"), {"cuda:0": "cpu"}, {"cpu": "cpu"},
+                         lambda storage, location: seen.append(location) or storage,
+                         lambda storage, location: "cpu"):
+        w = tg.load(path, map_location=map_location)["w"]
+        assert w.device == "cpu" and w.requires_grad and w.is_leaf and w.tolist() == [1.0, 1.0]
+    assert seen == ["cpu"]  # the location the tensor was saved from, as torch names it
+
+
+def test_load_moves_tensors_between_devices(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYGRAD_COURSE_CUDA_EMULATE", "1")  # "cuda" runs on the CPU
+    path = tmp_path / "ckpt.pt"
+    tg.save({"gpu": tg.ones(2, device="cuda"), "cpu": tg.zeros(1)}, path)
+    assert {k: t.device for k, t in tg.load(path).items()} == {"gpu": "cuda", "cpu": "cpu"}
+    assert {k: t.device for k, t in tg.load(path, map_location="cuda").items()} == {"gpu": "cuda", "cpu": "cuda"}
+    moved = tg.load(path, map_location={"cuda:0": "cpu"})
+    assert {k: t.device for k, t in moved.items()} == {"gpu": "cpu", "cpu": "cpu"}
+    assert moved["gpu"].tolist() == [1.0, 1.0]
+
+
 def test_save_refuses_what_needs_pickle_and_keeps_the_old_file(tmp_path):
     path = tmp_path / "ckpt.pt"
     tg.save({"a": tg.ones(2)}, path)
@@ -524,8 +547,10 @@ def test_save_refuses_what_needs_pickle_and_keeps_the_old_file(tmp_path):
 def test_load_checks_what_it_reads(tmp_path):
     path = tmp_path / "ckpt.pt"
     tg.save(tg.ones(2), path)
-    with pytest.raises(TypeError, match="map_location must be a device name"):
-        tg.load(path, map_location={"cuda:0": "cpu"})
+    with pytest.raises(TypeError, match="map_location must be a device name, a dict or a function"):
+        tg.load(path, map_location=0)
+    with pytest.raises(TypeError, match=r"map_location function failed \(AttributeError"):
+        tg.load(path, map_location=lambda storage, location: storage.cuda())
     with pytest.raises(FileNotFoundError):
         tg.load(tmp_path / "missing.pt")
     with pytest.raises(TypeError, match="file objects such as io.BytesIO"):

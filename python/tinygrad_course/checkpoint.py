@@ -406,15 +406,35 @@ def _object_path(name, path) -> str:
     return os.fspath(path)
 
 
+def _device_for(map_location, saved: str, array) -> str:
+    """Where a tensor saved from device `saved` is loaded, by torch.load's map_location forms: None (where
+    it was), a device name, a dict {saved device: device}, or `lambda storage, location: storage` (cpu)."""
+    if map_location is None:
+        return saved
+    if isinstance(map_location, str):
+        return canonical_device(map_location)
+    if isinstance(map_location, dict):
+        for key, value in map_location.items():
+            if isinstance(key, str) and key.strip().lower() in (saved, f"{saved}:0"):
+                return canonical_device(value)
+        return saved
+    try:  # a function
+        result = map_location(array, "cuda:0" if saved == "cuda" else saved)
+    except Exception as e:  # e.g. storage.cuda(): NumPy arrays have no such method
+        raise TypeError(f"load: map_location function failed ({type(e).__name__}: {e}); only "
+                        "`lambda storage, location: storage` or one returning a device name works here") from e
+    return "cpu" if result is array else canonical_device(result)
+
+
 def load_object(path, map_location=None, weights_only=None):
-    """torch.load(path): what `save_object` wrote. Tensors go to `map_location` ("cpu", "cuda", a device)
-    when given, else to the device they were saved from. `weights_only` is accepted for PyTorch's sake:
-    nothing here is ever unpickled, so every load is weights-only."""
+    """torch.load(path): what `save_object` wrote. Tensors go where `map_location` says ("cpu", "cuda",
+    a device, a dict {"cuda:0": "cpu"}, `lambda storage, location: storage`), else to the device they
+    were saved from. `weights_only` is accepted for PyTorch's sake: nothing here is ever unpickled, so
+    every load is weights-only."""
     path = _object_path("load", path)
-    if map_location is not None and not isinstance(map_location, str):
-        raise TypeError(f"load: map_location must be a device name such as 'cpu', got "
+    if not (map_location is None or isinstance(map_location, (str, dict)) or callable(map_location)):
+        raise TypeError(f"load: map_location must be a device name, a dict or a function, got "
                         f"{type(map_location).__name__}")
-    target = None if map_location is None else canonical_device(map_location)
     arrays, metadata = load(path)
     if _OBJECT_KEY not in metadata:
         raise CheckpointError(f"checkpoint file {path!r} was not written by tinygrad_course.save; read it with "
@@ -443,9 +463,13 @@ def load_object(path, map_location=None, weights_only=None):
         if set(value) == {"tensor", "requires_grad", "device"} and isinstance(value["device"], str):
             array = entry(value["tensor"])
             try:
-                device = target or canonical_device(value["device"])
+                saved = canonical_device(value["device"])
+            except ValueError as e:
+                raise _corrupt(path, f"entry {value['tensor']!r} has a bad device ({e})") from None
+            device = _device_for(map_location, saved, array)
+            try:
                 return Tensor(array, requires_grad=value["requires_grad"] is True, device=device)
-            except (TypeError, ValueError) as e:  # a tampered dtype or device
+            except TypeError as e:  # a tampered dtype
                 raise _corrupt(path, f"entry {value['tensor']!r} is not a valid tensor ({e})") from None
         raise _corrupt(path, f"the object holds an unrecognised record {sorted(value)}")
 

@@ -118,7 +118,7 @@ def _lock(fd: int) -> None:
 def _on(batch, device: str, dtype=None) -> Tensor:
     """A batch as a Tensor on `device`: a Tensor is moved (no copy when it is there already), an array wrapped."""
     if isinstance(batch, Tensor):
-        return batch.to(device, dtype)
+        return batch.to(device=device, dtype=dtype)
     return Tensor(np.asarray(batch, dtype=dtype), device=device)
 
 

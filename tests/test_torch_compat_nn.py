@@ -518,3 +518,46 @@ def test_loss_options_not_implemented_are_refused():
             make()
     assert nn.CrossEntropyLoss(label_smoothing=0.1, reduction="sum").label_smoothing == 0.1
     assert nn.DiceLoss(0.5, "sum").reduction == "sum" and nn.FocalLoss(0.5, 1.0, "none").reduction == "none"
+
+
+@pytest.mark.parametrize("name, args", [
+    ("Conv2d", (2, 4, 3, 1, 1, 1, 1, False, "zeros")),
+    ("ConvTranspose2d", (2, 4, 3, 2, 1, 1, 1, True, 1, "zeros")),
+    ("LayerNorm", ((2, 3), 1e-5, True, False)),
+    ("Embedding", (5, 3, 1, None, 2.0, False, False)),
+    ("BatchNorm2d", (3, 1e-3, 0.2, False, True)),
+])
+def test_layers_take_torchs_positional_arguments(name, args):
+    torch = pytest.importorskip("torch")
+    ours, theirs = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: tuple(v.shape)
+                                                                  for k, v in theirs.state_dict().items()}
+
+
+def test_layernorm_without_bias_matches_torch():
+    torch = pytest.importorskip("torch")
+    ours = nn.LayerNorm(4, bias=False, dtype="float64")
+    with tg.no_grad():
+        ours.weight.copy_(np.linspace(0.5, 2.0, 4))
+    theirs = torch.nn.LayerNorm(4, bias=False).double()
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    x = rand(3, 4)
+    xt, tx = tg.tensor(x, requires_grad=True), torch.from_numpy(x.copy()).requires_grad_()
+    out, t_out = ours(xt), theirs(tx)
+    assert_close(out.data, t_out.detach().numpy())
+    g = rand(3, 4, seed=3)
+    out.backward(g)
+    t_out.backward(torch.from_numpy(g))
+    assert_close(xt.grad.data, tx.grad.numpy())
+    assert_close(ours.weight.grad.data, theirs.weight.grad.numpy())
+
+
+def test_layer_options_not_implemented_are_refused():
+    with pytest.raises(NotImplementedError, match="padding_mode"):
+        nn.Conv2d(1, 1, 3, padding_mode="reflect")
+    with pytest.raises(NotImplementedError, match="padding_mode"):
+        nn.ConvTranspose2d(1, 1, 3, padding_mode="circular")
+    with pytest.raises(NotImplementedError, match="max_norm"):
+        nn.Embedding(4, 2, max_norm=1.0)
+    with pytest.raises(NotImplementedError, match="sparse"):
+        nn.Embedding(4, 2, sparse=True)

@@ -113,8 +113,9 @@ class Conv2d(Module):
     """2-D cross-correlation over NCHW input; padding may be an int, a pair, "valid" or "same" (stride 1)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, device=None, dtype=None):
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
         super().__init__()
+        _unsupported("Conv2d", padding_mode=(padding_mode, "zeros"))
         self.in_channels = _positive_int(in_channels, "in_channels")
         self.out_channels = _positive_int(out_channels, "out_channels")
         self.groups = _positive_int(groups, "groups")
@@ -175,8 +176,10 @@ class ConvTranspose2d(Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
-                 groups: int = 1, bias: bool = True, dilation=1, device=None, dtype=None):
+                 groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros", device=None,
+                 dtype=None):
         super().__init__()
+        _unsupported("ConvTranspose2d", padding_mode=(padding_mode, "zeros"))
         self.in_channels = _positive_int(in_channels, "in_channels")
         self.out_channels = _positive_int(out_channels, "out_channels")
         self.groups = _positive_int(groups, "groups")
@@ -210,9 +213,12 @@ class Embedding(Module):
     """A lookup table: integer indices of any shape -> rows of weight (num_embeddings, embedding_dim),
     initialised N(0, 1) as in PyTorch. The row at padding_idx starts at zero and gets no gradient."""
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, _weight=None,
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, max_norm=None,
+                 norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False, _weight=None,
                  _freeze: bool = False, device=None, dtype=None):
         super().__init__()
+        _unsupported("Embedding", max_norm=(max_norm, None), scale_grad_by_freq=(scale_grad_by_freq, False),
+                     sparse=(sparse, False))
         self.num_embeddings = _positive_int(num_embeddings, "num_embeddings")
         self.embedding_dim = _positive_int(embedding_dim, "embedding_dim")
         if padding_idx is not None:
@@ -497,19 +503,17 @@ class BatchNorm2d(_BatchNorm):
 class LayerNorm(Module):
     """Normalise each sample over its trailing `normalized_shape` axes."""
 
-    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, device=None,
-                 dtype=None):
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
+                 device=None, dtype=None):
         super().__init__()
         self.normalized_shape = ((normalized_shape,) if isinstance(normalized_shape, (int, np.integer))
                                  else tuple(int(s) for s in normalized_shape))
         self.eps, self.elementwise_affine = eps, elementwise_affine
         dtype = _dtype(dtype)
-        if elementwise_affine:
-            self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
-            self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        self.register_parameter("weight", Parameter(np.ones(self.normalized_shape, dtype=dtype))
+                                if elementwise_affine else None)
+        self.register_parameter("bias", Parameter(np.zeros(self.normalized_shape, dtype=dtype))
+                                if elementwise_affine and bias else None)
         _place(self, device)
 
     def forward(self, x: Tensor) -> Tensor:

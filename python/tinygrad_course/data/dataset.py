@@ -1,4 +1,5 @@
-"""In-memory data sets: equally long arrays (or Tensors) indexed together."""
+"""Data set classes, as torch.utils.data's: the Dataset bases, equally long arrays (or Tensors) indexed
+together, subsets and concatenations."""
 from __future__ import annotations
 
 import numpy as np

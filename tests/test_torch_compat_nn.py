@@ -152,6 +152,7 @@ FACTORY_LAYERS = {
     "LayerNorm": (((2, 3),), {}),
     "PReLU": ((3,), {}),
     "Embedding": ((5, 3), dict(padding_idx=0)),
+    "GroupNorm": ((2, 4), {}),
 }
 
 
@@ -541,6 +542,7 @@ def test_layernorm_without_bias_matches_torch():
         ours.weight.copy_(np.linspace(0.5, 2.0, 4))
     theirs = torch.nn.LayerNorm(4, bias=False).double()
     theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    assert repr(ours) == repr(theirs) and repr(nn.LayerNorm(3)) == repr(torch.nn.LayerNorm(3))
     x = rand(3, 4)
     xt, tx = tg.tensor(x, requires_grad=True), torch.from_numpy(x.copy()).requires_grad_()
     out, t_out = ours(xt), theirs(tx)
@@ -561,3 +563,46 @@ def test_layer_options_not_implemented_are_refused():
         nn.Embedding(4, 2, max_norm=1.0)
     with pytest.raises(NotImplementedError, match="sparse"):
         nn.Embedding(4, 2, sparse=True)
+
+
+@pytest.mark.parametrize("groups, shape, affine, bias", [(2, (3, 4, 5, 6), True, True), (1, (2, 6, 3, 3), True, False),
+                                                         (6, (2, 6, 7), False, True), (3, (4, 6), True, True)])
+def test_groupnorm_matches_torch(groups, shape, affine, bias):
+    torch = pytest.importorskip("torch")
+    ours = nn.GroupNorm(groups, shape[1], eps=1e-4, affine=affine, dtype="float64", bias=bias)
+    with tg.no_grad():
+        for p, values in zip(ours.parameters(), [np.linspace(0.5, 2.0, shape[1]), np.linspace(-1.0, 1.0, shape[1])]):
+            p.copy_(values)
+    theirs = torch.nn.GroupNorm(groups, shape[1], eps=1e-4, affine=affine, bias=bias).double()
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    assert repr(ours) == repr(theirs)
+    x = rand(*shape) * 3 + 1
+    xt, tx = tg.tensor(x, requires_grad=True), torch.from_numpy(x.copy()).requires_grad_()
+    out, t_out = ours(xt), theirs(tx)
+    assert_close(out.data, t_out.detach().numpy())
+    g = rand(*shape, seed=9)
+    out.backward(g)
+    t_out.backward(torch.from_numpy(g))
+    assert_close(xt.grad.data, tx.grad.numpy(), atol=1e-10)
+    for p, tp in zip(ours.parameters(), theirs.parameters()):
+        assert_close(p.grad.data, tp.grad.numpy(), atol=1e-10)
+
+
+def test_groupnorm_validation():
+    with pytest.raises(ValueError, match="must divide"):
+        nn.GroupNorm(4, 6)
+    with pytest.raises(ValueError, match=r"expected input \(N, 6"):
+        nn.GroupNorm(2, 6)(tg.randn(2, 4, 3))
+
+
+def test_unflatten_and_identity_like_torch():
+    torch = pytest.importorskip("torch")
+    x = rand(2, 12, 3)
+    for dim, size in [(1, (3, 4)), (-1, (1, 3)), (0, (1, 2))]:
+        ours, theirs = nn.Unflatten(dim, size), torch.nn.Unflatten(dim, size)
+        assert_close(ours(tg.tensor(x)).data, theirs(torch.from_numpy(x)).numpy())
+    assert repr(nn.Unflatten(1, (3, 4))) == repr(torch.nn.Unflatten(1, (3, 4)))
+    with pytest.raises(ValueError, match="out of range"):
+        nn.Unflatten(3, (1, 3))(tg.tensor(x))
+    t = tg.tensor(x)
+    assert nn.Identity(54, unused=0.1)(t) is t  # arguments ignored, as torch's

@@ -157,9 +157,11 @@ def test_cat_stack_where_with_torch_names():
     for name in ("cat", "concat", "concatenate"):
         assert_same(getattr(tg, name)([a, b], dim=1), getattr(torch, name)([ta, tb], dim=1))
     assert_same(tg.stack((a, b), dim=-1), torch.stack((ta, tb), dim=-1))
+    assert_same(tg.cat(t for t in (a, b)), torch.cat([ta, tb]))  # any iterable
     assert_same(tg.where(a > 0, a, b), torch.where(ta > 0, ta, tb))
-    with pytest.raises(TypeError, match="list or tuple of Tensors"):
-        tg.cat(a)
+    for bad in (a, 5, [a, 1.0]):
+        with pytest.raises(TypeError, match="list or tuple of Tensors"):
+            tg.cat(bad)
     with pytest.raises(TypeError, match=r"where\(condition\) alone"):
         tg.where(a > 0)
 

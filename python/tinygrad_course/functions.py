@@ -199,9 +199,12 @@ min = _extremum("min", "minimum")
 
 
 def _tensor_list(name, tensors) -> list:
-    if isinstance(tensors, Tensor) or not all(isinstance(t, Tensor) for t in tensors):
+    try:
+        tensors = None if isinstance(tensors, Tensor) else list(tensors)
+    except TypeError:  # not iterable
+        tensors = None
+    if tensors is None or not all(isinstance(t, Tensor) for t in tensors):
         raise TypeError(f"{name}(): argument 'tensors' must be a list or tuple of Tensors; write {name}([a, b])")
-    tensors = list(tensors)
     if not tensors:
         raise ValueError(f"{name}() needs at least one tensor")
     return tensors

@@ -337,3 +337,104 @@ def test_in_place_arithmetic_keeps_an_integer_dtype_or_refuses_as_torch():
         with pytest.raises(RuntimeError):  # torch refuses too
             getattr(ti, name)(torch.tensor(arg) if isinstance(arg, list) else arg)
     assert i.tolist() == [6, 9]
+
+
+# --- more of PyTorch's Tensor methods ---------------------------------------------------------------
+UNARY_DOMAIN = {"asin": 0.9, "acos": 0.9, "rsqrt": None, "log2": None}  # scale into (-1, 1), or |x| + 0.1
+
+
+@pytest.mark.parametrize("name", ["sin", "cos", "tan", "sinh", "cosh", "asin", "acos", "atan", "square", "reciprocal",
+                                  "rsqrt", "expm1", "exp2", "log2", "sign", "floor", "ceil", "round", "trunc"])
+def test_elementwise_methods_and_their_gradients_match_torch(name):
+    a = np.random.default_rng(3).standard_normal((3, 4)) * 2
+    a = np.tanh(a) * UNARY_DOMAIN[name] if UNARY_DOMAIN.get(name) else (np.abs(a) + 0.1 if name in UNARY_DOMAIN else a)
+    x, tx = tg.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    out, ref = getattr(x, name)(), getattr(tx, name)()
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-12)
+    out.sum().backward()
+    ref.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+    i, ti = tg.tensor([1, -2, 3]), torch.tensor([1, -2, 3])  # integers: float results, or kept as torch keeps them
+    assert str(getattr(i, name)().dtype) == str(getattr(ti, name)().dtype).replace("torch.", "")
+
+
+def test_maximum_minimum_share_the_gradient_at_ties_as_torch():
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([[2.0], [2.0]])
+    for fn in ("maximum", "minimum"):
+        x, y = tg.tensor(a, requires_grad=True), tg.tensor(b, requires_grad=True)
+        tx, ty = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+        out, ref = getattr(x, fn)(y), getattr(tx, fn)(ty)
+        np.testing.assert_array_equal(out.detach().numpy(), ref.detach().numpy())
+        out.sum().backward()
+        ref.sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+        np.testing.assert_array_equal(y.grad.numpy(), ty.grad.numpy())
+
+
+def test_bool_results_and_predicates_as_torch():
+    a = np.array([[1.0, np.nan, np.inf], [0.0, -np.inf, 2.0]])
+    x, tx = tg.tensor(a), torch.tensor(a)
+    for name in ("isnan", "isinf", "isfinite", "logical_not"):
+        np.testing.assert_array_equal(getattr(x, name)().numpy(), getattr(tx, name)().numpy())
+    b = np.array([[True, False], [True, True]])
+    for kw in ({}, {"dim": 1}, {"dim": 0, "keepdim": True}):
+        for name in ("all", "any"):
+            np.testing.assert_array_equal(getattr(tg.tensor(b), name)(**kw).numpy(), getattr(torch.tensor(b), name)(**kw).numpy())
+    assert (x < 1).equal(x.lt(1)) and x.gt(0).equal(x > 0) and x.le(0).equal(x <= 0) and x.ge(1).equal(x >= 1)
+    assert tg.tensor([1.0, 2.0]).equal(tg.tensor([1.0, 2.0])) and not tg.tensor([1.0]).equal(tg.tensor([1.0, 1.0]))
+    assert tg.tensor([1.0, 2.0]).allclose(tg.tensor([1.0, 2.0 + 1e-9])) and x.is_floating_point()
+    assert not tg.tensor([1]).is_floating_point()
+    np.testing.assert_array_equal(tg.tensor([1.0, 2.0]).isclose(tg.tensor([1.0, 2.1])).numpy(), [True, False])
+
+
+def _grad_pair(a, fn_mine, fn_torch):
+    x, tx = tg.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    out, ref = fn_mine(x), fn_torch(tx)
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-12)
+    w = np.random.default_rng(4).standard_normal(ref.shape)
+    (out * tg.tensor(w)).sum().backward()
+    (ref * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+
+
+A = np.random.default_rng(5).permutation(24).reshape(2, 3, 4).astype(np.float64)  # no ties
+SHAPE_CALLS = {
+    "cumsum": (lambda t: t.cumsum(dim=1)),
+    "cumsum_last": (lambda t: t.cumsum(-1)),
+    "flip": (lambda t: t.flip(0, 2)),
+    "flip_list": (lambda t: t.flip([1])),
+    "repeat": (lambda t: t.repeat(2, 1, 1, 3)),
+    "t": (lambda t: t[0].t()),
+    "swapaxes": (lambda t: t.swapaxes(0, 2)),
+    "masked_fill": (lambda t: t.masked_fill(t > 10, -1.0)),
+    "sort_values": (lambda t: t.sort(dim=1, descending=True).values),
+    "topk_values": (lambda t: t.topk(2, dim=2).values),
+    "topk_smallest": (lambda t: t.topk(3, dim=1, largest=False)[0]),
+    "split": (lambda t: t.split([1, 3], dim=2)[1] * 2),
+    "chunk": (lambda t: t.chunk(2, dim=1)[1]),
+    "contiguous_type_as": (lambda t: t.contiguous().type_as(t)),
+}
+
+
+@pytest.mark.parametrize("name", list(SHAPE_CALLS))
+def test_shape_and_selection_methods_with_gradients_match_torch(name):
+    fn = SHAPE_CALLS[name]
+    _grad_pair(A, fn, fn)
+
+
+def test_gather_and_its_gradient_match_torch():
+    index = np.array([[[0, 0, 2, 1]], [[2, 2, 2, 0]]])  # smaller than the input off dim 1, with repeats
+    _grad_pair(A, lambda t: t.gather(1, tg.tensor(index)), lambda t: t.gather(1, torch.tensor(index)))
+    with pytest.raises(IndexError, match="dim 1"):
+        tg.tensor(A).gather(1, tg.tensor(index + 3))
+
+
+def test_sort_argsort_and_topk_indices_match_torch_without_ties():
+    x, tx = tg.tensor(A), torch.tensor(A)
+    for dim in (0, 1, -1):
+        for descending in (False, True):
+            mine, ref = x.sort(dim, descending), tx.sort(dim, descending=descending)
+            np.testing.assert_array_equal(mine.indices.numpy(), ref.indices.numpy())
+            np.testing.assert_array_equal(x.argsort(dim, descending).numpy(), tx.argsort(dim, descending=descending).numpy())
+        np.testing.assert_array_equal(x.topk(2, dim).indices.numpy(), tx.topk(2, dim).indices.numpy())
+    assert tg.tensor([True, False, True]).cumsum(0).tolist() == torch.tensor([True, False, True]).cumsum(0).tolist()

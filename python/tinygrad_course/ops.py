@@ -174,6 +174,69 @@ class LeakyRelu(Function):
         return self.xp.where(self.saved[0] > 0, g, g * self.slope)
 
 
+# Elementwise functions from one table: name -> (forward f(xp, a), derivative f'(xp, a, out)); one
+# Function (Unary) serves them all. A derivative of None: piecewise constant, the gradient is 0.
+UNARY = {
+    "sin": (lambda xp, a: xp.sin(a), lambda xp, a, y: xp.cos(a)),
+    "cos": (lambda xp, a: xp.cos(a), lambda xp, a, y: -xp.sin(a)),
+    "tan": (lambda xp, a: xp.tan(a), lambda xp, a, y: 1 + y * y),
+    "sinh": (lambda xp, a: xp.sinh(a), lambda xp, a, y: xp.cosh(a)),
+    "cosh": (lambda xp, a: xp.cosh(a), lambda xp, a, y: xp.sinh(a)),
+    "asin": (lambda xp, a: xp.arcsin(a), lambda xp, a, y: 1 / xp.sqrt(1 - a * a)),
+    "acos": (lambda xp, a: xp.arccos(a), lambda xp, a, y: -1 / xp.sqrt(1 - a * a)),
+    "atan": (lambda xp, a: xp.arctan(a), lambda xp, a, y: 1 / (1 + a * a)),
+    "square": (lambda xp, a: a * a, lambda xp, a, y: 2 * a),
+    "reciprocal": (lambda xp, a: 1 / a, lambda xp, a, y: -y * y),
+    "rsqrt": (lambda xp, a: 1 / xp.sqrt(a), lambda xp, a, y: -0.5 * y * y * y),
+    "expm1": (lambda xp, a: xp.expm1(a), lambda xp, a, y: y + 1),
+    "exp2": (lambda xp, a: xp.exp2(a), lambda xp, a, y: y * np.log(2)),
+    "log2": (lambda xp, a: xp.log2(a), lambda xp, a, y: 1 / (a * np.log(2))),
+    "sign": (lambda xp, a: xp.sign(a), None),
+    "floor": (lambda xp, a: xp.floor(a), None),
+    "ceil": (lambda xp, a: xp.ceil(a), None),
+    "round": (lambda xp, a: xp.round(a), None),  # halves to even, as torch.round
+    "trunc": (lambda xp, a: xp.trunc(a), None),
+}
+
+
+class Unary(Function):
+    """One elementwise function of the UNARY table."""
+
+    def forward(self, a, name):
+        f, self.df = UNARY[name]
+        with np.errstate(divide="ignore", invalid="ignore"):  # log2(0), 1/0: -inf, inf as in PyTorch
+            out = f(self.xp, a).astype(a.dtype, copy=False)
+        self.save(a, out)
+        return out
+
+    def backward(self, g):
+        a, out = self.saved
+        if self.df is None:
+            return self.xp.zeros_like(g)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return g * self.df(self.xp, a, out)
+
+
+class Maximum(Function):
+    """Elementwise maximum of two arrays; a tie gives each input half the gradient, as in PyTorch."""
+
+    pick = "maximum"
+
+    def forward(self, a, b):
+        self.save(a, b)
+        return getattr(self.xp, self.pick)(a, b)
+
+    def backward(self, g):
+        a, b = self.saved
+        first = (a > b) if self.pick == "maximum" else (a < b)
+        share = self.xp.where(a == b, 0.5, first.astype(g.dtype)).astype(g.dtype)
+        return g * share, g * (1 - share)
+
+
+class Minimum(Maximum):
+    pick = "minimum"
+
+
 class Clamp(Function):
     def forward(self, a, lo, hi):
         self.save(a, lo, hi)  # array bounds are positional, so they are saved as copies
@@ -297,6 +360,35 @@ class GetItem(Function):
         return gx
 
 
+class Flip(Function):
+    is_view = True
+
+    def forward(self, a, axes):
+        self.axes = axes
+        return self.xp.flip(a, axes)
+
+    def backward(self, g):
+        return self.xp.flip(g, self.axes)
+
+
+class Gather(Function):
+    """out[..., i, ...] = a[..., index[..., i, ...], ...] along `axis` (torch.gather); a is already cut
+    to the index's extent off that axis. Repeated indices accumulate their gradients."""
+
+    def forward(self, a, index, axis):
+        self.save(index)
+        self.axis, self.in_shape = axis, a.shape
+        return self.xp.take_along_axis(a, index, axis=axis)
+
+    def backward(self, g):
+        index, = self.saved
+        gx = self.xp.zeros(self.in_shape, dtype=g.dtype)
+        where = list(self.xp.ix_(*[self.xp.arange(n) for n in index.shape]))
+        where[self.axis] = index
+        self.xp.add.at(gx, tuple(where), g)
+        return gx, None
+
+
 class Pad(Function):
     def forward(self, a, widths, value):
         self.slices = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, a.shape))
@@ -332,6 +424,16 @@ class Sum(Function):
 
     def backward(self, g):
         return _expand_reduced(g, self.in_shape, self.axis, self.keepdims)
+
+
+class CumSum(Function):
+    def forward(self, a, axis):
+        self.axis = axis
+        return self.xp.cumsum(a, axis=axis, dtype=a.dtype)
+
+    def backward(self, g):  # each input reaches every later output: a reversed cumulative sum
+        xp = self.xp
+        return xp.flip(xp.cumsum(xp.flip(g, self.axis), axis=self.axis), self.axis)
 
 
 class Var(Function):

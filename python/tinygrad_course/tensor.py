@@ -730,6 +730,37 @@ class Tensor:
     def __ge__(self, o): return self._compare(o, "greater_equal")
     def eq(self, o): return self._compare(o, "equal")
     def ne(self, o): return self._compare(o, "not_equal")
+    lt, le, gt, ge = __lt__, __le__, __gt__, __ge__
+
+    def equal(self, other) -> bool:
+        """True when both have the same shape and elements (torch.equal)."""
+        return self.shape == other.shape and bool(self._xp.array_equal(self._data, other._data))
+
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+        return bool(self._xp.allclose(self._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return Tensor._wrap(self._xp.isclose(self._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan),
+                            self.device)
+
+    # bool results, never differentiable
+    def isnan(self): return Tensor._wrap(self._xp.isnan(self._data), self.device)
+    def isinf(self): return Tensor._wrap(self._xp.isinf(self._data), self.device)
+    def isfinite(self): return Tensor._wrap(self._xp.isfinite(self._data), self.device)
+    def logical_not(self): return Tensor._wrap(self._xp.logical_not(self._data), self.device)
+
+    @_torch_names
+    def all(self, axis=None, keepdims: bool = False):
+        return Tensor._wrap(self._xp.asarray(self._data.all(axis=_axes(axis, self.ndim), keepdims=keepdims)),
+                            self.device)
+
+    @_torch_names
+    def any(self, axis=None, keepdims: bool = False):
+        return Tensor._wrap(self._xp.asarray(self._data.any(axis=_axes(axis, self.ndim), keepdims=keepdims)),
+                            self.device)
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.kind == "f"
 
     # == and != are elementwise, as in PyTorch (tensors still hash by identity: see __hash__);
     # an operand that is no number, array or list (None, a string) compares unequal, as in PyTorch
@@ -744,6 +775,42 @@ class Tensor:
     def log(self): return _ops.Log.apply(self)
     def log1p(self): return _ops.Log1p.apply(self)
     def log10(self): return self.log() * (1 / np.log(10))
+
+    def _unary(self, name, keeps_int=False):
+        """An op of ops.UNARY; integers become the default float first, as in PyTorch, unless `keeps_int`."""
+        x = self if keeps_int or self.dtype.kind == "f" else self.astype(_default_dtype)
+        return _ops.Unary.apply(x, name=name)
+
+    def sin(self): return self._unary("sin")
+    def cos(self): return self._unary("cos")
+    def tan(self): return self._unary("tan")
+    def sinh(self): return self._unary("sinh")
+    def cosh(self): return self._unary("cosh")
+    def asin(self): return self._unary("asin")
+    def acos(self): return self._unary("acos")
+    def atan(self): return self._unary("atan")
+    def reciprocal(self): return self._unary("reciprocal")
+    def rsqrt(self): return self._unary("rsqrt")
+    def expm1(self): return self._unary("expm1")
+    def exp2(self): return self._unary("exp2")
+    def log2(self): return self._unary("log2")
+    def square(self): return self._unary("square", keeps_int=True)
+    def sign(self): return self._unary("sign", keeps_int=True)
+    def floor(self): return self._unary("floor", keeps_int=True)
+    def ceil(self): return self._unary("ceil", keeps_int=True)
+    def round(self): return self._unary("round", keeps_int=True)
+    def trunc(self): return self._unary("trunc", keeps_int=True)
+
+    def maximum(self, other):
+        """Elementwise maximum (torch.maximum); ties share the gradient."""
+        return self._binary(other, _ops.Maximum)
+
+    def minimum(self, other):
+        return self._binary(other, _ops.Minimum)
+
+    def masked_fill(self, mask, value):
+        """`value` where `mask` is True, else this tensor (differentiable in both where they are kept)."""
+        return where(mask, value, self)
     def sqrt(self): return _ops.Sqrt.apply(self)
     def abs(self): return _ops.Abs.apply(self)
     def tanh(self): return _ops.Tanh.apply(self)
@@ -838,6 +905,67 @@ class Tensor:
 
     def view_as(self, other: "Tensor"):
         return self.reshape(other.shape)
+
+    def contiguous(self):
+        return self  # storage layout is the backend's concern here
+
+    def t(self):
+        """The transpose of a matrix; a 0-d or 1-D tensor is returned as it is (torch.t)."""
+        if self.ndim > 2:
+            raise ValueError(f"t() expects a tensor with at most 2 dimensions, got shape {self.shape}; use transpose(dim0, dim1)")
+        return self if self.ndim < 2 else self.transpose(0, 1)
+
+    def swapaxes(self, axis0: int, axis1: int):
+        return self.transpose(axis0, axis1)
+
+    def flip(self, *dims):
+        dims = _shape_arg(dims)
+        return _ops.Flip.apply(self, axes=_axes(dims, self.ndim) or ())
+
+    def repeat(self, *sizes):
+        """Tile the tensor `sizes[i]` times along dim i (torch.repeat; extra leading sizes add dims)."""
+        sizes = _shape_arg(sizes)
+        if len(sizes) < self.ndim:
+            raise ValueError(f"repeat: give at least {self.ndim} sizes for shape {self.shape}, got {sizes}")
+        shape = (1,) * (len(sizes) - self.ndim) + self.shape
+        pairs = tuple(d for s in shape for d in (1, s))  # (1, s0, 1, s1, ...): a new axis before each
+        tiled = tuple(d for r, s in zip(sizes, shape) for d in (r, s))
+        return self.reshape(pairs).expand(tiled).reshape(tuple(r * s for r, s in zip(sizes, shape)))
+
+    def split(self, split_size_or_sections, dim: int = 0):
+        """Pieces along `dim`: of `split_size` each (the last may be smaller) or of the listed sizes."""
+        d, n = _axis(dim, self.ndim), self.shape[_axis(dim, self.ndim)]
+        if isinstance(split_size_or_sections, (list, tuple)):
+            sizes = list(split_size_or_sections)
+            if sum(sizes) != n:
+                raise ValueError(f"split: sizes {sizes} must add up to {n}, the length of dim {dim}")
+        else:
+            if split_size_or_sections < 1:
+                raise ValueError(f"split: split_size must be >= 1, got {split_size_or_sections}")
+            sizes = [min(split_size_or_sections, n - i) for i in range(0, n, split_size_or_sections)]
+        starts = np.cumsum([0] + sizes[:-1])
+        return tuple(self[(slice(None),) * d + (slice(int(s), int(s) + k),)] for s, k in zip(starts, sizes))
+
+    def chunk(self, chunks: int, dim: int = 0):
+        if chunks < 1:
+            raise ValueError(f"chunk: chunks must be >= 1, got {chunks}")
+        n = self.shape[_axis(dim, self.ndim)]
+        return self.split(max(-(-n // chunks), 1), dim)
+
+    def gather(self, dim: int, index: "Tensor"):
+        """out[i][j] = self[index[i][j]][j] for dim 0 (and so on), as torch.gather; int64 index."""
+        d = _axis(dim, self.ndim)
+        if not isinstance(index, Tensor) or index.dtype.kind not in "iu" or index.ndim != self.ndim:
+            raise TypeError(f"gather: index must be an int64 Tensor with {self.ndim} dims like the input {self.shape}")
+        if any(i > s for k, (i, s) in enumerate(zip(index.shape, self.shape)) if k != d):
+            raise ValueError(f"gather: index shape {index.shape} exceeds the input shape {self.shape} off dim {dim}")
+        if index.numel() and (int(index._data.min()) < -self.shape[d] or int(index._data.max()) >= self.shape[d]):
+            raise IndexError(f"gather: index out of range for dim {dim} of size {self.shape[d]}")
+        part = self[tuple(slice(None) if k == d else slice(0, i) for k, i in enumerate(index.shape))]
+        return _ops.Gather.apply(part, index, axis=d)
+
+    def type_as(self, other: "Tensor"):
+        return self.astype(other.dtype)
 
     @property
     def T(self):
@@ -937,6 +1065,37 @@ class Tensor:
         if axis is None or isinstance(axis, (tuple, list)):
             return self.amin(axis, keepdims)
         return ValuesIndices(self.amin(axis, keepdims), self.argmin(axis, keepdims))
+
+    @_torch_names
+    def cumsum(self, axis: int):
+        x = self if self.dtype.kind == "f" else self.astype(np.int64)  # bools count as integers
+        return _ops.CumSum.apply(x, axis=_axis(axis, self.ndim)) if self.ndim else x.clone()
+
+    def sort(self, dim: int = -1, descending: bool = False):
+        """(values, indices) sorted along `dim` (stable); values are differentiable."""
+        indices = self.argsort(dim, descending)
+        return ValuesIndices(self.gather(dim, indices) if self.ndim else self, indices)
+
+    def argsort(self, dim: int = -1, descending: bool = False):
+        if self.ndim == 0:
+            return Tensor._wrap(self._xp.zeros((), dtype=np.int64), self.device)
+        d = _axis(dim, self.ndim)
+        # descending: a stable sort of the reversed axis, reversed back, keeps ties in their order
+        data = self._xp.flip(self._data, d) if descending else self._data
+        idx = self._xp.argsort(data, axis=d, kind="stable")
+        if descending:
+            idx = self._xp.flip(self.shape[d] - 1 - idx, d)
+        return Tensor._wrap(idx.astype(np.int64, copy=False), self.device)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
+        """The k largest (or smallest) elements along `dim` as (values, indices), largest first."""
+        d = _axis(dim, self.ndim)
+        if not 0 <= k <= (self.shape[d] if self.ndim else 1):
+            raise ValueError(f"topk: k={k} is out of range for dim {dim} of shape {self.shape}")
+        indices = self.argsort(dim, descending=largest)
+        if self.ndim:
+            indices = indices[(slice(None),) * d + (slice(0, k),)]
+        return ValuesIndices(self.gather(dim, indices) if self.ndim else self, indices)
 
     def _arg(self, fn, axis, keepdims):
         if self.numel() == 0:

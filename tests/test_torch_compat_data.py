@@ -122,6 +122,23 @@ def test_loader_batches_match_torch(kind, batch_size, drop_last):
         same(a, b)
 
 
+@given(st.integers(1, 25), st.one_of(st.none(), st.integers(1, 8)), st.booleans(), st.booleans(),
+       st.sampled_from(list(SAMPLE_KINDS)))
+def test_any_loader_shape_matches_torch(n, batch_size, drop_last, as_list, kind):
+    ds = Samples(n, SAMPLE_KINDS[kind])
+    if as_list:  # a Python list of samples is a data set too, as in PyTorch
+        ds = [ds[i] for i in range(n)]
+    if drop_last and (batch_size is None or n < batch_size):
+        with pytest.raises(ValueError, match="no batches" if batch_size else "drop_last=True has nothing to drop"):
+            DataLoader(ds, batch_size=batch_size, drop_last=drop_last)
+        return
+    ours = list(DataLoader(ds, batch_size=batch_size, drop_last=drop_last, prefetch=0))
+    theirs = list(tud.DataLoader(ds, batch_size=batch_size, drop_last=drop_last))
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        same(a, b)
+
+
 def test_tensor_dataset_and_array_batches_match_torch():
     x = np.random.default_rng(0).standard_normal((7, 2, 3)).astype(np.float32)
     y = np.arange(7)

@@ -159,6 +159,9 @@ class DataLoader:
             raise ValueError("sampler is mutually exclusive with shuffle=True; shuffle in the sampler")
         if batch_sampler is not None and (batch_size != 1 or shuffle or sampler is not None or drop_last):
             raise ValueError("batch_sampler is mutually exclusive with batch_size, shuffle, sampler and drop_last")
+        if batch_size is None and drop_last:
+            raise ValueError("batch_size=None turns batching off, so drop_last=True has nothing to drop; "
+                             "give a batch_size or leave drop_last out")
         self._batched = batch_size is not None or batch_sampler is not None
         if batch_sampler is not None:
             batch_size = None  # as torch's loader.batch_size

@@ -606,3 +606,29 @@ def test_unflatten_and_identity_like_torch():
         nn.Unflatten(3, (1, 3))(tg.tensor(x))
     t = tg.tensor(x)
     assert nn.Identity(54, unused=0.1)(t) is t  # arguments ignored, as torch's
+
+
+def test_sequential_edits_like_torch():
+    torch = pytest.importorskip("torch")
+
+    def edit(lib):
+        s = lib.Sequential(lib.Linear(1, 2), lib.ReLU(), lib.Linear(2, 3))
+        s[-1] = lib.Linear(2, 5)  # a new head, as in transfer learning
+        del s[1]
+        s.insert(1, lib.Tanh())
+        s.insert(-1, lib.Sigmoid())
+        s.extend([lib.ReLU()])
+        popped = s.pop(0)
+        del s[1:2]
+        return s, popped
+
+    (ours, popped), (theirs, t_popped) = edit(nn), edit(torch.nn)
+    assert [(n, type(m).__name__) for n, m in ours.named_children()] == \
+        [(n, type(m).__name__) for n, m in theirs.named_children()]
+    assert type(popped).__name__ == type(t_popped).__name__
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: tuple(v.shape)
+                                                                  for k, v in theirs.state_dict().items()}
+    with pytest.raises(IndexError, match="out of range"):
+        ours[5] = nn.ReLU()
+    with pytest.raises(TypeError, match="must be Modules"):
+        ours[0] = "relu"

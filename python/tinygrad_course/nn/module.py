@@ -476,9 +476,56 @@ class Sequential(Module):
         except IndexError:
             raise IndexError(f"Sequential index {index} is out of range for {len(items)} modules") from None
 
+    def _key(self, index: int) -> str:
+        keys = list(self._modules)
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not -len(keys) <= index < len(keys):
+            raise IndexError(f"Sequential index {index!r} is out of range for {len(keys)} modules")
+        return keys[index]
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        """Replace a layer, e.g. a pretrained network's classifier: `model[-1] = nn.Linear(512, 10)`."""
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential items must be Modules, got {type(module).__name__}")
+        self._modules[self._key(index)] = module
+
+    def __delitem__(self, index) -> None:
+        keys = list(self._modules)
+        for key in (keys[index] if isinstance(index, slice) else [self._key(index)]):
+            del self._modules[key]
+        if all(k.isdigit() for k in keys):  # keep the names 0, 1, 2, ... as PyTorch does
+            modules = list(self._modules.values())
+            self._modules.clear()
+            for i, m in enumerate(modules):
+                self._modules[str(i)] = m
+
     def append(self, module: Module) -> "Sequential":
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential items must be Modules, got {type(module).__name__}")
         self.add_module(str(len(self)), module)
         return self
+
+    def extend(self, modules) -> "Sequential":
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> "Sequential":
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential items must be Modules, got {type(module).__name__}")
+        n = len(self)
+        if not -n <= index <= n:
+            raise IndexError(f"Sequential.insert: index {index} is out of range for {n} modules")
+        modules = list(self._modules.values())
+        modules.insert(index, module)
+        self._modules.clear()
+        for i, m in enumerate(modules):
+            self._modules[str(i)] = m
+        return self
+
+    def pop(self, index: int = -1) -> Module:
+        module = self[index]
+        del self[index]
+        return module
 
     def forward(self, x):
         for m in self._modules.values():

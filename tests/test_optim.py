@@ -795,3 +795,19 @@ def test_sequential_lr_validation_and_resume():
         lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=0)
     with pytest.raises(ValueError, match="factor"):
         lr_scheduler.ConstantLR(opt, factor=2.0)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adagrad", "Adadelta", "RMSprop"])
+def test_torchs_implementation_switches_are_accepted_and_change_nothing(name):
+    """foreach/fused/capturable pick an implementation in torch (nanoGPT passes fused=True): same updates."""
+    plain = run_ours(lambda lib, ps: getattr(lib, name)(ps, lr=0.01), steps=2)
+    switched = run_ours(lambda lib, ps: getattr(lib, name)(ps, lr=0.01, foreach=False, fused=True,
+                                                           capturable=False, differentiable=False), steps=2)
+    for mine, ref in zip(switched, plain):
+        for a, b in zip(mine, ref):
+            assert np.array_equal(a, b)
+    w = nn.Parameter(W0.copy())
+    with pytest.raises(NotImplementedError, match="differentiable"):
+        getattr(optim, name)([w], lr=0.01, differentiable=True)
+    with pytest.raises(TypeError, match="momentun"):
+        getattr(optim, name)([w], lr=0.01, momentun=0.9)

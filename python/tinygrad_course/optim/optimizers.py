@@ -30,6 +30,16 @@ _SCHEDULER_KEYS = {"initial_lr", "max_lr", "min_lr", "max_momentum", "base_momen
 _SCALAR_STATE = {"step": int, "mu_product": float}
 
 
+def _check_implementation(name: str, options: dict) -> None:
+    """PyTorch's foreach/fused/capturable flags choose among implementations of the same update (for
+    speed on GPUs): accepted and ignored here. differentiable=True would record the step for autograd."""
+    unknown = sorted(set(options) - {"foreach", "fused", "capturable", "differentiable"})
+    if unknown:
+        raise TypeError(f"{name}() got unexpected keyword argument(s) {unknown}")
+    if options.get("differentiable"):
+        raise NotImplementedError(f"{name}: differentiable=True is not supported (steps are not recorded by autograd)")
+
+
 def _check_non_negative(name: str, value) -> None:
     if not isinstance(value, numbers.Real) or isinstance(value, bool) or not value >= 0.0:
         raise ValueError(f"invalid {name}: {value!r} (must be a non-negative number)")
@@ -42,7 +52,8 @@ class Optimizer:
     whose options override `defaults` for that group (e.g. no weight decay on biases).
     """
 
-    def __init__(self, params, defaults: dict):
+    def __init__(self, params, defaults: dict, **implementation):
+        _check_implementation(type(self).__name__, implementation)
         if isinstance(params, Tensor):
             raise TypeError("params must be an iterable of Tensors or dicts, got a single Tensor; "
                             "pass [tensor] or model.parameters()")
@@ -254,9 +265,9 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0, maximize: bool = False):
+                 nesterov: bool = False, weight_decay: float = 0.0, maximize: bool = False, **implementation):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
-                                      weight_decay=weight_decay, maximize=maximize))
+                                      weight_decay=weight_decay, maximize=maximize), **implementation)
 
     def _validate(self, group):
         super()._validate(group)
@@ -290,9 +301,9 @@ class Adam(Optimizer):
     decoupled_weight_decay = False  # AdamW shrinks the weights directly instead
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False):
+                 weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False, **implementation):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad, maximize=maximize))
+                                      amsgrad=amsgrad, maximize=maximize), **implementation)
 
     def _validate(self, group):
         super()._validate(group)
@@ -324,17 +335,17 @@ class AdamW(Adam):
     decoupled_weight_decay = True
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+                 weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False, **implementation):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize, **implementation)
 
 
 class Adamax(Adam):
     """Adam with the infinity norm: u = max(b2 u, |g| + eps); p -= lr / (1 - b1^t) * m / u."""
 
     def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 maximize: bool = False):
+                 maximize: bool = False, **implementation):
         Optimizer.__init__(self, params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                              maximize=maximize))
+                                              maximize=maximize), **implementation)
 
     def _update(self, p, grad, group, state):
         g = self._prepare_grad(p, grad, group)
@@ -356,10 +367,12 @@ class NAdam(Adam):
     decaying momentum schedule mu_t = b1 (1 - 0.96^(t * momentum_decay) / 2)."""
 
     def __init__(self, params, lr: float = 2e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, maximize: bool = False):
+                 momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, maximize: bool = False,
+                 **implementation):
         Optimizer.__init__(self, params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                               momentum_decay=momentum_decay,
-                                              decoupled_weight_decay=decoupled_weight_decay, maximize=maximize))
+                                              decoupled_weight_decay=decoupled_weight_decay, maximize=maximize),
+                           **implementation)
 
     def _validate(self, group):
         super()._validate(group)
@@ -388,9 +401,10 @@ class RAdam(Adam):
     (rho_t > 5), scaled by the rectification term; before that, SGD with momentum."""
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 decoupled_weight_decay: bool = False, maximize: bool = False):
+                 decoupled_weight_decay: bool = False, maximize: bool = False, **implementation):
         Optimizer.__init__(self, params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                              decoupled_weight_decay=decoupled_weight_decay, maximize=maximize))
+                                              decoupled_weight_decay=decoupled_weight_decay, maximize=maximize),
+                           **implementation)
 
     def _update(self, p, grad, group, state):
         lr, weight_decay, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]
@@ -428,10 +442,10 @@ class Adagrad(Optimizer):
     """
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, maximize: bool = False):
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, maximize: bool = False, **implementation):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
-                                      maximize=maximize))
+                                      maximize=maximize), **implementation)
 
     def _validate(self, group):
         super()._validate(group)
@@ -459,8 +473,9 @@ class Adadelta(Optimizer):
     """
 
     def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0,
-                 maximize: bool = False):
-        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize))
+                 maximize: bool = False, **implementation):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize),
+                         **implementation)
 
     def _validate(self, group):
         super()._validate(group)
@@ -496,9 +511,9 @@ class RMSprop(Optimizer):
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
-                 maximize: bool = False):
+                 maximize: bool = False, **implementation):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered, maximize=maximize))
+                                      momentum=momentum, centered=centered, maximize=maximize), **implementation)
 
     def _validate(self, group):
         super()._validate(group)

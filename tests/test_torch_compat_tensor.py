@@ -438,3 +438,42 @@ def test_sort_argsort_and_topk_indices_match_torch_without_ties():
             np.testing.assert_array_equal(x.argsort(dim, descending).numpy(), tx.argsort(dim, descending=descending).numpy())
         np.testing.assert_array_equal(x.topk(2, dim).indices.numpy(), tx.topk(2, dim).indices.numpy())
     assert tg.tensor([True, False, True]).cumsum(0).tolist() == torch.tensor([True, False, True]).cumsum(0).tolist()
+
+
+# --- to(), in-place random fills, new_* ------------------------------------------------------------
+def test_to_takes_a_dtype_a_device_or_a_tensor_as_torch():
+    x = tg.ones(2)
+    assert x.to(tg.float64).dtype == np.float64 and x.to("float64").dtype == np.float64
+    assert x.to(np.int64).dtype == np.int64 and x.to("cpu", tg.float64).dtype == np.float64
+    assert x.to(tg.tensor([1])).dtype == np.int64 and x.to("cpu") is x
+    assert x.to("cpu", copy=True) is not x and x.to(device="cpu", non_blocking=True) is x
+    assert not x.is_cuda
+    with pytest.raises(ValueError, match="unknown device"):
+        x.to("gpu")
+
+
+def test_normal_and_uniform_fill_in_place_from_the_seeded_generator():
+    w = tg.zeros(2000)
+    tg.manual_seed(0)
+    assert w.normal_(1.0, 0.5) is w
+    first = w.numpy().copy()
+    assert abs(first.mean() - 1.0) < 0.05 and abs(first.std() - 0.5) < 0.05
+    tg.manual_seed(0)
+    np.testing.assert_array_equal(w.normal_(1.0, 0.5).numpy(), first)
+    w.uniform_(-2.0, -1.0)
+    assert w.numpy().min() >= -2.0 and w.numpy().max() < -1.0 and w.dtype == np.float32
+    p = tg.zeros(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="requires grad"):
+        p.normal_()  # as torch: under no_grad() only
+    with tg.no_grad():
+        p.uniform_()
+    with pytest.raises(TypeError, match="int64"):
+        tg.tensor([1, 2]).normal_()
+
+
+def test_new_methods_and_expand_as_take_this_tensors_dtype_and_device():
+    x = tg.zeros(2, 3, dtype="float64")
+    assert x.new_zeros(4).dtype == np.float64 and x.new_ones((2, 2)).shape == (2, 2)
+    assert x.new_full((2,), 7).tolist() == [7.0, 7.0] and x.new_full((2,), 7).dtype == np.float64
+    assert x.new_tensor([1, 2]).dtype == np.float64 and x.new_zeros(2, dtype="int64").dtype == np.int64
+    assert tg.tensor([1.0, 2.0, 3.0]).expand_as(x).shape == (2, 3)

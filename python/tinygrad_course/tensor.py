@@ -335,6 +335,7 @@ class Tensor:
     dtype = property(lambda self: self._data.dtype)
     ndim = property(lambda self: self._data.ndim)
     is_leaf = property(lambda self: self._ctx is None)
+    is_cuda = property(lambda self: self.device == "cuda")
     grad_fn = property(lambda self: self._ctx)
 
     def __len__(self):
@@ -622,6 +623,22 @@ class Tensor:
     def zero_(self):
         return self.fill_(0)
 
+    def _check_float(self, name):
+        if self.dtype.kind != "f":
+            raise TypeError(f"{name} fills float tensors, this one is {self.dtype}; convert it with .float() first")
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0):
+        """Fill with N(mean, std^2) samples from the global generator (see manual_seed), in place."""
+        self._check_float("normal_")
+        draw = _rng.normal(mean, std, self.shape).astype(self.dtype)
+        return self.copy_(Tensor(draw, dtype=self.dtype, device=self.device))
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0):
+        """Fill with U[a, b) samples from the global generator (see manual_seed), in place."""
+        self._check_float("uniform_")
+        draw = _rng.uniform(a, b, self.shape).astype(self.dtype)
+        return self.copy_(Tensor(draw, dtype=self.dtype, device=self.device))
+
     def clamp_(self, min=None, max=None):
         lo, hi = self._bound(min), self._bound(max)
         return self._inplace("clamp_", lambda a: self._xp.clip(a, lo, hi, out=a))
@@ -661,9 +678,18 @@ class Tensor:
     def long(self):
         return self.astype(np.int64)
 
-    def to(self, device=None, dtype=None) -> "Tensor":
-        """This tensor on `device` and/or with `dtype` (itself when nothing changes); differentiable."""
-        out = self
+    def to(self, *args, device=None, dtype=None, non_blocking: bool = False, copy: bool = False) -> "Tensor":
+        """This tensor on `device` and/or with `dtype` (itself when nothing changes, unless copy=True);
+        differentiable. As in PyTorch the positional forms are to(device), to(dtype), to(device, dtype)
+        and to(other_tensor) (its device and dtype); non_blocking is accepted and has no effect."""
+        for a in args:
+            if isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            elif _as_dtype(a) is not None:
+                dtype = a
+            else:
+                device = a
+        out = self.clone() if copy else self
         if device is not None and canonical_device(device) != self.device:
             out = _ops.ToDevice.apply(self, device=canonical_device(device))
         if dtype is not None:
@@ -905,6 +931,22 @@ class Tensor:
 
     def view_as(self, other: "Tensor"):
         return self.reshape(other.shape)
+
+    def expand_as(self, other: "Tensor"):
+        return self.expand(other.shape)
+
+    # new tensors with this one's dtype and device (unless given), as PyTorch's new_* methods
+    def new_zeros(self, *size, dtype=None, requires_grad=False):
+        return zeros(*size, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
+
+    def new_ones(self, *size, dtype=None, requires_grad=False):
+        return ones(*size, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
+
+    def new_full(self, size, fill_value, dtype=None, requires_grad=False):
+        return full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
+
+    def new_tensor(self, data, dtype=None, requires_grad=False):
+        return tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad, device=self.device)
 
     def contiguous(self):
         return self  # storage layout is the backend's concern here
@@ -1188,6 +1230,16 @@ def _axes(axis, ndim):
     if len(set(listed)) != len(listed):
         raise ValueError(f"axis {axis} names an axis twice")
     return tuple(sorted(listed)) if ndim else None
+
+
+def _as_dtype(value):
+    """`value` as a NumPy dtype when it names one (np.float32, "float64", tg.int64), else None (a device)."""
+    if value is None or (isinstance(value, str) and value.strip().lower().split(":")[0] in ("cpu", "cuda")):
+        return None
+    try:
+        return np.dtype(value)
+    except TypeError:
+        return None
 
 
 def _is_int(i) -> bool:

@@ -632,3 +632,56 @@ def test_sequential_edits_like_torch():
         ours[5] = nn.ReLU()
     with pytest.raises(TypeError, match="must be Modules"):
         ours[0] = "relu"
+
+
+# --- 1-d layers ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("args, options", [
+    ((3, 4, 3), {}),
+    ((3, 6, 4), dict(stride=2, padding=1, bias=False)),
+    ((4, 6, 3), dict(dilation=2, groups=2, padding=2)),
+    ((3, 4, 4), dict(padding="same")),  # an even kernel: the extra padding goes after
+    ((3, 4, 5), dict(padding="valid")),
+])
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")  # torch's own notice
+def test_conv1d_matches_torch(args, options):
+    torch = pytest.importorskip("torch")
+    ours = nn.Conv1d(*args, **options, dtype="float64")
+    theirs = torch.nn.Conv1d(*args, **options).double()
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    assert repr(ours) == repr(theirs)
+    x = rand(2, args[0], 11)
+    xt, tx = tg.tensor(x, requires_grad=True), torch.from_numpy(x.copy()).requires_grad_()
+    out, t_out = ours(xt), theirs(tx)
+    assert_close(out.data, t_out.detach().numpy())
+    g = rand(*out.shape, seed=6)
+    out.backward(g)
+    t_out.backward(torch.from_numpy(g))
+    assert_close(xt.grad.data, tx.grad.numpy())
+    for p, tp in zip(ours.parameters(), theirs.parameters()):
+        assert_close(p.grad.data, tp.grad.numpy())
+
+
+@pytest.mark.parametrize("kind, args, options", [
+    ("MaxPool1d", (2,), {}), ("MaxPool1d", (3, 2, 1), {}), ("AvgPool1d", (2,), {}),
+    ("AvgPool1d", (3, 2, 1), dict(count_include_pad=False)), ("AvgPool1d", (3, 1, 1), {}),
+])
+def test_pool1d_matches_torch(kind, args, options):
+    torch = pytest.importorskip("torch")
+    ours, theirs = getattr(nn, kind)(*args, **options), getattr(torch.nn, kind)(*args, **options)
+    assert repr(ours) == repr(theirs)
+    x = rand(2, 3, 9)
+    xt, tx = tg.tensor(x, requires_grad=True), torch.from_numpy(x.copy()).requires_grad_()
+    out, t_out = ours(xt), theirs(tx)
+    assert_close(out.data, t_out.detach().numpy())
+    out.sum().backward()
+    t_out.sum().backward()
+    assert_close(xt.grad.data, tx.grad.numpy())
+
+
+def test_1d_layers_validate_their_input():
+    with pytest.raises(ValueError, match=r"Conv1d: expected input \(N, C, L\)"):
+        nn.Conv1d(1, 1, 3)(tg.randn(1, 1, 4, 4))
+    with pytest.raises(ValueError, match="same"):
+        nn.Conv1d(1, 1, 3, stride=2, padding="same")
+    with pytest.raises(NotImplementedError, match="ceil_mode"):
+        nn.MaxPool1d(2, ceil_mode=True)

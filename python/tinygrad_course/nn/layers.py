@@ -15,7 +15,8 @@ from . import init
 from .module import Module, Parameter
 
 __all__ = [
-    "Linear", "Conv2d", "ConvTranspose2d", "Upsample", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+    "Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "Upsample", "MaxPool1d", "AvgPool1d", "MaxPool2d",
+    "AvgPool2d", "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "Dropout", "Dropout2d", "Embedding",
     "ReLU", "LeakyReLU", "PReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Flatten", "Unflatten", "Identity",
     "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "DiceLoss", "JaccardLoss",
@@ -78,7 +79,7 @@ def _conv_extra_repr(layer, **defaults) -> str:
     for name, default in defaults.items():
         value = getattr(layer, name)
         if value != default:
-            s += f", {name}={value!r}" if isinstance(value, str) else f", {name}={value}"
+            s += f", {name}={value}"  # strings unquoted, as PyTorch prints padding=same
     if layer.groups != 1:
         s += f", groups={layer.groups}"
     if layer.bias is None:
@@ -167,6 +168,107 @@ class Conv2d(Module):
 
     def extra_repr(self) -> str:
         return _conv_extra_repr(self, padding=(0, 0), dilation=(1, 1))
+
+
+def _single(v, name: str) -> int:
+    if isinstance(v, (tuple, list)):
+        if len(v) != 1:
+            raise ValueError(f"{name} must be an int or a 1-tuple, got {v}")
+        v = v[0]
+    return int(v)
+
+
+def _as_2d(x: Tensor, layer: str) -> Tensor:
+    """(N, C, L) -> (N, C, 1, L): the 1-d layers run the 2-d kernels on a height of one."""
+    if x.ndim != 3:
+        raise ValueError(f"{layer}: expected input (N, C, L), got shape {x.shape}")
+    return x.reshape(x.shape[0], x.shape[1], 1, x.shape[2])
+
+
+class Conv1d(Module):
+    """1-D cross-correlation over (N, C, L) input (sequences, signals), weight (out, in/groups, k);
+    computed as a Conv2d of height one. padding may be an int, "valid" or "same" (stride 1)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
+        super().__init__()
+        _unsupported("Conv1d", padding_mode=(padding_mode, "zeros"))
+        self.in_channels = _positive_int(in_channels, "in_channels")
+        self.out_channels = _positive_int(out_channels, "out_channels")
+        self.groups = _positive_int(groups, "groups")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv1d: groups={groups} must divide in_channels={in_channels} "
+                             f"and out_channels={out_channels}")
+        self.kernel_size = (_single(kernel_size, "kernel_size"),)
+        self.stride, self.dilation = (_single(stride, "stride"),), (_single(dilation, "dilation"),)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"Conv1d: padding string must be 'same' or 'valid', got {padding!r}")
+            if padding == "same" and self.stride != (1,):
+                raise ValueError("Conv1d: padding='same' is only supported with stride 1")
+            self.padding = padding
+        else:
+            self.padding = (_single(padding, "padding"),)
+        self.weight = _empty_parameter((out_channels, in_channels // groups) + self.kernel_size, dtype)
+        self.register_parameter("bias", _empty_parameter((out_channels,), dtype) if bias else None)
+        self.reset_parameters()
+        _place(self, device)
+
+    def reset_parameters(self) -> None:
+        """As Conv2d, with fan_in = in_channels/groups * k."""
+        _default_init(self.weight, self.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = _as_2d(x, "Conv1d")
+        padding = 0 if self.padding == "valid" else self.padding[0] if self.padding != "same" else None
+        if padding is None:  # "same": total d*(k-1), the extra one after, as PyTorch
+            total = self.dilation[0] * (self.kernel_size[0] - 1)
+            x, padding = x.pad((total // 2, total - total // 2)), 0
+        weight = self.weight.reshape(self.out_channels, self.in_channels // self.groups, 1, self.kernel_size[0])
+        out = F.conv2d(x, weight, self.bias, (1, self.stride[0]), (0, padding), (1, self.dilation[0]), self.groups)
+        return out.reshape(out.shape[0], out.shape[1], out.shape[3])
+
+    def extra_repr(self) -> str:
+        return _conv_extra_repr(self, padding=(0,), dilation=(1,))
+
+
+class MaxPool1d(Module):
+    """Max over windows along the last axis of (N, C, L) input; the stride defaults to the kernel size."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
+                 ceil_mode: bool = False):
+        super().__init__()
+        _unsupported("MaxPool1d", dilation=(_single(dilation, "dilation"), 1),
+                     return_indices=(return_indices, False), ceil_mode=(ceil_mode, False))
+        self.kernel_size, self.padding = _single(kernel_size, "kernel_size"), _single(padding, "padding")
+        self.stride = _single(stride, "stride") if stride is not None else self.kernel_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.max_pool2d(_as_2d(x, "MaxPool1d"), (1, self.kernel_size), (1, self.stride), (0, self.padding))
+        return out.reshape(out.shape[0], out.shape[1], out.shape[3])
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, dilation=1, "
+                "ceil_mode=False")
+
+
+class AvgPool1d(Module):
+    """Mean over windows along the last axis of (N, C, L) input; arguments in PyTorch's order."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True):
+        super().__init__()
+        _unsupported("AvgPool1d", ceil_mode=(ceil_mode, False))
+        self.kernel_size, self.padding = _single(kernel_size, "kernel_size"), _single(padding, "padding")
+        self.stride = _single(stride, "stride") if stride is not None else self.kernel_size
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.avg_pool2d(_as_2d(x, "AvgPool1d"), (1, self.kernel_size), (1, self.stride), (0, self.padding),
+                           self.count_include_pad)
+        return out.reshape(out.shape[0], out.shape[1], out.shape[3])
+
+    def extra_repr(self) -> str:
+        return f"kernel_size=({self.kernel_size},), stride=({self.stride},), padding=({self.padding},)"
 
 
 class ConvTranspose2d(Module):

@@ -685,3 +685,29 @@ def test_1d_layers_validate_their_input():
         nn.Conv1d(1, 1, 3, stride=2, padding="same")
     with pytest.raises(NotImplementedError, match="ceil_mode"):
         nn.MaxPool1d(2, ceil_mode=True)
+
+
+def test_module_conveniences_like_torch():
+    import copy
+    torch = pytest.importorskip("torch")
+    ours = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Sequential(nn.ReLU(), nn.Linear(2, 2)))
+    theirs = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(2, 2)))
+    for target in ["", "0", "1.1"]:
+        assert type(ours.get_submodule(target)).__name__ == type(theirs.get_submodule(target)).__name__
+    with pytest.raises(AttributeError, match="no submodule '5'"):
+        ours.get_submodule("1.5")
+    ours.register_module("head", nn.Identity())
+    assert "head" in dict(ours.named_children())
+
+    ema = copy.deepcopy(ours)  # an EMA or best-so-far copy: same values, separate storage
+    with tg.no_grad():
+        ema[0].weight.fill_(0.0)
+    assert ours[0].weight.data.any() and not ema[0].weight.data.any()
+    assert [n for n, _ in ema.named_parameters()] == [n for n, _ in ours.named_parameters()]
+
+    with pytest.raises(TypeError, match="half precision"):
+        ours.half()
+    with pytest.raises(TypeError, match="bfloat16"):
+        ours.bfloat16()
+    with pytest.raises(ValueError, match="unknown device 'cuda:1'"):
+        ours.cuda(1)

@@ -189,6 +189,19 @@ class Module:
         self._forget(name)
         self._modules[name] = module
 
+    register_module = add_module  # PyTorch's alias
+
+    def get_submodule(self, target: str) -> "Module":
+        """The descendant at a dotted path such as "features.0" ("" is this module)."""
+        module = self
+        for i, name in enumerate(target.split(".") if target else []):
+            child = module._modules.get(name)
+            if child is None:
+                done = ".".join(target.split(".")[:i]) or type(self).__name__
+                raise AttributeError(f"{done} has no submodule {name!r} (looking up {target!r})")
+            module = child
+        return module
+
     # --- traversal ---------------------------------------------------------------------------
     def named_modules(self, prefix: str = "", memo: set | None = None) -> Iterator[tuple[str, "Module"]]:
         """(dotted name, module) for this module and every descendant, each module once."""
@@ -363,14 +376,20 @@ class Module:
     def cpu(self) -> "Module":
         return self.to("cpu")
 
-    def cuda(self) -> "Module":
-        return self.to("cuda")
+    def cuda(self, device=None) -> "Module":
+        return self.to("cuda" if device is None else f"cuda:{device}" if isinstance(device, int) else device)
 
     def double(self) -> "Module":
         return self.to(dtype=np.float64)
 
     def float(self) -> "Module":
         return self.to(dtype=np.float32)
+
+    def half(self) -> "Module":
+        raise TypeError("half precision is not supported: parameters are float32 or float64 (use .float())")
+
+    def bfloat16(self) -> "Module":
+        raise TypeError("bfloat16 is not supported: parameters are float32 or float64 (use .float())")
 
     # --- calling ------------------------------------------------------------------------------
     def forward(self, *args, **kwargs):

@@ -477,3 +477,11 @@ def test_new_methods_and_expand_as_take_this_tensors_dtype_and_device():
     assert x.new_full((2,), 7).tolist() == [7.0, 7.0] and x.new_full((2,), 7).dtype == np.float64
     assert x.new_tensor([1, 2]).dtype == np.float64 and x.new_zeros(2, dtype="int64").dtype == np.int64
     assert tg.tensor([1.0, 2.0, 3.0]).expand_as(x).shape == (2, 3)
+
+
+def test_arithmetic_with_the_values_indices_pair_is_refused_as_torch():
+    x = tg.tensor(X)
+    for op in (lambda: x.max(0) + x.mean(0), lambda: x.mean(0) + x.max(0), lambda: x.mean(0) * [x, x]):
+        with pytest.raises(TypeError, match="values"):
+            op()
+    np.testing.assert_allclose((x.max(0).values + x.mean(0)).numpy(), (X.max(0) + X.mean(0)), rtol=1e-6)

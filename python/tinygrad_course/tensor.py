@@ -1200,6 +1200,10 @@ def _on_device(value, device: str, dtype=None):
     CuPy refuses numpy.ndarray operands (even 0-d ones) and NumPy refuses to convert CuPy arrays
     (np.asarray(cupy_array) raises TypeError), so arrays are moved rather than converted.
     """
+    if isinstance(value, (list, tuple)) and any(isinstance(v, Tensor) for v in value):
+        # NumPy would read the tensors as nested sequences: x + x.max(0) must not mean x + [values, indices]
+        raise TypeError("a list or tuple of Tensors is not an operand; combine them with stack() first "
+                        "(max(dim) and min(dim) give (values, indices): take .values)")
     if not is_device_array(value):
         value = np.asarray(value, dtype=dtype)
     return value if _device_of(value) == device else to_device(value, device)

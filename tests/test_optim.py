@@ -493,6 +493,12 @@ SCHEDULER_CASES = {
         o, [m.LinearLR(o, start_factor=0.5, total_iters=2), m.MultiStepLR(o, milestones=[0, 1, 3]),
             m.ConstantLR(o, factor=0.2, total_iters=2), m.CosineAnnealingWarmRestarts(o, T_0=2)],
         milestones=[2, 5, 7]),
+    "MultiplicativeLR": lambda m, o: m.MultiplicativeLR(o, [lambda e: 0.9, lambda e: 1 - 0.05 * e]),
+    "PolynomialLR": lambda m, o: m.PolynomialLR(o, total_iters=6, power=2.0),
+    "SequentialLR-polynomial": lambda m, o: m.SequentialLR(
+        o, [m.ExponentialLR(o, gamma=0.5), m.PolynomialLR(o, total_iters=4, power=0.5)], milestones=[3]),
+    "ChainedScheduler": lambda m, o: m.ChainedScheduler(
+        [m.ConstantLR(o, factor=0.5, total_iters=4), m.ExponentialLR(o, gamma=0.9)]),
 }
 
 
@@ -788,6 +794,10 @@ def test_sequential_lr_validation_and_resume():
         lr_scheduler.SequentialLR(opt, [lr_scheduler.ExponentialLR(other, 0.5)], milestones=[])
     with pytest.raises(ValueError, match="ReduceLROnPlateau"):
         lr_scheduler.SequentialLR(opt, [lr_scheduler.ReduceLROnPlateau(opt)], milestones=[])
+    with pytest.raises(ValueError, match="another optimizer"):
+        lr_scheduler.ChainedScheduler([lr_scheduler.ExponentialLR(opt, 0.5), lr_scheduler.ExponentialLR(other, 0.5)])
+    with pytest.raises(ValueError, match="at least one"):
+        lr_scheduler.ChainedScheduler([])
     for bad in [dict(start_factor=0.0), dict(end_factor=1.5), dict(total_iters=0)]:
         with pytest.raises(ValueError, match=next(iter(bad))):
             lr_scheduler.LinearLR(opt, **bad)

@@ -4,13 +4,14 @@
     sched = optim.lr_scheduler.ExponentialLR(opt, gamma=0.95)
 """
 from . import lr_scheduler  # noqa: F401
-from .lr_scheduler import (ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, ExponentialLR, LambdaLR,
-                           LinearLR, LRScheduler, MultiStepLR, OneCycleLR, ReduceLROnPlateau, SequentialLR, StepLR,
-                           TimeBasedDecay)
+from .lr_scheduler import (ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts,
+                           ExponentialLR, LambdaLR, LinearLR, LRScheduler, MultiplicativeLR, MultiStepLR, OneCycleLR,
+                           PolynomialLR, ReduceLROnPlateau, SequentialLR, StepLR, TimeBasedDecay)
 from .optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, Optimizer, RAdam, RMSprop
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adagrad", "Adadelta", "RMSprop",
-    "lr_scheduler", "LRScheduler", "StepLR", "ExponentialLR", "LambdaLR", "TimeBasedDecay", "MultiStepLR", "CosineAnnealingLR", "OneCycleLR",
-    "ReduceLROnPlateau", "LinearLR", "ConstantLR", "CosineAnnealingWarmRestarts", "SequentialLR",
+    "lr_scheduler", "LRScheduler", "StepLR", "ExponentialLR", "LambdaLR", "TimeBasedDecay", "MultiStepLR",
+    "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau", "LinearLR", "ConstantLR", "CosineAnnealingWarmRestarts",
+    "SequentialLR", "ChainedScheduler", "MultiplicativeLR", "PolynomialLR",
 ]

@@ -18,7 +18,7 @@ from .optimizers import Optimizer
 
 __all__ = ["LRScheduler", "StepLR", "ExponentialLR", "LambdaLR", "TimeBasedDecay", "MultiStepLR",
            "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau", "LinearLR", "ConstantLR",
-           "CosineAnnealingWarmRestarts", "SequentialLR"]
+           "CosineAnnealingWarmRestarts", "SequentialLR", "ChainedScheduler", "MultiplicativeLR", "PolynomialLR"]
 
 
 class LRScheduler:
@@ -302,21 +302,40 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self._last_lr = self._current_lrs()
 
 
-class SequentialLR(LRScheduler):
+class _SchedulerList(LRScheduler):
+    """Shared by SequentialLR and ChainedScheduler: schedulers of one optimizer, saved together."""
+
+    def _check_schedulers(self, optimizer: Optimizer, schedulers: list) -> None:
+        name = type(self).__name__
+        if not schedulers:
+            raise ValueError(f"{name} needs at least one scheduler")
+        for i, sched in enumerate(schedulers):
+            if isinstance(sched, ReduceLROnPlateau):
+                raise ValueError(f"{name} cannot run ReduceLROnPlateau (scheduler {i}): its step needs a metric")
+            if not isinstance(sched, LRScheduler):
+                raise TypeError(f"{name}: scheduler {i} is a {type(sched).__name__}, not a scheduler")
+            if sched.optimizer is not optimizer:
+                raise ValueError(f"{name}: scheduler {i} ({type(sched).__name__}) belongs to another optimizer")
+
+    def state_dict(self) -> dict:
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        state = dict(state_dict)
+        for sched, saved in zip(self._schedulers, state.pop("_schedulers")):
+            sched.load_state_dict(saved)
+        self.__dict__.update(state)
+
+
+class SequentialLR(_SchedulerList):
     """Run `schedulers` one after another, switching at each of the `milestones` epochs (one fewer
     than schedulers), e.g. a LinearLR warm-up followed by CosineAnnealingLR."""
 
     def __init__(self, optimizer: Optimizer, schedulers, milestones, last_epoch: int = -1):
         schedulers, milestones = list(schedulers), list(milestones)
-        if not schedulers:
-            raise ValueError("SequentialLR needs at least one scheduler")
-        for i, sched in enumerate(schedulers):
-            if isinstance(sched, ReduceLROnPlateau):
-                raise ValueError(f"SequentialLR cannot run ReduceLROnPlateau (scheduler {i}): its step needs a metric")
-            if not isinstance(sched, LRScheduler):
-                raise TypeError(f"SequentialLR: scheduler {i} is a {type(sched).__name__}, not a scheduler")
-            if sched.optimizer is not optimizer:
-                raise ValueError(f"SequentialLR: scheduler {i} ({type(sched).__name__}) belongs to another optimizer")
+        self._check_schedulers(optimizer, schedulers)
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(f"SequentialLR needs one milestone fewer than schedulers: got {len(schedulers)} "
                              f"schedulers and {len(milestones)} milestones")
@@ -342,16 +361,50 @@ class SequentialLR(LRScheduler):
             sched.step()
         self._last_lr = sched.get_last_lr()
 
-    def state_dict(self) -> dict:
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
 
-    def load_state_dict(self, state_dict: dict) -> None:
-        state = dict(state_dict)
-        for sched, saved in zip(self._schedulers, state.pop("_schedulers")):
-            sched.load_state_dict(saved)
-        self.__dict__.update(state)
+class ChainedScheduler(_SchedulerList):
+    """Step several (chainable) schedulers together with one step(): their factors multiply."""
+
+    def __init__(self, schedulers, optimizer: Optimizer | None = None):
+        schedulers = list(schedulers)
+        optimizer = optimizer if optimizer is not None else (schedulers[0].optimizer if schedulers else None)
+        self._check_schedulers(optimizer, schedulers)
+        self.optimizer, self._schedulers = optimizer, schedulers
+        self._last_lr = self._current_lrs()
+
+    def step(self) -> None:
+        for sched in self._schedulers:
+            sched.step()
+        self._last_lr = self._current_lrs()
+
+
+class MultiplicativeLR(LambdaLR):
+    """Multiply the rate by lr_lambda(epoch) every epoch (one function, or one per param group)."""
+
+    def get_lr(self):
+        if self._is_initial:
+            return self._current_lrs()
+        return [lr * f(self.last_epoch) for lr, f in zip(self._current_lrs(), self.lr_lambdas)]
+
+
+class PolynomialLR(LRScheduler):
+    """Decay the rate to zero over total_iters epochs: lr = lr0 * (1 - epoch / total_iters) ** power."""
+
+    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1):
+        self.total_iters = _positive_int_arg("total_iters", total_iters)
+        self.power = power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return self._current_lrs()
+        t, total = self.last_epoch, self.total_iters
+        factor = ((1.0 - t / total) / (1.0 - (t - 1) / total)) ** self.power  # PyTorch's chainable form
+        return [lr * factor for lr in self._current_lrs()]
+
+    def _closed_form_lr(self):
+        return [base * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
+                for base in self.base_lrs]
 
 
 def _per_group(name: str, optimizer: Optimizer, value) -> list:

@@ -550,14 +550,14 @@ def test_scheduler_state_validation_and_resume():
 
 
 # --- schedulers that need more than an epoch count -------------------------------------------------
-def one_cycle_sequence(lib, make_optimizer, make_tensor, steps, **options):
+def one_cycle_sequence(lib, make_optimizer, make_tensor, steps, scheduler="OneCycleLR", **options):
     """(lrs, momenta) before the first step and after each scheduler step."""
     opt = make_optimizer(lib, [{"params": [make_tensor()]}, {"params": [make_tensor()], "lr": 0.5}])
-    sched = lib.lr_scheduler.OneCycleLR(opt, **options)
-    key = "betas" if "betas" in opt.defaults else "momentum"
+    sched = getattr(lib.lr_scheduler, scheduler)(opt, **options)
+    key = "betas" if "betas" in opt.defaults else "momentum" if "momentum" in opt.defaults else None
 
     def momenta():
-        return [g[key][0] if key == "betas" else g[key] for g in opt.param_groups]
+        return [g[key][0] if key == "betas" else g[key] for g in opt.param_groups] if key else []
 
     history = [(sched.get_last_lr(), momenta())]
     for _ in range(steps):
@@ -821,3 +821,38 @@ def test_torchs_implementation_switches_are_accepted_and_change_nothing(name):
         getattr(optim, name)([w], lr=0.01, differentiable=True)
     with pytest.raises(TypeError, match="momentun"):
         getattr(optim, name)([w], lr=0.01, momentun=0.9)
+
+
+CYCLIC_CASES = {
+    "triangular-sgd": (lambda m, ps: m.SGD(ps, lr=0.1, momentum=0.9), dict(base_lr=0.01, max_lr=0.1, step_size_up=3)),
+    "triangular2-asymmetric": (lambda m, ps: m.SGD(ps, lr=0.1, momentum=0.9),
+                               dict(base_lr=[0.01, 0.02], max_lr=[0.1, 0.5], step_size_up=2, step_size_down=4,
+                                    mode="triangular2", base_momentum=0.7, max_momentum=[0.9, 0.95])),
+    "exp_range-adam": (lambda m, ps: m.Adam(ps, lr=0.1), dict(base_lr=0.001, max_lr=0.01, step_size_up=3,
+                                                              mode="exp_range", gamma=0.9)),
+    "custom-scale-no-momentum": (lambda m, ps: m.Adagrad(ps, lr=0.1),
+                                 dict(base_lr=0.01, max_lr=0.1, step_size_up=2, scale_fn=lambda x: 0.5 ** x,
+                                      scale_mode="iterations", cycle_momentum=False)),
+}
+
+
+@pytest.mark.parametrize("name", list(CYCLIC_CASES))
+def test_cyclic_lr_and_momentum_match_torch(name):
+    torch = pytest.importorskip("torch")
+    make_optimizer, options = CYCLIC_CASES[name]
+    runs = [one_cycle_sequence(lib, make_optimizer, make_tensor, 20, scheduler="CyclicLR", **options)
+            for lib, make_tensor in [(optim, lambda: nn.Parameter(np.zeros(1))),
+                                     (torch.optim, lambda: torch.zeros(1, requires_grad=True))]]
+    for (lr, m), (t_lr, t_m) in zip(*runs):
+        assert_close(lr, t_lr, rtol=1e-12, atol=1e-15)
+        assert_close(m, t_m, rtol=1e-12, atol=1e-15)
+
+
+def test_cyclic_lr_validation():
+    p = nn.Parameter(np.zeros(1))
+    with pytest.raises(ValueError, match="mode"):
+        lr_scheduler.CyclicLR(optim.SGD([p], lr=0.1, momentum=0.9), 0.01, 0.1, mode="sawtooth")
+    with pytest.raises(ValueError, match="cycle_momentum=False"):
+        lr_scheduler.CyclicLR(optim.Adagrad([p], lr=0.1), 0.01, 0.1)
+    with pytest.raises(ValueError, match="step_size_up"):
+        lr_scheduler.CyclicLR(optim.SGD([p], lr=0.1, momentum=0.9), 0.01, 0.1, step_size_up=0)

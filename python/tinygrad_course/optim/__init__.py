@@ -4,7 +4,7 @@
     sched = optim.lr_scheduler.ExponentialLR(opt, gamma=0.95)
 """
 from . import lr_scheduler  # noqa: F401
-from .lr_scheduler import (ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts,
+from .lr_scheduler import (ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR,
                            ExponentialLR, LambdaLR, LinearLR, LRScheduler, MultiplicativeLR, MultiStepLR, OneCycleLR,
                            PolynomialLR, ReduceLROnPlateau, SequentialLR, StepLR, TimeBasedDecay)
 from .optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, Optimizer, RAdam, RMSprop
@@ -13,5 +13,5 @@ __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adagrad", "Adadelta", "RMSprop",
     "lr_scheduler", "LRScheduler", "StepLR", "ExponentialLR", "LambdaLR", "TimeBasedDecay", "MultiStepLR",
     "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau", "LinearLR", "ConstantLR", "CosineAnnealingWarmRestarts",
-    "SequentialLR", "ChainedScheduler", "MultiplicativeLR", "PolynomialLR",
+    "SequentialLR", "ChainedScheduler", "MultiplicativeLR", "PolynomialLR", "CyclicLR",
 ]

@@ -18,7 +18,8 @@ from .optimizers import Optimizer
 
 __all__ = ["LRScheduler", "StepLR", "ExponentialLR", "LambdaLR", "TimeBasedDecay", "MultiStepLR",
            "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau", "LinearLR", "ConstantLR",
-           "CosineAnnealingWarmRestarts", "SequentialLR", "ChainedScheduler", "MultiplicativeLR", "PolynomialLR"]
+           "CosineAnnealingWarmRestarts", "SequentialLR", "ChainedScheduler", "MultiplicativeLR", "PolynomialLR",
+           "CyclicLR"]
 
 
 class LRScheduler:
@@ -80,7 +81,7 @@ class LRScheduler:
 
     def state_dict(self) -> dict:
         """Everything but the optimizer (and functions, which cannot be saved as data)."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas", "scale_fn")}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.__dict__.update(state_dict)
@@ -423,6 +424,80 @@ def _positive_int_arg(name: str, value) -> int:
     return value
 
 
+def _set_momentum(group: dict, value: float, use_beta1: bool) -> None:
+    """Write a cycled momentum: Adam's beta1, or SGD's (RMSprop's) momentum."""
+    if use_beta1:
+        group["betas"] = (value, *group["betas"][1:])
+    else:
+        group["momentum"] = value
+
+
+def _momentum_key(name: str, optimizer: Optimizer) -> bool:
+    """True when the optimizer's momentum is beta1; refuses one without momentum."""
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueError(f"cycle_momentum=True needs an optimizer with momentum or betas; "
+                         f"{type(optimizer).__name__} has neither (pass cycle_momentum=False to {name})")
+    return "betas" in optimizer.defaults
+
+
+class CyclicLR(LRScheduler):
+    """Cyclical learning rates, stepped once per batch: triangles between base_lr and max_lr with
+    step_size_up batches up and step_size_down down; "triangular2" halves the amplitude each cycle,
+    "exp_range" scales it by gamma ** iteration, or a custom scale_fn. Momentum moves the opposite way
+    between max_momentum and base_momentum (cycle_momentum), as in PyTorch."""
+
+    def __init__(self, optimizer: Optimizer, base_lr, max_lr, step_size_up: int = 2000, step_size_down=None,
+                 mode: str = "triangular", gamma: float = 1.0, scale_fn=None, scale_mode: str = "cycle",
+                 cycle_momentum: bool = True, base_momentum=0.8, max_momentum=0.9, last_epoch: int = -1):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"CyclicLR needs an Optimizer, got {type(optimizer).__name__}")
+        if scale_fn is None and mode not in ("triangular", "triangular2", "exp_range"):
+            raise ValueError(f"mode must be 'triangular', 'triangular2' or 'exp_range' (or give scale_fn), "
+                             f"got {mode!r}")
+        if scale_mode not in ("cycle", "iterations"):
+            raise ValueError(f"scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
+        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        if last_epoch == -1:
+            for group, lr in zip(optimizer.param_groups, base_lrs):
+                group["lr"] = lr
+        self.max_lrs = _per_group("max_lr", optimizer, max_lr)
+        up = float(_positive_int_arg("step_size_up", step_size_up))
+        down = float(_positive_int_arg("step_size_down", step_size_down)) if step_size_down is not None else up
+        self.total_size, self.step_ratio = up + down, up / (up + down)
+        self.mode, self.gamma, self.scale_fn = mode, gamma, scale_fn
+        self.scale_mode = scale_mode if scale_fn is not None else "iterations" if mode == "exp_range" else "cycle"
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            self.use_beta1 = _momentum_key("CyclicLR", optimizer)
+            self.base_momentums = _per_group("base_momentum", optimizer, base_momentum)
+            self.max_momentums = _per_group("max_momentum", optimizer, max_momentum)
+            if last_epoch == -1:
+                for group, top, base in zip(optimizer.param_groups, self.max_momentums, self.base_momentums):
+                    _set_momentum(group, top, self.use_beta1)
+                    group["max_momentum"], group["base_momentum"] = top, base
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def _scale(self, x: float) -> float:
+        if self.scale_fn is not None:
+            return self.scale_fn(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma ** x
+
+    def get_lr(self):
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle  # position within the cycle, 0..1
+        height = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)
+        scale = self._scale(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        if self.cycle_momentum:
+            for group, base, top in zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums):
+                _set_momentum(group, top - (top - base) * height * scale, self.use_beta1)
+        return [base + (top - base) * height * scale for base, top in zip(self.base_lrs, self.max_lrs)]
+
+
 class OneCycleLR(LRScheduler):
     """The 1cycle policy, stepped once per batch: the rate rises from max_lr / div_factor to max_lr over
     the first pct_start of total_steps, then anneals to max_lr / (div_factor * final_div_factor)
@@ -466,10 +541,7 @@ class OneCycleLR(LRScheduler):
                 group["min_lr"] = group["initial_lr"] / final_div_factor
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError(f"cycle_momentum=True needs an optimizer with momentum or betas; "
-                                 f"{type(optimizer).__name__} has neither (pass cycle_momentum=False)")
-            self.use_beta1 = "betas" in optimizer.defaults
+            self.use_beta1 = _momentum_key("OneCycleLR", optimizer)
             if last_epoch == -1:
                 for group, top, base in zip(optimizer.param_groups,
                                             _per_group("max_momentum", optimizer, max_momentum),
@@ -479,10 +551,7 @@ class OneCycleLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def _set_momentum(self, group: dict, value: float) -> None:
-        if self.use_beta1:
-            group["betas"] = (value, *group["betas"][1:])
-        else:
-            group["momentum"] = value
+        _set_momentum(group, value, self.use_beta1)
 
     def _anneal(self, start: float, end: float, pct: float) -> float:
         if self.anneal_strategy == "cos":

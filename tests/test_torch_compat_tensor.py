@@ -485,3 +485,72 @@ def test_arithmetic_with_the_values_indices_pair_is_refused_as_torch():
         with pytest.raises(TypeError, match="values"):
             op()
     np.testing.assert_allclose((x.max(0).values + x.mean(0)).numpy(), (X.max(0) + X.mean(0)), rtol=1e-6)
+
+
+B = np.random.default_rng(6).permutation(12).reshape(3, 4).astype(np.float64) - 5.5  # no ties, no zeros
+MORE_CALLS = {
+    "neg": (lambda t: t.neg()),
+    "ravel": (lambda t: t.ravel()),
+    "movedim": (lambda t: t.movedim(0, -1)),
+    "movedim_pairs": (lambda t: t.movedim((0, 1), (2, 0))),
+    "narrow": (lambda t: t.narrow(2, 1, 2)),
+    "narrow_negative": (lambda t: t.narrow(1, -2, 2)),
+    "unbind": (lambda t: t.unbind(1)[2]),
+    "roll": (lambda t: t.roll(1, 2)),
+    "roll_dims": (lambda t: t.roll((1, -2), (0, 2))),
+    "roll_flat": (lambda t: t.roll(5)),
+    "tile": (lambda t: t.tile(2, 1)),
+    "repeat_interleave": (lambda t: t.repeat_interleave(2, dim=1)),
+    "repeat_interleave_flat": (lambda t: t.repeat_interleave(3)),
+    "tril": (lambda t: t.tril()),
+    "triu_offset": (lambda t: t.triu(1)),
+    "nan_to_num": (lambda t: (t / (t - 7.0).clamp(min=0)).nan_to_num()),
+}
+
+
+@pytest.mark.parametrize("name", list(MORE_CALLS))
+def test_more_methods_with_gradients_match_torch(name):
+    fn = MORE_CALLS[name]
+    with np.errstate(all="ignore"):
+        _grad_pair(A, fn, fn)
+
+
+def test_index_select_median_trace_dot_outer_match_torch():
+    _grad_pair(A, lambda t: t.index_select(1, tg.tensor([2, 0, 2])), lambda t: t.index_select(1, torch.tensor([2, 0, 2])))
+    _grad_pair(B, lambda t: t.trace(), lambda t: t.trace())
+    _grad_pair(B[0], lambda t: t.dot(t * 2), lambda t: t.dot(t * 2))
+    _grad_pair(B[0], lambda t: t.outer(t[:3]), lambda t: t.outer(t[:3]))
+    _grad_pair(B, lambda t: t.median(), lambda t: t.median())
+    _grad_pair(B, lambda t: t.median(dim=1).values, lambda t: t.median(dim=1).values)
+    mine, ref = tg.tensor(B).median(0, keepdim=True), torch.tensor(B).median(0, keepdim=True)
+    np.testing.assert_array_equal(mine.indices.numpy(), ref.indices.numpy())
+    np.testing.assert_array_equal(mine.values.numpy(), ref.values.numpy())
+
+
+@pytest.mark.parametrize("name", ["floor_divide", "remainder", "fmod", "true_divide"])
+def test_division_variants_match_torch_for_floats_and_integers(name):
+    a, b = np.array([7.5, -7.5, 3.0, -2.25]), np.array([2.0, 2.0, -2.5, 0.5])
+    if name == "floor_divide":  # not differentiable in torch either
+        out = tg.tensor(a, requires_grad=True).floor_divide(tg.tensor(b))
+        assert not out.requires_grad
+        np.testing.assert_array_equal(out.numpy(), torch.tensor(a).floor_divide(torch.tensor(b)).numpy())
+    else:
+        _grad_pair(a, lambda t: getattr(t, name)(tg.tensor(b)), lambda t: getattr(t, name)(torch.tensor(b)))
+    i, j = np.array([7, -7, 3, -3]), np.array([2, 2, -2, 5])
+    for other, tother in ((tg.tensor(j), torch.tensor(j)), (3, 3), (2.5, 2.5)):
+        mine, ref = getattr(tg.tensor(i), name)(other), getattr(torch.tensor(i), name)(tother)
+        assert str(mine.dtype) == str(ref.dtype).replace("torch.", ""), (other, mine.dtype, ref.dtype)
+        np.testing.assert_allclose(mine.numpy(), ref.numpy(), rtol=1e-6)
+
+
+def test_logical_nonzero_and_count_nonzero_match_torch():
+    a, b = np.array([[True, False], [True, True]]), np.array([[False, False], [True, False]])
+    for fn in ("logical_and", "logical_or", "logical_xor"):
+        np.testing.assert_array_equal(getattr(tg.tensor(a), fn)(tg.tensor(b)).numpy(),
+                                      getattr(torch.tensor(a), fn)(torch.tensor(b)).numpy())
+    x = np.array([[0.0, 1.5, 0.0], [2.0, 0.0, -1.0]])
+    np.testing.assert_array_equal(tg.tensor(x).nonzero().numpy(), torch.tensor(x).nonzero().numpy())
+    np.testing.assert_array_equal(tg.tensor(x).argwhere().numpy(), torch.tensor(x).argwhere().numpy())
+    for dim in (None, 0, 1):
+        np.testing.assert_array_equal(tg.tensor(x).count_nonzero(dim=dim).numpy(),
+                                      torch.tensor(x).count_nonzero(dim=dim).numpy())

@@ -788,6 +788,25 @@ class Tensor:
     def is_floating_point(self) -> bool:
         return self.dtype.kind == "f"
 
+    def _logical(self, other, fn):
+        o = other._data if isinstance(other, Tensor) else _on_device(other, self.device)
+        return Tensor._wrap(getattr(self._xp, fn)(self._data, o), self.device)
+
+    def logical_and(self, other): return self._logical(other, "logical_and")
+    def logical_or(self, other): return self._logical(other, "logical_or")
+    def logical_xor(self, other): return self._logical(other, "logical_xor")
+
+    def nonzero(self):
+        """The indices of the nonzero elements, one row each: shape (count, ndim), int64 (torch.nonzero)."""
+        return Tensor._wrap(self._xp.argwhere(self._data).astype(np.int64), self.device)
+
+    argwhere = nonzero
+
+    @_torch_names
+    def count_nonzero(self, axis=None):
+        return Tensor._wrap(self._xp.asarray(self._xp.count_nonzero(self._data, axis=_axes(axis, self.ndim)),
+                                             dtype=np.int64), self.device)
+
     # == and != are elementwise, as in PyTorch (tensors still hash by identity: see __hash__);
     # an operand that is no number, array or list (None, a string) compares unequal, as in PyTorch
     def __eq__(self, o):
@@ -833,6 +852,46 @@ class Tensor:
 
     def minimum(self, other):
         return self._binary(other, _ops.Minimum)
+
+    def neg(self): return -self
+    true_divide = __truediv__
+
+    def floor_divide(self, other):
+        """Division rounded down (torch.floor_divide); integers stay integers. Not differentiable, as in PyTorch."""
+        if self.dtype.kind in "iu" and (not isinstance(other, Tensor) or other.dtype.kind in "iu") \
+                and not isinstance(other, float):
+            o = other._data if isinstance(other, Tensor) else self._operand(other)
+            if (o == 0).any():
+                raise ZeroDivisionError("floor_divide: integer division by zero")
+            return Tensor._wrap(self._xp.floor_divide(self._data, o), self.device)
+        return (self / other).floor().detach()
+
+    def remainder(self, other):
+        """self - floor(self / other) * other: the sign of the divisor, as Python's % and torch.remainder."""
+        if self.dtype.kind in "iu" and not isinstance(other, float) and (not isinstance(other, Tensor) or other.dtype.kind in "iu"):
+            return self - self.floor_divide(other) * other
+        x = self if self.dtype.kind == "f" else self.astype(_default_dtype)
+        return x - (x / other).floor().detach() * other
+
+    def fmod(self, other):
+        """self - trunc(self / other) * other: the sign of the dividend, as C's fmod and torch.fmod."""
+        if self.dtype.kind in "iu" and not isinstance(other, float) and (not isinstance(other, Tensor) or other.dtype.kind in "iu"):
+            o = other._data if isinstance(other, Tensor) else self._operand(other)
+            if (o == 0).any():
+                raise ZeroDivisionError("fmod: integer division by zero")
+            return Tensor._wrap(self._xp.fmod(self._data, o), self.device)
+        x = self if self.dtype.kind == "f" else self.astype(_default_dtype)
+        return x - (x / other).trunc().detach() * other
+
+    def nan_to_num(self, nan: float = 0.0, posinf=None, neginf=None):
+        """NaN, +inf and -inf replaced (by 0 and the dtype's largest and smallest finite values by default);
+        the gradient flows where the element is kept."""
+        if self.dtype.kind != "f":
+            return self
+        info = np.finfo(self.dtype)
+        out = where(self.isnan(), nan, self)
+        out = where(self == np.inf, info.max if posinf is None else posinf, out)
+        return where(self == -np.inf, info.min if neginf is None else neginf, out)
 
     def masked_fill(self, mask, value):
         """`value` where `mask` is True, else this tensor (differentiable in both where they are kept)."""
@@ -959,6 +1018,83 @@ class Tensor:
 
     def swapaxes(self, axis0: int, axis1: int):
         return self.transpose(axis0, axis1)
+
+    def ravel(self):
+        return self.reshape(-1)
+
+    def movedim(self, source, destination):
+        src = [_axis(a, self.ndim) for a in (source if isinstance(source, (tuple, list)) else (source,))]
+        dst = [_axis(a, self.ndim) for a in (destination if isinstance(destination, (tuple, list)) else (destination,))]
+        if len(src) != len(dst) or len(set(src)) != len(src) or len(set(dst)) != len(dst):
+            raise ValueError(f"movedim: source {source} and destination {destination} must be as many distinct dims")
+        rest = iter(a for a in range(self.ndim) if a not in src)
+        order = [src[dst.index(i)] if i in dst else next(rest) for i in range(self.ndim)]
+        return self.permute(*order)
+
+    def narrow(self, dim: int, start: int, length: int):
+        d = _axis(dim, self.ndim)
+        start = start + self.shape[d] if start < 0 else start
+        if not (0 <= start and length >= 0 and start + length <= self.shape[d]):
+            raise IndexError(f"narrow: start {start} and length {length} fall outside dim {dim} of size {self.shape[d]}")
+        return self[(slice(None),) * d + (slice(start, start + length),)]
+
+    def unbind(self, dim: int = 0):
+        d = _axis(dim, self.ndim)
+        return tuple(self[(slice(None),) * d + (i,)] for i in range(self.shape[d]))
+
+    def index_select(self, dim: int, index):
+        """The slices at the positions in the 1-D int64 `index` along `dim` (torch.index_select)."""
+        idx = index._data if isinstance(index, Tensor) else np.asarray(index)
+        if idx.ndim > 1 or idx.dtype.kind not in "iu":
+            raise TypeError(f"index_select: index must be a 0-D or 1-D integer tensor, got {idx.dtype} of shape {idx.shape}")
+        d = _axis(dim, self.ndim)
+        return self[(slice(None),) * d + (idx.reshape(-1),)]
+
+    def roll(self, shifts, dims=None):
+        """Elements shifted cyclically by `shifts` along `dims` (the flattened tensor without dims)."""
+        if dims is None:
+            return self.reshape(-1).roll(shifts, 0).reshape(self.shape)
+        shifts = shifts if isinstance(shifts, (tuple, list)) else (shifts,)
+        dims = dims if isinstance(dims, (tuple, list)) else (dims,)
+        if len(shifts) != len(dims):
+            raise ValueError(f"roll: shifts {shifts} and dims {dims} must be as many")
+        out = self
+        for s, dim in zip(shifts, dims):
+            d, n = _axis(dim, self.ndim), self.shape[_axis(dim, self.ndim)]
+            out = out[(slice(None),) * d + ((np.arange(n) - s) % max(n, 1),)]
+        return out
+
+    def tile(self, *dims):
+        dims = _shape_arg(dims)
+        return self.repeat(*((1,) * (self.ndim - len(dims)) + tuple(dims)))
+
+    def repeat_interleave(self, repeats, dim=None):
+        """Each element (or slice along `dim`) repeated `repeats` times (an int, or one count each)."""
+        x, d = (self.reshape(-1), 0) if dim is None else (self, _axis(dim, self.ndim))
+        counts = to_numpy(repeats._data) if isinstance(repeats, Tensor) else np.asarray(repeats)
+        return x.index_select(d, np.repeat(np.arange(x.shape[d]), counts))
+
+    def tril(self, diagonal: int = 0):
+        """The lower triangle of the last two dims (the rest zeroed); the gradient flows where kept."""
+        return where(self._xp.tril(self._xp.ones(self.shape[-2:], dtype=bool), diagonal), self, 0)
+
+    def triu(self, diagonal: int = 0):
+        return where(self._xp.triu(self._xp.ones(self.shape[-2:], dtype=bool), diagonal), self, 0)
+
+    def trace(self):
+        if self.ndim != 2:
+            raise ValueError(f"trace expects a 2-D tensor, got shape {self.shape}")
+        n = min(self.shape)
+        return self[np.arange(n), np.arange(n)].sum()
+
+    def dot(self, other):
+        if self.ndim != 1 or not isinstance(other, Tensor) or other.ndim != 1 or self.shape != other.shape:
+            raise ValueError(f"dot: expects two 1-D tensors of the same length, got {self.shape} and "
+                             f"{getattr(other, 'shape', type(other).__name__)}")
+        return (self * other).sum()
+
+    def outer(self, other):
+        return self.reshape(-1, 1) * other.reshape(1, -1)
 
     def flip(self, *dims):
         dims = _shape_arg(dims)
@@ -1112,6 +1248,17 @@ class Tensor:
     def cumsum(self, axis: int):
         x = self if self.dtype.kind == "f" else self.astype(np.int64)  # bools count as integers
         return _ops.CumSum.apply(x, axis=_axis(axis, self.ndim)) if self.ndim else x.clone()
+
+    @_torch_names
+    def median(self, axis=None, keepdims: bool = False):
+        """The lower median, as torch.median (no averaging of the middle two); with dim (values, indices)."""
+        if axis is None:
+            return self.reshape(-1).sort().values[(self.numel() - 1) // 2]
+        d = _axis(axis, self.ndim)
+        values, indices = self.sort(d)
+        pick = (slice(None),) * d + (slice((self.shape[d] - 1) // 2, (self.shape[d] - 1) // 2 + 1),)
+        values, indices = values[pick], indices[pick]
+        return ValuesIndices(values if keepdims else values.squeeze(d), indices if keepdims else indices.squeeze(d))
 
     def sort(self, dim: int = -1, descending: bool = False):
         """(values, indices) sorted along `dim` (stable); values are differentiable."""

@@ -856,3 +856,39 @@ def test_cyclic_lr_validation():
         lr_scheduler.CyclicLR(optim.Adagrad([p], lr=0.1), 0.01, 0.1)
     with pytest.raises(ValueError, match="step_size_up"):
         lr_scheduler.CyclicLR(optim.SGD([p], lr=0.1, momentum=0.9), 0.01, 0.1, step_size_up=0)
+
+
+@pytest.mark.parametrize("name", ["StepLR", "ExponentialLR", "MultiStepLR", "CosineAnnealingLR", "LinearLR",
+                                  "PolynomialLR", "LambdaLR"])
+def test_step_with_an_epoch_jumps_there_like_torch(name):
+    """Old scripts call scheduler.step(epoch): deprecated and warned about, but the same rates as torch."""
+    torch = pytest.importorskip("torch")
+    make = {"StepLR": lambda m, o: m.StepLR(o, 2, gamma=0.5), "ExponentialLR": lambda m, o: m.ExponentialLR(o, 0.8),
+            "MultiStepLR": lambda m, o: m.MultiStepLR(o, [1, 4], gamma=0.5),
+            "CosineAnnealingLR": lambda m, o: m.CosineAnnealingLR(o, T_max=6),
+            "LinearLR": lambda m, o: m.LinearLR(o, 0.2, total_iters=4),
+            "PolynomialLR": lambda m, o: m.PolynomialLR(o, total_iters=5),
+            "LambdaLR": lambda m, o: m.LambdaLR(o, lambda e: 1 / (1 + e))}[name]
+
+    def run(lib, make_tensor):
+        opt = lib.SGD([make_tensor()], lr=0.1)
+        sched = make(lib.lr_scheduler, opt)
+        lrs = []
+        for epoch in [1, 2, 5, 3, 7]:
+            opt.step()
+            with pytest.warns(UserWarning, match="deprecated"):
+                sched.step(epoch)
+            lrs.append(sched.get_last_lr()[0])
+        return lrs
+
+    ours = run(optim, lambda: nn.Parameter(np.zeros(1)))
+    theirs = run(torch.optim, lambda: torch.zeros(1, requires_grad=True))
+    assert_close(ours, theirs, rtol=1e-12, atol=1e-15)
+
+
+def test_reduce_lr_on_plateau_step_with_an_epoch():
+    opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    sched = lr_scheduler.ReduceLROnPlateau(opt)
+    with pytest.warns(UserWarning, match="deprecated"):
+        sched.step(1.0, epoch=5)
+    assert sched.last_epoch == 5 and sched.best == 1.0

@@ -10,6 +10,7 @@ PyTorch, most schedules are applied multiplicatively to the current "lr"
 from __future__ import annotations
 
 import math
+import warnings
 from bisect import bisect_right
 from collections import Counter
 
@@ -20,6 +21,10 @@ __all__ = ["LRScheduler", "StepLR", "ExponentialLR", "LambdaLR", "TimeBasedDecay
            "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau", "LinearLR", "ConstantLR",
            "CosineAnnealingWarmRestarts", "SequentialLR", "ChainedScheduler", "MultiplicativeLR", "PolynomialLR",
            "CyclicLR"]
+
+
+_EPOCH_DEPRECATION = ("the epoch argument of scheduler.step() is deprecated (as in PyTorch): call step() once "
+                      "per epoch without it")
 
 
 class LRScheduler:
@@ -67,9 +72,14 @@ class LRScheduler:
     def _current_lrs(self) -> list[float]:
         return [group["lr"] for group in self.optimizer.param_groups]
 
-    def step(self) -> None:
-        """Advance one epoch and set the optimizer's learning rates for it."""
+    def step(self, epoch: int | None = None) -> None:
+        """Advance one epoch and set the optimizer's learning rates for it. Passing `epoch` jumps there,
+        by the schedule's formula where it has one (deprecated in PyTorch, which warns the same way)."""
         self._step_count += 1
+        if epoch is not None:
+            warnings.warn(_EPOCH_DEPRECATION, UserWarning, stacklevel=2)
+            self._restart_at(epoch)
+            return
         self.last_epoch += 1
         for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
             group["lr"] = lr
@@ -619,9 +629,11 @@ class ReduceLROnPlateau(LRScheduler):
             bound = best - self.threshold if self.mode == "min" else best + self.threshold
         return current < bound if self.mode == "min" else current > bound
 
-    def step(self, metrics) -> None:  # noqa: D102 - the metric is required, unlike other schedulers
+    def step(self, metrics, epoch: int | None = None) -> None:  # noqa: D102 - the metric is required here
         current = metrics.item() if isinstance(metrics, Tensor) else float(metrics)
-        self.last_epoch += 1
+        if epoch is not None:
+            warnings.warn(_EPOCH_DEPRECATION, UserWarning, stacklevel=2)
+        self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         if self.is_better(current, self.best):
             self.best, self.num_bad_epochs = current, 0
         else:

@@ -711,3 +711,23 @@ def test_module_conveniences_like_torch():
         ours.bfloat16()
     with pytest.raises(ValueError, match="unknown device 'cuda:1'"):
         ours.cuda(1)
+
+
+def test_parameters_to_vector_and_back_match_torch():
+    torch = pytest.importorskip("torch")
+    ours = nn.Sequential(nn.Linear(3, 2, dtype="float64"), nn.Linear(2, 1, dtype="float64"))
+    theirs = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 1)).double()
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    vec = nn.utils.parameters_to_vector(ours.parameters())
+    assert_close(vec.data, torch.nn.utils.parameters_to_vector(theirs.parameters()).detach().numpy())
+    (vec * vec).sum().backward()  # differentiable: d/dp sum p^2 = 2p
+    assert_close(ours[0].weight.grad.data, 2 * ours[0].weight.data)
+    new = tg.tensor(np.arange(vec.shape[0], dtype=np.float64))
+    nn.utils.vector_to_parameters(new, ours.parameters())
+    torch.nn.utils.vector_to_parameters(torch.arange(vec.shape[0], dtype=torch.float64), theirs.parameters())
+    for p, tp in zip(ours.parameters(), theirs.parameters()):
+        assert_close(p.data, tp.detach().numpy())
+    with pytest.raises(ValueError, match="does not hold"):
+        nn.utils.vector_to_parameters(tg.zeros(3, dtype="float64"), ours.parameters())
+    with pytest.raises(TypeError, match="must be a Tensor"):
+        nn.utils.vector_to_parameters(np.zeros(11), ours.parameters())

@@ -1,4 +1,6 @@
-"""Gradient clipping, as `torch.nn.utils`: call between `loss.backward()` and `optimizer.step()`.
+"""Gradient clipping (and flattening parameters to one vector), as `torch.nn.utils`.
+
+Clip between `loss.backward()` and `optimizer.step()`:
 
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
@@ -10,9 +12,9 @@ import math
 
 import numpy as np
 
-from ..tensor import Tensor, get_default_dtype, no_grad
+from ..tensor import Tensor, concat, get_default_dtype, no_grad
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters"]
 
 
 def _grads(parameters) -> list[Tensor]:
@@ -69,3 +71,28 @@ def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
     with no_grad():
         for g in _grads(parameters):
             g.clamp_(-clip_value, clip_value)
+
+
+def parameters_to_vector(parameters) -> Tensor:
+    """All parameters flattened and concatenated into one 1-D Tensor (differentiable, a copy)."""
+    parameters = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+    if not parameters:
+        raise ValueError("parameters_to_vector: no parameters given")
+    return concat([p.reshape(-1) for p in parameters], 0)
+
+
+def vector_to_parameters(vec: Tensor, parameters) -> None:
+    """Copy consecutive slices of the 1-D `vec` into the parameters, in place (the inverse of
+    parameters_to_vector); its length must equal their total number of elements."""
+    if not isinstance(vec, Tensor):
+        raise TypeError(f"vector_to_parameters: vec must be a Tensor, got {type(vec).__name__}")
+    parameters = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+    total = sum(p.numel() for p in parameters)
+    if vec.ndim != 1 or vec.shape[0] != total:
+        raise ValueError(f"vector_to_parameters: vec of shape {vec.shape} does not hold the {total} elements of "
+                         "the parameters; it must be 1-D of that length")
+    start = 0
+    with no_grad():
+        for p in parameters:
+            p.copy_(vec.data[start:start + p.numel()].reshape(p.shape))
+            start += p.numel()

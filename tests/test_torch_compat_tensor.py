@@ -554,3 +554,22 @@ def test_logical_nonzero_and_count_nonzero_match_torch():
     for dim in (None, 0, 1):
         np.testing.assert_array_equal(tg.tensor(x).count_nonzero(dim=dim).numpy(),
                                       torch.tensor(x).count_nonzero(dim=dim).numpy())
+
+
+@pytest.mark.parametrize("k", [0, 1, -2])
+def test_diag_both_ways_matches_torch(k):
+    _grad_pair(B, lambda t: t.diag(k), lambda t: t.diag(k))
+    _grad_pair(B[0], lambda t: t.diag(k), lambda t: t.diag(k))
+
+
+def test_take_along_dim_and_unique_match_torch():
+    idx = np.array([[[0], [2], [1]]])  # broadcasts over dim 0 and dim 2
+    _grad_pair(A, lambda t: t.take_along_dim(tg.tensor(idx), dim=1), lambda t: t.take_along_dim(torch.tensor(idx), dim=1))
+    flat = np.array([5, 0, 23])
+    _grad_pair(A, lambda t: t.take_along_dim(tg.tensor(flat)), lambda t: t.take_along_dim(torch.tensor(flat)))
+    x = np.array([[3, 1, 3], [2, 1, 1]])
+    mine, ref = tg.tensor(x).unique(return_inverse=True, return_counts=True), \
+        torch.tensor(x).unique(return_inverse=True, return_counts=True)
+    for m, r in zip(mine, ref):
+        np.testing.assert_array_equal(m.numpy(), r.numpy())
+    np.testing.assert_array_equal(tg.tensor(x).unique().numpy(), torch.tensor(x).unique().numpy())

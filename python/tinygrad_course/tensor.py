@@ -796,6 +796,18 @@ class Tensor:
     def logical_or(self, other): return self._logical(other, "logical_or")
     def logical_xor(self, other): return self._logical(other, "logical_xor")
 
+    def unique(self, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False, dim=None):
+        """The distinct elements in ascending order (torch.unique of the flattened tensor); not differentiable."""
+        if dim is not None:
+            raise TypeError("unique: dim= is not supported yet; leave it out to get the distinct elements")
+        values, inverse, counts = np.unique(to_numpy(self._data), return_inverse=True, return_counts=True)
+        out = [Tensor(values, device=self.device)]
+        if return_inverse:
+            out.append(Tensor(inverse.reshape(self.shape).astype(np.int64), device=self.device))
+        if return_counts:
+            out.append(Tensor(counts.astype(np.int64), device=self.device))
+        return out[0] if len(out) == 1 else tuple(out)
+
     def nonzero(self):
         """The indices of the nonzero elements, one row each: shape (count, ndim), int64 (torch.nonzero)."""
         return Tensor._wrap(self._xp.argwhere(self._data).astype(np.int64), self.device)
@@ -1081,6 +1093,19 @@ class Tensor:
     def triu(self, diagonal: int = 0):
         return where(self._xp.triu(self._xp.ones(self.shape[-2:], dtype=bool), diagonal), self, 0)
 
+    def diag(self, diagonal: int = 0):
+        """A 1-D tensor as the `diagonal`-th diagonal of a square matrix; a matrix's diagonal as 1-D (torch.diag)."""
+        k = int(diagonal)
+        if self.ndim == 2:
+            rows = np.arange(max(0, -k), min(self.shape[0], self.shape[1] - k))
+            return self[rows, rows + k]
+        if self.ndim != 1:
+            raise ValueError(f"diag expects a 1-D or 2-D tensor, got shape {self.shape}")
+        m = self.shape[0] + abs(k)
+        ext = self.pad((0, abs(k)))  # row r holds x[r] (k >= 0), column c holds x[c] (k < 0)
+        spread = ext.reshape(m, 1) if k >= 0 else ext.reshape(1, m)
+        return where(self._xp.eye(m, k=k, dtype=bool), spread.expand(m, m), 0)
+
     def trace(self):
         if self.ndim != 2:
             raise ValueError(f"trace expects a 2-D tensor, got shape {self.shape}")
@@ -1129,6 +1154,19 @@ class Tensor:
             raise ValueError(f"chunk: chunks must be >= 1, got {chunks}")
         n = self.shape[_axis(dim, self.ndim)]
         return self.split(max(-(-n // chunks), 1), dim)
+
+    def take_along_dim(self, indices: "Tensor", dim=None):
+        """gather with broadcasting of the other dims (torch.take_along_dim); without dim, of the flattened tensor."""
+        if dim is None:
+            return self.reshape(-1).gather(0, indices.reshape(-1))
+        d = _axis(dim, self.ndim)
+        try:
+            shape = list(np.broadcast_shapes(self.shape[:d] + (1,) + self.shape[d + 1:],
+                                             indices.shape[:d] + (1,) + indices.shape[d + 1:]))
+        except ValueError:
+            raise ValueError(f"take_along_dim: shapes {self.shape} and {indices.shape} do not broadcast off dim {dim}") from None
+        return self.expand(shape[:d] + [self.shape[d]] + shape[d + 1:]).gather(
+            d, indices.expand(shape[:d] + [indices.shape[d]] + shape[d + 1:]))
 
     def gather(self, dim: int, index: "Tensor"):
         """out[i][j] = self[index[i][j]][j] for dim 0 (and so on), as torch.gather; int64 index."""

@@ -892,3 +892,49 @@ def test_reduce_lr_on_plateau_step_with_an_epoch():
     with pytest.warns(UserWarning, match="deprecated"):
         sched.step(1.0, epoch=5)
     assert sched.last_epoch == 5 and sched.best == 1.0
+
+
+@pytest.mark.parametrize("options", [dict(), dict(lr=0.5, max_iter=4, history_size=2),
+                                     dict(max_iter=3, max_eval=2, tolerance_change=1e-3)])
+def test_lbfgs_matches_torch(options):
+    """Three steps of a closure-driven LBFGS on least squares plus a quartic penalty: not quadratic, but
+    with one well-conditioned minimum, so rounding differences stay at rounding level."""
+    torch = pytest.importorskip("torch")
+
+    def run(lib, make_tensor, to_numpy):
+        w = make_tensor(W0.copy())
+        opt = lib.optim.LBFGS([w], **options)
+
+        def closure():
+            opt.zero_grad()
+            loss = (((lib.tensor(A) @ w) - lib.tensor(TARGET)) ** 2).sum() + 0.1 * (w ** 4).sum()
+            loss.backward()
+            return loss
+
+        history = []
+        for _ in range(3):
+            first_loss = opt.step(closure)
+            history.append((float(first_loss.item()), to_numpy(w).copy()))
+        return history
+
+    ours = run(tg, nn.Parameter, lambda w: w.data)
+    theirs = run(torch, lambda a: torch.tensor(a, requires_grad=True), lambda w: w.detach().numpy())
+    for (loss, w), (t_loss, t_w) in zip(ours, theirs):
+        assert_close(loss, t_loss, rtol=1e-9, atol=1e-12)
+        assert_close(w, t_w, rtol=1e-9, atol=1e-12)
+    assert ours[-1][0] < ours[0][0]  # it does descend
+
+
+def test_lbfgs_refuses_what_it_does_not_do():
+    w = nn.Parameter(W0.copy())
+    with pytest.raises(NotImplementedError, match="line_search_fn"):
+        optim.LBFGS([w], line_search_fn="strong_wolfe")
+    with pytest.raises(ValueError, match="one param group"):
+        optim.LBFGS([{"params": [w]}, {"params": [nn.Parameter(W0.copy())]}])
+    opt = optim.LBFGS([w])
+    with pytest.raises(ValueError, match="closure"):
+        opt.step()
+    with pytest.raises(NotImplementedError, match="curvature history"):
+        opt.state_dict()
+    with pytest.raises(ValueError, match="max_iter"):
+        optim.LBFGS([w], max_iter=0)

@@ -7,10 +7,10 @@ from . import lr_scheduler  # noqa: F401
 from .lr_scheduler import (ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR,
                            ExponentialLR, LambdaLR, LinearLR, LRScheduler, MultiplicativeLR, MultiStepLR, OneCycleLR,
                            PolynomialLR, ReduceLROnPlateau, SequentialLR, StepLR, TimeBasedDecay)
-from .optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, Optimizer, RAdam, RMSprop
+from .optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, LBFGS, NAdam, Optimizer, RAdam, RMSprop
 
 __all__ = [
-    "Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adagrad", "Adadelta", "RMSprop",
+    "Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adagrad", "Adadelta", "RMSprop", "LBFGS",
     "lr_scheduler", "LRScheduler", "StepLR", "ExponentialLR", "LambdaLR", "TimeBasedDecay", "MultiStepLR",
     "CosineAnnealingLR", "OneCycleLR", "ReduceLROnPlateau", "LinearLR", "ConstantLR", "CosineAnnealingWarmRestarts",
     "SequentialLR", "ChainedScheduler", "MultiplicativeLR", "PolynomialLR", "CyclicLR",

@@ -21,7 +21,8 @@ import numpy as np
 from ..device import to_device, to_numpy
 from ..tensor import Tensor, no_grad, set_grad_enabled
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adagrad", "Adadelta", "RMSprop"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adagrad", "Adadelta", "RMSprop",
+           "LBFGS"]
 
 # Keys that schedulers write into param groups (OneCycleLR keeps its bounds there, as in PyTorch):
 # not options of any optimizer, but a saved optimizer state must load with them.
@@ -549,3 +550,123 @@ class RMSprop(Optimizer):
             p.add_(-group["lr"] * buf)
         else:
             p.add_(g / avg * -group["lr"])
+
+
+class LBFGS(Optimizer):
+    """Limited-memory BFGS (PyTorch's algorithm, without line search): each step(closure) runs up to
+    max_iter quasi-Newton iterations, re-evaluating the loss through `closure`, which must zero the
+    gradients, compute the loss, call backward() and return the loss. One param group only; the
+    curvature history is a list of flat vectors, so this optimizer's state is not saved by state_dict().
+    """
+
+    def __init__(self, params, lr: float = 1.0, max_iter: int = 20, max_eval: int | None = None,
+                 tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9, history_size: int = 100,
+                 line_search_fn: str | None = None):
+        if line_search_fn is not None:
+            raise NotImplementedError(f"LBFGS: line_search_fn={line_search_fn!r} is not supported (only None)")
+        max_eval = max_iter * 5 // 4 if max_eval is None else max_eval
+        super().__init__(params, dict(lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
+                                      tolerance_change=tolerance_change, history_size=history_size,
+                                      line_search_fn=None))
+        if len(self.param_groups) != 1:
+            raise ValueError("LBFGS takes one param group (per-group options are not supported)")
+        self._params = self.param_groups[0]["params"]
+
+    def add_param_group(self, param_group: dict) -> None:
+        if self.param_groups:
+            raise ValueError("LBFGS takes one param group (per-group options are not supported)")
+        super().add_param_group(param_group)
+
+    def _validate(self, group):
+        super()._validate(group)
+        for name in ("max_iter", "max_eval", "history_size"):
+            if isinstance(group[name], bool) or not isinstance(group[name], int) or group[name] <= 0:
+                raise ValueError(f"invalid {name}: {group[name]!r} (must be a positive integer)")
+        for name in ("tolerance_grad", "tolerance_change"):
+            _check_non_negative(name, group[name])
+
+    def _flat_grad(self):
+        xp = self._params[0]._xp
+        return xp.concatenate([(p.grad.data if p.grad is not None else xp.zeros_like(p.data)).reshape(-1)
+                               for p in self._params])
+
+    def _add_to_params(self, t: float, d) -> None:
+        start = 0
+        for p in self._params:
+            p.add_(t * d[start:start + p.numel()].reshape(p.shape))
+            start += p.numel()
+
+    def step(self, closure=None):
+        """Run up to max_iter iterations; returns the loss of the first evaluation (as PyTorch)."""
+        if closure is None:
+            raise ValueError("LBFGS.step needs a closure that zeroes the gradients, computes the loss, "
+                             "calls backward() and returns the loss")
+
+        def evaluate():
+            with set_grad_enabled(True):
+                value = closure()
+            return value, (value.item() if isinstance(value, Tensor) else float(value))
+
+        group = self.param_groups[0]
+        lr, max_iter, max_eval = group["lr"], group["max_iter"], group["max_eval"]
+        tol_grad, tol_change, history_size = group["tolerance_grad"], group["tolerance_change"], group["history_size"]
+        state = self.state.setdefault(self._params[0], {})
+        state.setdefault("func_evals", 0)
+        state.setdefault("n_iter", 0)
+        orig_loss, loss = evaluate()
+        current_evals = 1
+        state["func_evals"] += 1
+        flat_grad = self._flat_grad()
+        if abs(flat_grad).max() <= tol_grad:
+            return orig_loss
+        d, t = state.get("d"), state.get("t")
+        old_dirs, old_stps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
+        h_diag, prev_flat_grad, prev_loss = state.get("H_diag"), state.get("prev_flat_grad"), state.get("prev_loss")
+        n_iter = 0
+        with no_grad():
+            while n_iter < max_iter:
+                n_iter += 1
+                state["n_iter"] += 1
+                if state["n_iter"] == 1:  # steepest descent, and an empty curvature history
+                    d, old_dirs, old_stps, ro, h_diag = -flat_grad, [], [], [], 1
+                else:
+                    y, s = flat_grad - prev_flat_grad, d * t
+                    ys = float(y @ s)
+                    if ys > 1e-10:  # keep the pair only where the curvature is positive
+                        if len(old_dirs) == history_size:
+                            old_dirs.pop(0), old_stps.pop(0), ro.pop(0)
+                        old_dirs.append(y), old_stps.append(s), ro.append(1.0 / ys)
+                        h_diag = ys / float(y @ y)
+                    # the two-loop recursion: d = -H g with H the BFGS inverse-Hessian estimate
+                    q, al = -flat_grad, [0.0] * len(old_dirs)
+                    for i in range(len(old_dirs) - 1, -1, -1):
+                        al[i] = float(old_stps[i] @ q) * ro[i]
+                        q = q - al[i] * old_dirs[i]
+                    d = q * h_diag
+                    for i in range(len(old_dirs)):
+                        d = d + (al[i] - float(old_dirs[i] @ d) * ro[i]) * old_stps[i]
+                prev_flat_grad, prev_loss = flat_grad.copy(), loss
+                t = min(1.0, 1.0 / float(abs(flat_grad).sum())) * lr if state["n_iter"] == 1 else lr
+                if float(flat_grad @ d) > -tol_change:  # not a descent direction
+                    break
+                self._add_to_params(t, d)
+                evals = 0
+                if n_iter != max_iter:
+                    _, loss = evaluate()
+                    flat_grad = self._flat_grad()
+                    evals = 1
+                current_evals += evals
+                state["func_evals"] += evals
+                if (n_iter == max_iter or current_evals >= max_eval or abs(flat_grad).max() <= tol_grad
+                        or abs(d * t).max() <= tol_change or abs(loss - prev_loss) < tol_change):
+                    break
+        state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=h_diag,
+                     prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
+        return orig_loss
+
+    def state_dict(self) -> dict:
+        raise NotImplementedError("LBFGS keeps a curvature history that state_dict() does not save; "
+                                  "build a new LBFGS after loading the model instead")
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.state_dict()  # the same refusal

@@ -895,7 +895,11 @@ def test_reduce_lr_on_plateau_step_with_an_epoch():
 
 
 @pytest.mark.parametrize("options", [dict(), dict(lr=0.5, max_iter=4, history_size=2),
-                                     dict(max_iter=3, max_eval=2, tolerance_change=1e-3)])
+                                     dict(max_iter=3, max_eval=2, tolerance_change=1e-3),
+                                     dict(line_search_fn="strong_wolfe"),
+                                     dict(lr=2.0, max_iter=5, history_size=2, line_search_fn="strong_wolfe"),
+                                     dict(lr=50.0, max_iter=3, line_search_fn="strong_wolfe"),  # zooms back in
+                                     dict(lr=0.01, max_iter=3, line_search_fn="strong_wolfe")])  # extrapolates
 def test_lbfgs_matches_torch(options):
     """Three steps of a closure-driven LBFGS on least squares plus a quartic penalty: not quadratic, but
     with one well-conditioned minimum, so rounding differences stay at rounding level."""
@@ -927,8 +931,8 @@ def test_lbfgs_matches_torch(options):
 
 def test_lbfgs_refuses_what_it_does_not_do():
     w = nn.Parameter(W0.copy())
-    with pytest.raises(NotImplementedError, match="line_search_fn"):
-        optim.LBFGS([w], line_search_fn="strong_wolfe")
+    with pytest.raises(ValueError, match="line_search_fn"):
+        optim.LBFGS([w], line_search_fn="armijo")
     with pytest.raises(ValueError, match="one param group"):
         optim.LBFGS([{"params": [w]}, {"params": [nn.Parameter(W0.copy())]}])
     opt = optim.LBFGS([w])

@@ -552,9 +552,89 @@ class RMSprop(Optimizer):
             p.add_(g / avg * -group["lr"])
 
 
+def _cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None) -> float:
+    """The minimiser of the cubic through (x1, f1) and (x2, f2) with slopes g1, g2, kept within bounds
+    (the bracket by default); the bounds' midpoint when the cubic has no minimum."""
+    lo, hi = bounds if bounds is not None else (min(x1, x2), max(x1, x2))
+    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
+    d2_square = d1 ** 2 - g1 * g2
+    if d2_square < 0:
+        return (lo + hi) / 2.0
+    d2 = math.sqrt(d2_square)
+    if x1 <= x2:
+        min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+    else:
+        min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+    return min(max(min_pos, lo), hi)
+
+
+def _strong_wolfe(obj_func, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9, max_ls=25):
+    """PyTorch's line search for a step t along d satisfying the strong Wolfe conditions: enough
+    decrease (c1) and a flat enough slope (c2). First bracket a good step, then zoom in by cubic
+    interpolation. Returns (loss, flat gradient, t, evaluations)."""
+    d_norm = float(abs(d).max())
+    f_new, g_new = obj_func(t, d)
+    evals, ls_iter, done = 1, 0, False
+    gtd_new = float(g_new @ d)
+    t_prev, f_prev, g_prev, gtd_prev = 0, f, g, gtd
+    while ls_iter < max_ls:  # bracketing
+        if f_new > f + c1 * t * gtd or (ls_iter > 1 and f_new >= f_prev):
+            bracket, bracket_f = [t_prev, t], [f_prev, f_new]
+            bracket_g, bracket_gtd = [g_prev, g_new], [gtd_prev, gtd_new]
+            break
+        if abs(gtd_new) <= -c2 * gtd:
+            bracket, bracket_f, bracket_g, done = [t], [f_new], [g_new], True
+            break
+        if gtd_new >= 0:
+            bracket, bracket_f = [t_prev, t], [f_prev, f_new]
+            bracket_g, bracket_gtd = [g_prev, g_new], [gtd_prev, gtd_new]
+            break
+        t_next = _cubic_interpolate(t_prev, f_prev, gtd_prev, t, f_new, gtd_new,
+                                    bounds=(t + 0.01 * (t - t_prev), t * 10))
+        t_prev, f_prev, g_prev, gtd_prev = t, f_new, g_new, gtd_new
+        t = t_next
+        f_new, g_new = obj_func(t, d)
+        evals += 1
+        gtd_new = float(g_new @ d)
+        ls_iter += 1
+    if ls_iter == max_ls:
+        bracket, bracket_f, bracket_g = [0, t], [f, f_new], [g, g_new]
+    insufficient_progress = False
+    low, high = (0, 1) if bracket_f[0] <= bracket_f[-1] else (1, 0)
+    while not done and ls_iter < max_ls:  # zoom
+        if abs(bracket[1] - bracket[0]) * d_norm < tolerance_change:
+            break
+        t = _cubic_interpolate(bracket[0], bracket_f[0], bracket_gtd[0], bracket[1], bracket_f[1], bracket_gtd[1])
+        # keep t away from the bracket's ends, or the search can stall there
+        eps = 0.1 * (max(bracket) - min(bracket))
+        if min(max(bracket) - t, t - min(bracket)) < eps:
+            if insufficient_progress or t >= max(bracket) or t <= min(bracket):
+                t = max(bracket) - eps if abs(t - max(bracket)) < abs(t - min(bracket)) else min(bracket) + eps
+                insufficient_progress = False
+            else:
+                insufficient_progress = True
+        else:
+            insufficient_progress = False
+        f_new, g_new = obj_func(t, d)
+        evals += 1
+        gtd_new = float(g_new @ d)
+        ls_iter += 1
+        if f_new > f + c1 * t * gtd or f_new >= bracket_f[low]:
+            bracket[high], bracket_f[high], bracket_g[high], bracket_gtd[high] = t, f_new, g_new, gtd_new
+            low, high = (0, 1) if bracket_f[0] <= bracket_f[1] else (1, 0)
+        else:
+            if abs(gtd_new) <= -c2 * gtd:
+                done = True
+            elif gtd_new * (bracket[high] - bracket[low]) >= 0:
+                bracket[high], bracket_f[high] = bracket[low], bracket_f[low]
+                bracket_g[high], bracket_gtd[high] = bracket_g[low], bracket_gtd[low]
+            bracket[low], bracket_f[low], bracket_g[low], bracket_gtd[low] = t, f_new, g_new, gtd_new
+    return bracket_f[low], bracket_g[low], bracket[low], evals
+
+
 class LBFGS(Optimizer):
-    """Limited-memory BFGS (PyTorch's algorithm, without line search): each step(closure) runs up to
-    max_iter quasi-Newton iterations, re-evaluating the loss through `closure`, which must zero the
+    """Limited-memory BFGS (PyTorch's algorithm, line_search_fn=None or "strong_wolfe"): each step(closure)
+    runs up to max_iter quasi-Newton iterations, re-evaluating the loss through `closure`, which must zero the
     gradients, compute the loss, call backward() and return the loss. One param group only; the
     curvature history is a list of flat vectors, so this optimizer's state is not saved by state_dict().
     """
@@ -562,12 +642,12 @@ class LBFGS(Optimizer):
     def __init__(self, params, lr: float = 1.0, max_iter: int = 20, max_eval: int | None = None,
                  tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9, history_size: int = 100,
                  line_search_fn: str | None = None):
-        if line_search_fn is not None:
-            raise NotImplementedError(f"LBFGS: line_search_fn={line_search_fn!r} is not supported (only None)")
+        if line_search_fn not in (None, "strong_wolfe"):
+            raise ValueError(f"LBFGS: line_search_fn must be None or 'strong_wolfe', got {line_search_fn!r}")
         max_eval = max_iter * 5 // 4 if max_eval is None else max_eval
         super().__init__(params, dict(lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
                                       tolerance_change=tolerance_change, history_size=history_size,
-                                      line_search_fn=None))
+                                      line_search_fn=line_search_fn))
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS takes one param group (per-group options are not supported)")
         self._params = self.param_groups[0]["params"]
@@ -649,12 +729,26 @@ class LBFGS(Optimizer):
                 t = min(1.0, 1.0 / float(abs(flat_grad).sum())) * lr if state["n_iter"] == 1 else lr
                 if float(flat_grad @ d) > -tol_change:  # not a descent direction
                     break
-                self._add_to_params(t, d)
                 evals = 0
-                if n_iter != max_iter:
-                    _, loss = evaluate()
-                    flat_grad = self._flat_grad()
-                    evals = 1
+                if group["line_search_fn"] == "strong_wolfe":
+                    start = [p.data.copy() for p in self._params]
+
+                    def directional(step, direction):  # the loss and gradient at start + step * direction
+                        self._add_to_params(step, direction)
+                        _, value = evaluate()
+                        grad = self._flat_grad()
+                        for p, x in zip(self._params, start):
+                            p.copy_(x)
+                        return value, grad
+                    loss, flat_grad, t, evals = _strong_wolfe(directional, t, d, loss, flat_grad,
+                                                              float(flat_grad @ d), max_ls=max_eval - current_evals)
+                    self._add_to_params(t, d)
+                else:
+                    self._add_to_params(t, d)
+                    if n_iter != max_iter:
+                        _, loss = evaluate()
+                        flat_grad = self._flat_grad()
+                        evals = 1
                 current_evals += evals
                 state["func_evals"] += evals
                 if (n_iter == max_iter or current_evals >= max_eval or abs(flat_grad).max() <= tol_grad

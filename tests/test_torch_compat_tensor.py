@@ -573,3 +573,52 @@ def test_take_along_dim_and_unique_match_torch():
     for m, r in zip(mine, ref):
         np.testing.assert_array_equal(m.numpy(), r.numpy())
     np.testing.assert_array_equal(tg.tensor(x).unique().numpy(), torch.tensor(x).unique().numpy())
+
+
+# --- cross_entropy / nll_loss: weight= and ignore_index= ---------------------------------------------
+CE_CASES = [dict(), dict(weight=True), dict(label_smoothing=0.2), dict(weight=True, label_smoothing=0.3),
+            dict(reduction="sum", weight=True), dict(reduction="none", weight=True, label_smoothing=0.1),
+            dict(ignore_index=1), dict(ignore_index=2, reduction="none")]
+
+
+@pytest.mark.parametrize("spatial", [False, True])
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss"])
+@pytest.mark.parametrize("case", range(len(CE_CASES)))
+def test_class_weights_and_ignored_targets_match_torch(case, loss, spatial):
+    from tinygrad_course.nn import functional as F
+    kw = dict(CE_CASES[case])
+    if loss == "nll_loss" and "label_smoothing" in kw:
+        pytest.skip("nll_loss has no label smoothing")
+    rng = np.random.default_rng(case)
+    shape, tshape = ((3, 4, 2, 2), (3, 2, 2)) if spatial else ((6, 4), (6,))
+    a, t, w = rng.standard_normal(shape), rng.integers(0, 4, tshape), rng.random(4)
+    t.flat[1] = t.flat[4] = kw.get("ignore_index", -100)  # some ignored samples
+    mine_kw, torch_kw = dict(kw), dict(kw)
+    if kw.pop("weight", None):
+        mine_kw["weight"], torch_kw["weight"] = tg.tensor(w), torch.tensor(w)
+    x, tx = tg.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    inp, tinp = (x, tx) if loss == "cross_entropy" else (x.log_softmax(dim=1), tx.log_softmax(dim=1))
+    out = getattr(F, loss)(inp, tg.tensor(t), **mine_kw)
+    ref = getattr(torch.nn.functional, loss)(tinp, torch.tensor(t), **torch_kw)
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-10)
+    out.sum().backward()
+    ref.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_class_weights_with_probability_targets_match_torch():
+    from tinygrad_course.nn import functional as F
+    rng = np.random.default_rng(9)
+    a, p, w = rng.standard_normal((2, 3, 4)), rng.random((2, 3, 4)), rng.random(3)
+    out = F.cross_entropy(tg.tensor(a), tg.tensor(p), weight=tg.tensor(w), label_smoothing=0.1)
+    ref = torch.nn.functional.cross_entropy(torch.tensor(a), torch.tensor(p), weight=torch.tensor(w), label_smoothing=0.1)
+    np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-10)
+
+
+def test_bad_weights_and_targets_are_named():
+    from tinygrad_course.nn import functional as F
+    logits = tg.zeros(2, 3)
+    with pytest.raises(ValueError, match=r"weight must be a Tensor of shape \(3,\)"):
+        F.cross_entropy(logits, tg.tensor([0, 1]), weight=tg.ones(4))
+    with pytest.raises(IndexError, match="target class 5"):
+        F.nll_loss(logits, tg.tensor([5, -100]))

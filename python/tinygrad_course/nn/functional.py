@@ -274,7 +274,7 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
-def _check_class_targets(name, logits: Tensor, target: Tensor):
+def _check_class_targets(name, logits: Tensor, target: Tensor, ignore_index=None):
     if logits.ndim != 2:
         raise ValueError(f"{name}: expected input of shape (N, C), got {logits.shape}")
     if target.dtype.kind not in "iu":
@@ -283,26 +283,81 @@ def _check_class_targets(name, logits: Tensor, target: Tensor):
     if target.shape != (logits.shape[0],):
         raise ValueError(f"{name}: target shape {target.shape} must be ({logits.shape[0]},) for input {logits.shape}")
     _check_devices(name, logits, target)  # the target goes to the op as an array, unchecked there
-    if target.numel() and (target._data.min() < 0 or target._data.max() >= logits.shape[1]):
-        bad = target._data[(target._data < 0) | (target._data >= logits.shape[1])][0]
-        raise IndexError(f"{name}: target class {bad} is out of range for {logits.shape[1]} classes")
+    t = target._data
+    bad = ((t < 0) | (t >= logits.shape[1])) & (t != ignore_index)
+    if bad.any():
+        raise IndexError(f"{name}: target class {t[bad][0]} is out of range for {logits.shape[1]} classes "
+                         f"(and is not ignore_index={ignore_index})")
 
 
-def nll_loss(log_probs: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of class indices under (N, C) log-probabilities."""
-    _check_class_targets("nll_loss", log_probs, target)
-    picked = log_probs[np.arange(log_probs.shape[0]), target._data]
-    return _reduce(-picked, reduction)
+def _check_weight(name, logits: Tensor, weight):
+    c = logits.shape[1] if logits.ndim >= 2 else logits.shape[0]
+    if not isinstance(weight, Tensor) or weight.shape != (c,):
+        raise ValueError(f"{name}: weight must be a Tensor of shape ({c},), one per class, got "
+                         f"{getattr(weight, 'shape', type(weight).__name__)}")
+    _check_dtypes(f"{name} weight", logits, weight)
 
 
-def cross_entropy(logits: Tensor, target: Tensor, label_smoothing: float = 0.0, reduction: str = "mean") -> Tensor:
+def _spatial(name, fn, logits: Tensor, target: Tensor, reduction, **kwargs):
+    """(N, C, d1, ...) input with (N, d1, ...) class indices: every position is a sample (classes moved last)."""
+    if target.shape != logits.shape[:1] + logits.shape[2:]:
+        raise ValueError(f"{name}: class-index target shape {target.shape} must be "
+                         f"{logits.shape[:1] + logits.shape[2:]} for input {logits.shape}")
+    flat = logits.permute(0, *range(2, logits.ndim), 1).reshape(-1, logits.shape[1])
+    loss = fn(flat, target.reshape(-1), reduction=reduction, **kwargs)
+    return loss.reshape(target.shape) if reduction == "none" else loss
+
+
+def _class_nll(logp: Tensor, target: Tensor, weight, ignore_index, reduction, smoothing=0.0) -> Tensor:
+    """-weight[t] * logp[t] per sample, 0 where t == ignore_index; 'mean' divides by the weights taken.
+
+    With label smoothing e, PyTorch's (1 - e) * that + e / C * -(sum over classes of weight * logp).
+    """
+    n, c = logp.shape
+    xp = xp_of(logp._data)
+    t = target._data
+    keep = t != ignore_index
+    safe = xp.where(keep, t, 0)
+    class_w = weight._data if weight is not None else xp.ones(c, dtype=logp.dtype)
+    w = (class_w[safe] * keep).astype(logp.dtype)
+    loss = -logp[xp.arange(n), safe] * Tensor._wrap(w, logp.device)
+    if smoothing:
+        smooth = -(logp * Tensor._wrap(class_w, logp.device)).sum(axis=1) * Tensor._wrap(keep.astype(logp.dtype), logp.device)
+        loss = loss * (1 - smoothing) + smooth * (smoothing / c)
+    if reduction == "mean":
+        return loss.sum() / Tensor._wrap(xp.asarray(w.sum()), logp.device)
+    return _reduce(loss, reduction)
+
+
+def nll_loss(log_probs: Tensor, target: Tensor, reduction: str = "mean", *, weight: Tensor | None = None,
+             ignore_index: int = -100) -> Tensor:
+    """Negative log-likelihood of class indices under (N, C) or (N, C, d1, ...) log-probabilities.
+
+    As in PyTorch: `weight` (C,) scales each class and 'mean' divides by the weights taken; targets
+    equal to `ignore_index` add nothing.
+    """
+    if log_probs.ndim > 2:
+        return _spatial("nll_loss", nll_loss, log_probs, target, reduction, weight=weight, ignore_index=ignore_index)
+    _check_class_targets("nll_loss", log_probs, target, ignore_index)
+    if weight is not None:
+        _check_weight("nll_loss", log_probs, weight)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return _class_nll(log_probs, target, weight, ignore_index, reduction)
+
+
+def cross_entropy(logits: Tensor, target: Tensor, label_smoothing: float = 0.0, reduction: str = "mean", *,
+                  weight: Tensor | None = None, ignore_index: int = -100) -> Tensor:
     """Softmax cross-entropy over the classes on axis 1 of (N, C) or (N, C, d1, ...) logits, as in PyTorch.
 
     The target holds int64 class indices, (N,) or (N, d1, ...), or float probabilities of the
-    input's shape. With label smoothing e the target is (1 - e) * one_hot + e / C, as in PyTorch.
+    input's shape. With label smoothing e the target is (1 - e) * one_hot + e / C, as in PyTorch;
+    `weight` (C,) and `ignore_index` as in `nll_loss`.
     """
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    if weight is not None:
+        _check_weight("cross_entropy", logits, weight)
     if target.dtype.kind == "f":
         classes = 1 if logits.ndim >= 2 else 0  # a single (C,) sample has its classes on axis 0
         logp = logits.log_softmax(axis=classes)
@@ -311,17 +366,17 @@ def cross_entropy(logits: Tensor, target: Tensor, label_smoothing: float = 0.0, 
         _check_dtypes("cross_entropy", logits, target)
         if label_smoothing:
             target = target * (1 - label_smoothing) + label_smoothing / logits.shape[classes]
+        if weight is not None:
+            logp = logp * weight.reshape((-1,) + (1,) * (logits.ndim - 1 - classes))
         return _reduce(-(target * logp).sum(axis=classes), reduction)
-    if logits.ndim > 2:  # (N, C, d1, ...): every position is a sample; classes move last
-        if target.shape != logits.shape[:1] + logits.shape[2:]:
-            raise ValueError(f"cross_entropy: class-index target shape {target.shape} must be "
-                             f"{logits.shape[:1] + logits.shape[2:]} for input {logits.shape}")
-        flat = logits.permute(0, *range(2, logits.ndim), 1).reshape(-1, logits.shape[1])
-        loss = cross_entropy(flat, target.reshape(-1), label_smoothing, reduction)
-        return loss.reshape(target.shape) if reduction == "none" else loss
-    _check_class_targets("cross_entropy", logits, target)
+    if logits.ndim > 2:
+        return _spatial("cross_entropy", cross_entropy, logits, target, reduction, label_smoothing=label_smoothing,
+                        weight=weight, ignore_index=ignore_index)
+    _check_class_targets("cross_entropy", logits, target, ignore_index)
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if weight is not None or (target._data == ignore_index).any():
+        return _class_nll(logits.log_softmax(axis=1), target, weight, ignore_index, reduction, float(label_smoothing))
     return ops.CrossEntropy.apply(logits, target._data, label_smoothing=float(label_smoothing), reduction=reduction)
 
 

@@ -622,3 +622,28 @@ def test_bad_weights_and_targets_are_named():
         F.cross_entropy(logits, tg.tensor([0, 1]), weight=tg.ones(4))
     with pytest.raises(IndexError, match="target class 5"):
         F.nll_loss(logits, tg.tensor([5, -100]))
+
+
+Z = np.array([[2.0, 0.0, 3.0, -1.5], [0.0, 0.0, 1.5, 2.0], [1.0, -2.0, 0.5, 3.0]])  # zeros: one, two, none per row
+PROD_CALLS = {
+    "prod": (lambda t: t.prod()),
+    "prod_dim1": (lambda t: t.prod(dim=1)),
+    "prod_dim0_keepdim": (lambda t: t.prod(0, keepdim=True)),
+    "cumprod_dim1": (lambda t: t.cumprod(dim=1)),
+    "cumprod_dim0": (lambda t: t.cumprod(0)),
+}
+
+
+@pytest.mark.parametrize("name", list(PROD_CALLS))
+@pytest.mark.parametrize("data", ["zeros", "no_zeros"])
+def test_prod_and_cumprod_gradients_are_exact_at_zeros_as_torch(name, data):
+    fn = PROD_CALLS[name]
+    _grad_pair(Z if data == "zeros" else Z + 3.5, fn, fn)
+
+
+def test_prod_and_cumprod_of_integers_and_bools_give_int64_as_torch():
+    for data in ([[1, 2], [3, 4]], [[True, False], [True, True]]):
+        for fn in (lambda t: t.prod(), lambda t: t.prod(1), lambda t: t.cumprod(0)):
+            mine, ref = fn(tg.tensor(data)), fn(torch.tensor(data))
+            assert mine.dtype == np.int64 and ref.dtype == torch.int64
+            np.testing.assert_array_equal(mine.numpy(), ref.numpy())

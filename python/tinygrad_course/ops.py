@@ -436,6 +436,50 @@ class CumSum(Function):
         return xp.flip(xp.cumsum(xp.flip(g, self.axis), axis=self.axis), self.axis)
 
 
+def _exclusive_cumprod(a, axis):
+    """Along `axis`: the product of the elements before each one (1 for the first). Exact with zeros."""
+    xp = xp_of(a)
+    head = [slice(None)] * a.ndim
+    head[axis] = slice(0, a.shape[axis] - 1)
+    ones = xp.ones(a.shape[:axis] + (1,) + a.shape[axis + 1:], dtype=a.dtype)
+    return xp.concatenate([ones, xp.cumprod(a[tuple(head)], axis=axis)], axis=axis)
+
+
+class Prod(Function):
+    """The product along one axis; each element's gradient is the product of the others (exact with zeros)."""
+
+    def forward(self, a, axis, keepdims):
+        self.save(a)
+        self.axis, self.keepdims = axis, keepdims
+        return self.xp.asarray(a.prod(axis=axis, keepdims=keepdims))
+
+    def backward(self, g):
+        a, = self.saved
+        xp, ax = self.xp, self.axis
+        others = _exclusive_cumprod(a, ax) * xp.flip(_exclusive_cumprod(xp.flip(a, ax), ax), ax)
+        return _expand_reduced(g, a.shape, (ax,), self.keepdims) * others
+
+
+class CumProd(Function):
+    """out_j = a_0 ... a_j along `axis`. The gradient of a_i is (a_0 ... a_{i-1}) T_i with
+    T_i = g_i + a_{i+1} T_{i+1}: a backward recurrence, exact where a holds zeros (no division)."""
+
+    def forward(self, a, axis):
+        self.save(a)
+        self.axis = axis
+        return self.xp.cumprod(a, axis=axis, dtype=a.dtype)
+
+    def backward(self, g):
+        a, = self.saved
+        xp, ax = self.xp, self.axis
+        a_m, g_m = xp.moveaxis(a, ax, 0), xp.moveaxis(g, ax, 0)
+        t = xp.empty_like(g_m)
+        t[-1] = g_m[-1]
+        for i in range(a_m.shape[0] - 2, -1, -1):
+            t[i] = g_m[i] + a_m[i + 1] * t[i + 1]
+        return xp.moveaxis(t, 0, ax) * _exclusive_cumprod(a, ax)
+
+
 class Var(Function):
     def forward(self, a, axis, keepdims, correction):
         n = a.size if axis is None else int(np.prod([a.shape[i] for i in axis]))

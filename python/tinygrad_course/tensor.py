@@ -1298,6 +1298,22 @@ class Tensor:
         values, indices = values[pick], indices[pick]
         return ValuesIndices(values if keepdims else values.squeeze(d), indices if keepdims else indices.squeeze(d))
 
+    @_torch_names
+    def prod(self, axis=None, keepdims: bool = False):
+        """The product of all elements, or along one axis (dim); bools and integers give int64, as in PyTorch."""
+        x = self if self.dtype.kind == "f" else self.astype(np.int64)
+        if axis is None:
+            out = _ops.Prod.apply(x.reshape(-1), axis=0, keepdims=False)
+            return out.reshape((1,) * self.ndim) if keepdims else out
+        if isinstance(axis, (tuple, list)):
+            raise TypeError(f"prod: axis (dim) must be an int or None, got {axis}")
+        return _ops.Prod.apply(x, axis=_axis(axis, self.ndim), keepdims=keepdims) if self.ndim else x
+
+    @_torch_names
+    def cumprod(self, axis: int):
+        x = self if self.dtype.kind == "f" else self.astype(np.int64)
+        return _ops.CumProd.apply(x, axis=_axis(axis, self.ndim)) if self.ndim else x.clone()
+
     def sort(self, dim: int = -1, descending: bool = False):
         """(values, indices) sorted along `dim` (stable); values are differentiable."""
         indices = self.argsort(dim, descending)

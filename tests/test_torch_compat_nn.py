@@ -731,3 +731,16 @@ def test_parameters_to_vector_and_back_match_torch():
         nn.utils.vector_to_parameters(tg.zeros(3, dtype="float64"), ours.parameters())
     with pytest.raises(TypeError, match="must be a Tensor"):
         nn.utils.vector_to_parameters(np.zeros(11), ours.parameters())
+
+
+@pytest.mark.parametrize("name", ["Softmax", "LogSoftmax"])
+@pytest.mark.parametrize("shape", [(5,), (2, 5), (2, 3, 4), (2, 3, 4, 5)])
+def test_softmax_without_dim_picks_torchs_implicit_dim(name, shape):
+    torch = pytest.importorskip("torch")
+    x = rand(*shape)
+    with pytest.warns(UserWarning, match="Implicit dimension"):
+        ours = getattr(nn, name)()(tg.tensor(x)).data
+    with pytest.warns(UserWarning, match="Implicit dimension"):
+        theirs = getattr(torch.nn, name)()(torch.from_numpy(x)).numpy()
+    assert_close(ours, theirs)
+    assert repr(getattr(nn, name)()) == repr(getattr(torch.nn, name)())

@@ -6,6 +6,7 @@ and PyTorch's default initialisation; the arithmetic lives in `functional`.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -751,12 +752,22 @@ class Sigmoid(Module):
 
 
 class Softmax(Module):
-    def __init__(self, dim: int = -1):
+    """Softmax over `dim`. Without one, PyTorch's deprecated implicit choice, with its warning: dim 0
+    for 0-, 1- and 3-d input, else 1 (so Softmax() on (N, C, H, W) is over the channels, not the last axis)."""
+
+    def __init__(self, dim: int | None = None):
         super().__init__()
         self.dim = dim
 
+    def _dim(self, x: Tensor) -> int:
+        if self.dim is not None:
+            return self.dim
+        warnings.warn(f"Implicit dimension choice for {type(self).__name__.lower()} has been deprecated "
+                      "(as in PyTorch); give dim=", UserWarning, stacklevel=3)
+        return 0 if x.ndim in (0, 1, 3) else 1
+
     def forward(self, x: Tensor) -> Tensor:
-        return F.softmax(x, self.dim)
+        return F.softmax(x, self._dim(x))
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -764,7 +775,7 @@ class Softmax(Module):
 
 class LogSoftmax(Softmax):
     def forward(self, x: Tensor) -> Tensor:
-        return F.log_softmax(x, self.dim)
+        return F.log_softmax(x, self._dim(x))
 
 
 class Flatten(Module):

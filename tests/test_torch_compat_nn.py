@@ -744,3 +744,25 @@ def test_softmax_without_dim_picks_torchs_implicit_dim(name, shape):
         theirs = getattr(torch.nn, name)()(torch.from_numpy(x)).numpy()
     assert_close(ours, theirs)
     assert repr(getattr(nn, name)()) == repr(getattr(torch.nn, name)())
+
+
+@pytest.mark.parametrize("affine, shape", [(False, (2, 3, 4, 5)), (True, (2, 3, 4, 5)), (False, (3, 4, 4))])
+def test_instancenorm2d_matches_torch(affine, shape):
+    torch = pytest.importorskip("torch")
+    ours = nn.InstanceNorm2d(3, affine=affine, dtype="float64")
+    with tg.no_grad():
+        for p, values in zip(ours.parameters(), [np.linspace(0.5, 2.0, 3), np.linspace(-1.0, 1.0, 3)]):
+            p.copy_(values)
+    theirs = torch.nn.InstanceNorm2d(3, affine=affine).double()
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    assert repr(ours) == repr(theirs)
+    x = rand(*shape) * 2 + 1
+    xt, tx = tg.tensor(x, requires_grad=True), torch.from_numpy(x.copy()).requires_grad_()
+    out, t_out = ours(xt), theirs(tx)
+    assert_close(out.data, t_out.detach().numpy())
+    g = rand(*shape, seed=8)
+    out.backward(g)
+    t_out.backward(torch.from_numpy(g))
+    assert_close(xt.grad.data, tx.grad.numpy(), atol=1e-10)
+    with pytest.raises(NotImplementedError, match="track_running_stats"):
+        nn.InstanceNorm2d(3, track_running_stats=True)

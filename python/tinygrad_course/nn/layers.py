@@ -18,7 +18,8 @@ from .module import Module, Parameter
 __all__ = [
     "Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "Upsample", "MaxPool1d", "AvgPool1d", "MaxPool2d",
     "AvgPool2d", "AdaptiveAvgPool2d",
-    "AdaptiveMaxPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "Dropout", "Dropout2d", "Embedding",
+    "AdaptiveMaxPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d", "Dropout",
+    "Dropout2d", "Embedding",
     "ReLU", "LeakyReLU", "PReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Flatten", "Unflatten", "Identity",
     "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "DiceLoss", "JaccardLoss",
     "FocalLoss",
@@ -590,7 +591,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -627,6 +628,21 @@ class LayerNorm(Module):
                 f"bias={self.bias is not None}")
 
 
+def _group_norm(x: Tensor, groups: int, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
+    """Normalise each sample's channel groups over the group's channels and all positions (biased variance,
+    as PyTorch), then scale and shift per channel."""
+    grouped = x.reshape(x.shape[0], groups, -1)
+    mean = grouped.mean(2, True)
+    var = grouped.var(2, True, 0)
+    out = ((grouped - mean) / (var + eps).sqrt()).reshape(x.shape)
+    per_channel = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    if weight is not None:
+        out = out * weight.reshape(per_channel)
+    if bias is not None:
+        out = out + bias.reshape(per_channel)
+    return out
+
+
 class GroupNorm(Module):
     """Normalise each sample over groups of channels (and all positions): num_groups=1 is a LayerNorm
     over (C, H, W), num_groups=C an InstanceNorm; then a per-channel affine. Independent of the batch
@@ -649,20 +665,39 @@ class GroupNorm(Module):
         if x.ndim < 2 or x.shape[1] != self.num_channels:
             raise ValueError(f"GroupNorm({self.num_groups}, {self.num_channels}): expected input (N, "
                              f"{self.num_channels}, ...), got shape {x.shape}")
-        groups = x.reshape(x.shape[0], self.num_groups, -1)
-        mean = groups.mean(2, True)
-        var = groups.var(2, True, 0)  # biased, as PyTorch normalises
-        out = ((groups - mean) / (var + self.eps).sqrt()).reshape(x.shape)
-        if self.affine:
-            per_channel = (1, self.num_channels) + (1,) * (x.ndim - 2)
-            out = out * self.weight.reshape(per_channel)
-            if self.bias is not None:
-                out = out + self.bias.reshape(per_channel)
-        return out
+        return _group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
                 f"bias={self.bias is not None}")
+
+
+class InstanceNorm2d(Module):
+    """Normalise each sample's channels separately over (H, W) (style transfer, GANs); no learnt scale
+    by default (affine=False), as in PyTorch. Running statistics (track_running_stats=True) are refused."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = False,
+                 track_running_stats: bool = False, device=None, dtype=None, *, bias: bool = True):
+        super().__init__()
+        _unsupported("InstanceNorm2d", track_running_stats=(track_running_stats, False))
+        self.num_features = _positive_int(num_features, "num_features")
+        self.eps, self.momentum, self.affine, self.track_running_stats = eps, momentum, affine, track_running_stats
+        dtype = _dtype(dtype)
+        self.register_parameter("weight", Parameter(np.ones(num_features, dtype=dtype)) if affine else None)
+        self.register_parameter("bias", Parameter(np.zeros(num_features, dtype=dtype)) if affine and bias else None)
+        _place(self, device)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim == 3:  # one unbatched image (C, H, W)
+            return self.forward(x.reshape((1,) + x.shape)).reshape(x.shape)
+        if x.ndim != 4 or x.shape[1] != self.num_features:
+            raise ValueError(f"InstanceNorm2d({self.num_features}): expected input (N, {self.num_features}, H, W), "
+                             f"got shape {x.shape}")
+        return _group_norm(x, self.num_features, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class Dropout(Module):

@@ -510,10 +510,7 @@ def test_loss_legacy_flags_and_positional_order_match_torch(name, size_average, 
 
 
 def test_loss_options_not_implemented_are_refused():
-    for make, option in [(lambda: nn.CrossEntropyLoss(tg.ones(3)), "weight"),
-                         (lambda: nn.CrossEntropyLoss(ignore_index=0), "ignore_index"),
-                         (lambda: nn.NLLLoss(weight=tg.ones(3)), "weight"),
-                         (lambda: nn.BCEWithLogitsLoss(pos_weight=tg.ones(1)), "pos_weight"),
+    for make, option in [(lambda: nn.BCEWithLogitsLoss(pos_weight=tg.ones(1)), "pos_weight"),
                          (lambda: nn.BCELoss(tg.ones(1)), "weight")]:
         with pytest.raises(NotImplementedError, match=f"{option}="):
             make()
@@ -766,3 +763,29 @@ def test_instancenorm2d_matches_torch(affine, shape):
     assert_close(xt.grad.data, tx.grad.numpy(), atol=1e-10)
     with pytest.raises(NotImplementedError, match="track_running_stats"):
         nn.InstanceNorm2d(3, track_running_stats=True)
+
+
+@pytest.mark.parametrize("name", ["CrossEntropyLoss", "NLLLoss"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_class_weights_and_ignore_index_match_torch(name, reduction):
+    torch = pytest.importorskip("torch")
+    weight = np.array([0.2, 1.0, 3.0])
+    target = np.array([0, 2, -100, 1, 2, 1])  # -100 is ignored by default, as in torch
+    x = rand(6, 3)
+    x = x if name == "CrossEntropyLoss" else x - np.log(np.exp(x).sum(1, keepdims=True))
+    extra = dict(label_smoothing=0.1) if name == "CrossEntropyLoss" else {}
+    ours = getattr(nn, name)(tg.tensor(weight), reduction=reduction, **extra)
+    theirs = getattr(torch.nn, name)(torch.from_numpy(weight), reduction=reduction, **extra)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight"]  # a buffer, saved
+    xt, tx = tg.tensor(x, requires_grad=True), torch.from_numpy(x.copy()).requires_grad_()
+    out, t_out = ours(xt, tg.tensor(target)), theirs(tx, torch.from_numpy(target))
+    assert_close(out.data, t_out.detach().numpy())
+    out.sum().backward()
+    t_out.sum().backward()
+    assert_close(xt.grad.data, tx.grad.numpy())
+    other = getattr(nn, name)(ignore_index=1)
+    t_other = getattr(torch.nn, name)(ignore_index=1)
+    assert_close(other(tg.tensor(x), tg.tensor(np.array([0, 2, 1, 1, 2, 0]))).data,
+                 t_other(torch.from_numpy(x), torch.from_numpy(np.array([0, 2, 1, 1, 2, 0]))).numpy())
+    with pytest.raises(TypeError, match="weight must be a Tensor"):
+        getattr(nn, name)([0.2, 1.0, 3.0])

@@ -866,7 +866,7 @@ def _legacy_reduction(size_average, reduce, reduction: str) -> str:
 
 class _Loss(Module):
     """Losses take PyTorch's arguments in PyTorch's order; options the functional losses do not
-    implement yet (class weights, ignore_index, pos_weight) are refused rather than ignored."""
+    implement yet (BCE's weight and pos_weight) are refused rather than ignored."""
 
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__()
@@ -879,30 +879,42 @@ class _Loss(Module):
         return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
 
 
-class CrossEntropyLoss(_Loss):
-    """Softmax + negative log-likelihood from raw logits (N, C) and class indices (or probabilities)."""
+class _WeightedLoss(_Loss):
+    """A loss with per-class weights, kept as a buffer (it follows .to() and is saved, as in PyTorch)."""
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
+        if weight is not None and not isinstance(weight, Tensor):
+            raise TypeError(f"{type(self).__name__}: weight must be a Tensor of one weight per class, "
+                            f"got a {type(weight).__name__}")
+        self.register_buffer("weight", weight)
+
+
+class CrossEntropyLoss(_WeightedLoss):
+    """Softmax + negative log-likelihood from raw logits (N, C) and class indices (or probabilities);
+    class weights and ignore_index as in F.cross_entropy."""
 
     def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None, reduction: str = "mean",
                  label_smoothing: float = 0.0):
-        super().__init__(size_average, reduce, reduction)
-        _unsupported("CrossEntropyLoss", weight=(weight, None), ignore_index=(ignore_index, -100))
+        super().__init__(weight, size_average, reduce, reduction)
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
-        self.label_smoothing = label_smoothing
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return F.cross_entropy(logits, target, self.label_smoothing, self.reduction)
+        return F.cross_entropy(logits, target, self.label_smoothing, self.reduction, weight=self.weight,
+                               ignore_index=self.ignore_index)
 
 
-class NLLLoss(_Loss):
+class NLLLoss(_WeightedLoss):
     """Negative log-likelihood of class indices from log-probabilities (pair with LogSoftmax)."""
 
     def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None, reduction: str = "mean"):
-        super().__init__(size_average, reduce, reduction)
-        _unsupported("NLLLoss", weight=(weight, None), ignore_index=(ignore_index, -100))
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index = ignore_index
 
     def forward(self, log_probs: Tensor, target: Tensor) -> Tensor:
-        return F.nll_loss(log_probs, target, self.reduction)
+        return F.nll_loss(log_probs, target, self.reduction, weight=self.weight, ignore_index=self.ignore_index)
 
 
 class BCEWithLogitsLoss(_Loss):

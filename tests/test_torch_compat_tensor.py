@@ -647,3 +647,72 @@ def test_prod_and_cumprod_of_integers_and_bools_give_int64_as_torch():
             mine, ref = fn(tg.tensor(data)), fn(torch.tensor(data))
             assert mine.dtype == np.int64 and ref.dtype == torch.int64
             np.testing.assert_array_equal(mine.numpy(), ref.numpy())
+
+
+# --- more of torch.nn.functional ----------------------------------------------------------------------
+EDGES = np.array([-800.0, -30.0, -2.0, -1.0, 0.0, 0.5, 1.0, 6.0, 7.0, 30.0, 800.0])
+ACTIVATIONS = [("gelu", {}), ("gelu", {"approximate": "tanh"}), ("silu", {}), ("elu", {}), ("elu", {"alpha": 0.5}),
+               ("softplus", {}), ("softplus", {"beta": 2.0, "threshold": 5.0}), ("relu6", {}), ("hardtanh", {}),
+               ("hardtanh", {"min_val": -2.0, "max_val": 6.0}), ("logsigmoid", {}), ("softmin", {"dim": 0})]
+
+
+@pytest.mark.parametrize("name,kw", ACTIVATIONS, ids=[f"{n}{i}" for i, (n, _) in enumerate(ACTIVATIONS)])
+def test_activations_and_their_gradients_match_torch_at_the_edges(name, kw):
+    from tinygrad_course.nn import functional as F
+    a = EDGES if name not in ("gelu", "softmin") else EDGES[1:-1]  # torch's own gelu/softmin overflow at 800
+    x, tx = tg.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    out, ref = getattr(F, name)(x, **kw), getattr(torch.nn.functional, name)(tx, **kw)
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-12, atol=1e-15)
+    out.sum().backward()
+    ref.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12, atol=1e-15)
+    assert np.isfinite(x.grad.numpy()).all()
+
+
+def test_erf_and_bitwise_operators_match_torch():
+    _grad_pair(EDGES[1:-1] / 10, lambda t: t.erf(), lambda t: t.erf())
+    a, b = np.array([True, False, True]), np.array([True, True, False])
+    for fn in (lambda x, y: x & y, lambda x, y: x | y, lambda x, y: x ^ y, lambda x, y: ~x, lambda x, y: x & True):
+        np.testing.assert_array_equal(fn(tg.tensor(a), tg.tensor(b)).numpy(), fn(torch.tensor(a), torch.tensor(b)).numpy())
+    i, j = np.array([6, -3, 5]), np.array([3, 5, -1])
+    for fn in (lambda x, y: x & y, lambda x, y: x | y, lambda x, y: ~x):
+        np.testing.assert_array_equal(fn(tg.tensor(i), tg.tensor(j)).numpy(), fn(torch.tensor(i), torch.tensor(j)).numpy())
+    with pytest.raises(TypeError, match="bool or integer"):
+        tg.tensor([1.0]) & tg.tensor([1.0])
+
+
+@pytest.mark.parametrize("name,kw", [("l1_loss", {}), ("smooth_l1_loss", {}), ("smooth_l1_loss", {"beta": 0.5}),
+                                     ("smooth_l1_loss", {"beta": 0.0, "reduction": "sum"}), ("huber_loss", {"delta": 0.7}),
+                                     ("huber_loss", {"reduction": "none"})])
+def test_regression_losses_match_torch(name, kw):
+    from tinygrad_course.nn import functional as F
+    rng = np.random.default_rng(10)
+    p, q = rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
+    q[0, 0] = p[0, 0]  # a zero difference: the kink
+    _grad_pair(p, lambda t: getattr(F, name)(t, tg.tensor(q), **kw),
+               lambda t: getattr(torch.nn.functional, name)(t, torch.tensor(q), **kw))
+
+
+@pytest.mark.parametrize("kw", [{"reduction": "batchmean"}, {"reduction": "sum"}, {"reduction": "none"},
+                                {"reduction": "batchmean", "log_target": True}])
+def test_kl_div_matches_torch_with_zero_targets(kw):
+    from tinygrad_course.nn import functional as F
+    rng = np.random.default_rng(11)
+    t = rng.random((4, 5))
+    t[0, :2] = 0
+    t /= t.sum(1, keepdims=True)
+    if kw.get("log_target"):
+        t = np.log(t + 1e-3)
+    _grad_pair(rng.standard_normal((4, 5)), lambda x: F.kl_div(x.log_softmax(1), tg.tensor(t), **kw),
+               lambda x: torch.nn.functional.kl_div(x.log_softmax(1), torch.tensor(t), **kw))
+
+
+def test_normalize_and_cosine_similarity_match_torch_with_a_zero_row():
+    from tinygrad_course.nn import functional as F
+    rng = np.random.default_rng(12)
+    p, q = np.vstack([rng.standard_normal((3, 4)), np.zeros((1, 4))]), rng.standard_normal((4, 4))
+    _grad_pair(p, lambda t: F.normalize(t), lambda t: torch.nn.functional.normalize(t))
+    _grad_pair(p, lambda t: F.normalize(t, p=1.0, dim=0), lambda t: torch.nn.functional.normalize(t, p=1.0, dim=0))
+    _grad_pair(p, lambda t: F.cosine_similarity(t, tg.tensor(q)), lambda t: torch.nn.functional.cosine_similarity(t, torch.tensor(q)))
+    _grad_pair(p, lambda t: F.cosine_similarity(t, tg.tensor(q), dim=0),
+               lambda t: torch.nn.functional.cosine_similarity(t, torch.tensor(q), dim=0))

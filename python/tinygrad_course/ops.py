@@ -12,6 +12,7 @@ Array functions go through `self.xp` (numpy on "cpu", cupy on "cuda") or, in hel
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 
@@ -191,12 +192,22 @@ UNARY = {
     "expm1": (lambda xp, a: xp.expm1(a), lambda xp, a, y: y + 1),
     "exp2": (lambda xp, a: xp.exp2(a), lambda xp, a, y: y * np.log(2)),
     "log2": (lambda xp, a: xp.log2(a), lambda xp, a, y: 1 / (a * np.log(2))),
+    "erf": (lambda xp, a: _erf(a), lambda xp, a, y: (2 / math.sqrt(math.pi)) * xp.exp(-a * a)),
     "sign": (lambda xp, a: xp.sign(a), None),
     "floor": (lambda xp, a: xp.floor(a), None),
     "ceil": (lambda xp, a: xp.ceil(a), None),
     "round": (lambda xp, a: xp.round(a), None),  # halves to even, as torch.round
     "trunc": (lambda xp, a: xp.trunc(a), None),
 }
+
+
+_erf_host = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _erf(a):
+    """erf elementwise (NumPy has none): math.erf on the host, exact to float64."""
+    out = _erf_host(to_numpy(a)).astype(a.dtype)
+    return out if isinstance(a, np.ndarray) else to_device(out, "cuda")
 
 
 class Unary(Function):

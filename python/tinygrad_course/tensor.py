@@ -792,6 +792,24 @@ class Tensor:
         o = other._data if isinstance(other, Tensor) else _on_device(other, self.device)
         return Tensor._wrap(getattr(self._xp, fn)(self._data, o), self.device)
 
+    def _bitwise(self, other, fn):
+        """& | ^ on bool (logical) or integer (bitwise) tensors, as in PyTorch; floats refuse."""
+        if self.dtype.kind not in "biu" or (isinstance(other, Tensor) and other.dtype.kind not in "biu") \
+                or isinstance(other, float):
+            raise TypeError(f"{fn}: needs bool or integer tensors, got {self.dtype} and "
+                            f"{getattr(other, 'dtype', type(other).__name__)}")
+        return self._logical(other, fn)
+
+    def __and__(self, o): return self._bitwise(o, "bitwise_and")
+    def __or__(self, o): return self._bitwise(o, "bitwise_or")
+    def __xor__(self, o): return self._bitwise(o, "bitwise_xor")
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    def __invert__(self):
+        if self.dtype.kind not in "biu":
+            raise TypeError(f"~ needs a bool or integer tensor, got {self.dtype}")
+        return Tensor._wrap(self._xp.invert(self._data), self.device)
+
     def logical_and(self, other): return self._logical(other, "logical_and")
     def logical_or(self, other): return self._logical(other, "logical_or")
     def logical_xor(self, other): return self._logical(other, "logical_xor")
@@ -851,6 +869,7 @@ class Tensor:
     def expm1(self): return self._unary("expm1")
     def exp2(self): return self._unary("exp2")
     def log2(self): return self._unary("log2")
+    def erf(self): return self._unary("erf")
     def square(self): return self._unary("square", keeps_int=True)
     def sign(self): return self._unary("sign", keeps_int=True)
     def floor(self): return self._unary("floor", keeps_int=True)

@@ -6,6 +6,8 @@ inside a kernel.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import ops
@@ -18,7 +20,8 @@ __all__ = [
     "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "layer_norm", "dropout",
     "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "binary_cross_entropy",
     "mse_loss", "one_hot", "conv_transpose2d", "upsample", "interpolate", "dice_loss", "jaccard_loss",
-    "focal_loss",
+    "focal_loss", "gelu", "silu", "elu", "softplus", "relu6", "hardtanh", "logsigmoid", "softmin", "normalize",
+    "cosine_similarity", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div", "pad",
 ]
 
 
@@ -51,6 +54,49 @@ def prelu(x: Tensor, weight: Tensor) -> Tensor:
 
 def tanh(x: Tensor) -> Tensor:
     return x.tanh()
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x) with the exact erf (approximate='none', PyTorch's default) or the tanh approximation."""
+    if approximate == "tanh":
+        return 0.5 * x * (1 + (math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)).tanh())
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return 0.5 * x * (1 + (x * (1 / math.sqrt(2))).erf())
+
+
+def silu(x: Tensor, inplace: bool = False) -> Tensor:
+    return x * x.sigmoid()
+
+
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    # exp of the clamped input: exp(x) of a large unused x would overflow and poison the gradient
+    return where(x > 0, x, alpha * (x.clamp(max=0).exp() - 1))
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold, as in PyTorch."""
+    bx = x * beta
+    return where(bx > threshold, x, bx.clamp(max=threshold).exp().log1p() * (1 / beta))
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """x clipped to [min_val, max_val]; as in PyTorch the gradient is 0 at the bounds too (clamp's is 1)."""
+    return where((x > min_val) & (x < max_val), x, x.clamp(min_val, max_val).detach())
+
+
+def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+    return hardtanh(x, 0.0, 6.0)
+
+
+def logsigmoid(x: Tensor) -> Tensor:
+    """log(sigmoid(x)), exact in both tails: x - log(1 + e^x) for x < 0, else -log(1 + e^-x)."""
+    return where(x < 0, x - x.clamp(max=0).exp().log1p(), -(-x).clamp(max=0).exp().log1p())
+
+
+@_torch_names
+def softmin(x: Tensor, axis: int = -1) -> Tensor:
+    return (-x).softmax(axis)
 
 
 def sigmoid(x: Tensor) -> Tensor:
@@ -394,6 +440,57 @@ def binary_cross_entropy(probs: Tensor, target: Tensor, reduction: str = "mean")
         raise ValueError(f"binary_cross_entropy: input {probs.shape} and target {target.shape} differ")
     _check_dtypes("binary_cross_entropy", probs, target)
     return _reduce(ops.BinaryCrossEntropy.apply(probs, target), reduction)
+
+
+def _pointwise_loss(name, pred: Tensor, target: Tensor) -> Tensor:
+    if pred.shape != target.shape:
+        raise ValueError(f"{name}: input {pred.shape} and target {target.shape} differ")
+    return pred - target
+
+
+def l1_loss(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    return _reduce(_pointwise_loss("l1_loss", pred, target).abs(), reduction)
+
+
+def smooth_l1_loss(pred: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (PyTorch's; beta=0 is l1_loss)."""
+    d = _pointwise_loss("smooth_l1_loss", pred, target).abs()
+    if beta == 0:
+        return _reduce(d, reduction)
+    return _reduce(where(d < beta, 0.5 * d * d * (1 / beta), d - 0.5 * beta), reduction)
+
+
+def huber_loss(pred: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta): smooth_l1_loss scaled by delta."""
+    d = _pointwise_loss("huber_loss", pred, target).abs()
+    return _reduce(where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta)), reduction)
+
+
+def kl_div(log_pred: Tensor, target: Tensor, reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """target * (log(target) - log_pred) pointwise (0 where target is 0), as PyTorch's kl_div: the input
+    holds log-probabilities. reduction 'batchmean' (the true KL divergence) divides the sum by the batch size."""
+    if log_pred.shape != target.shape:
+        raise ValueError(f"kl_div: input {log_pred.shape} and target {target.shape} differ")
+    if log_target:
+        loss = target.exp() * (target - log_pred)
+    else:  # log of the clamped target: log(0) in the unused branch would give a NaN gradient
+        tiny = float(np.finfo(target.dtype).tiny) if target.dtype.kind == "f" else 1e-38
+        loss = where(target > 0, target * target.clamp(min=tiny).log(), 0) - target * log_pred
+    if reduction == "batchmean":
+        return loss.sum() * (1.0 / (log_pred.shape[0] if log_pred.ndim else 1))
+    return _reduce(loss, reduction)
+
+
+@_torch_names
+def normalize(x: Tensor, p: float = 2.0, axis: int = 1, eps: float = 1e-12) -> Tensor:
+    """x divided by its p-norm along `axis` (dim), at least eps, as PyTorch's normalize."""
+    return x / x.norm(p, axis, keepdims=True).clamp(min=eps)
+
+
+@_torch_names
+def cosine_similarity(x1: Tensor, x2: Tensor, axis: int = 1, eps: float = 1e-8) -> Tensor:
+    """x1 . x2 / (max(|x1|, eps) max(|x2|, eps)) along `axis` (dim), as PyTorch."""
+    return (normalize(x1, 2, axis, eps) * normalize(x2, 2, axis, eps)).sum(axis)
 
 
 def mse_loss(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:

@@ -789,3 +789,53 @@ def test_class_weights_and_ignore_index_match_torch(name, reduction):
                  t_other(torch.from_numpy(x), torch.from_numpy(np.array([0, 2, 1, 1, 2, 0]))).numpy())
     with pytest.raises(TypeError, match="weight must be a Tensor"):
         getattr(nn, name)([0.2, 1.0, 3.0])
+
+
+# --- activation and loss modules over the functional ops ----------------------------------------------
+@pytest.mark.parametrize("name, args", [
+    ("GELU", ()), ("GELU", ("tanh",)), ("SiLU", ()), ("SiLU", (True,)), ("ReLU6", ()), ("ELU", ()),
+    ("ELU", (0.5, True)), ("Softplus", ()), ("Softplus", (2.0, 1.0)), ("Hardtanh", ()), ("Hardtanh", (-0.5, 2.0)),
+    ("LogSigmoid", ()), ("Softmin", (1,)),
+])
+def test_activation_modules_match_torch(name, args):
+    torch = pytest.importorskip("torch")
+    ours, theirs = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)
+    assert repr(ours) == repr(theirs)
+    x = rand(3, 4, 5) * 4
+    x[np.abs(np.abs(x) - 1) < 1e-3] += 0.01  # away from kinks
+    xt, tx = tg.tensor(x, requires_grad=True), torch.from_numpy(x.copy()).requires_grad_()
+    out, t_out = ours(xt), theirs(tx.clone() if "inplace" in repr(theirs) else tx)
+    assert_close(out.data, t_out.detach().numpy())
+    out.sum().backward()
+    t_out.sum().backward()
+    assert_close(xt.grad.data, tx.grad.numpy())
+
+
+@pytest.mark.parametrize("name, options", [
+    ("L1Loss", {}), ("L1Loss", dict(reduction="sum")), ("SmoothL1Loss", dict(beta=0.5)),
+    ("HuberLoss", dict(delta=0.7, reduction="none")), ("KLDivLoss", dict(reduction="batchmean")),
+    ("KLDivLoss", dict(reduction="sum", log_target=True)),
+])
+def test_regression_and_divergence_losses_match_torch(name, options):
+    torch = pytest.importorskip("torch")
+    ours, theirs = getattr(nn, name)(**options), getattr(torch.nn, name)(**options)
+    x, y = rand(4, 5), rand(4, 5, seed=1)
+    if name == "KLDivLoss":
+        x = x - np.log(np.exp(x).sum(1, keepdims=True))
+        y = np.exp(y) / np.exp(y).sum(1, keepdims=True)
+        y = np.log(y) if options.get("log_target") else y
+    xt, tx = tg.tensor(x, requires_grad=True), torch.from_numpy(x.copy()).requires_grad_()
+    out, t_out = ours(xt, tg.tensor(y)), theirs(tx, torch.from_numpy(y))
+    assert_close(out.data, t_out.detach().numpy())
+    out.sum().backward()
+    t_out.sum().backward()
+    assert_close(xt.grad.data, tx.grad.numpy())
+    assert ours.reduction == theirs.reduction
+
+
+def test_cosine_similarity_module_matches_torch():
+    torch = pytest.importorskip("torch")
+    a, b = rand(4, 6), rand(4, 6, seed=2)
+    for dim in (1, 0):
+        ours, theirs = nn.CosineSimilarity(dim=dim), torch.nn.CosineSimilarity(dim=dim)
+        assert_close(ours(tg.tensor(a), tg.tensor(b)).data, theirs(torch.from_numpy(a), torch.from_numpy(b)).numpy())

@@ -20,9 +20,10 @@ __all__ = [
     "AvgPool2d", "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d", "Dropout",
     "Dropout2d", "Embedding",
-    "ReLU", "LeakyReLU", "PReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Flatten", "Unflatten", "Identity",
-    "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "DiceLoss", "JaccardLoss",
-    "FocalLoss",
+    "ReLU", "LeakyReLU", "PReLU", "GELU", "SiLU", "ReLU6", "ELU", "Softplus", "Hardtanh", "LogSigmoid", "Tanh",
+    "Sigmoid", "Softmax", "LogSoftmax", "Softmin", "CosineSimilarity", "Flatten", "Unflatten", "Identity",
+    "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
+    "KLDivLoss", "DiceLoss", "JaccardLoss", "FocalLoss",
 ]
 
 
@@ -776,6 +777,73 @@ class PReLU(Module):
         return f"num_parameters={self.num_parameters}"
 
 
+class GELU(Module):
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.gelu(x, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(ReLU):  # x * sigmoid(x), a.k.a. swish; inplace: see Dropout
+    def forward(self, x: Tensor) -> Tensor:
+        return F.silu(x)
+
+
+class ReLU6(ReLU):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu6(x)
+
+
+class ELU(Module):
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__()
+        self.alpha, self.inplace = alpha, inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+class Softplus(Module):
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class Hardtanh(Module):
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+        super().__init__()
+        if not min_val < max_val:
+            raise ValueError(f"Hardtanh: min_val {min_val} must be below max_val {max_val}")
+        self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")
+
+
+class LogSigmoid(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.logsigmoid(x)
+
+
 class Tanh(Module):
     def forward(self, x: Tensor) -> Tensor:
         return F.tanh(x)
@@ -811,6 +879,20 @@ class Softmax(Module):
 class LogSoftmax(Softmax):
     def forward(self, x: Tensor) -> Tensor:
         return F.log_softmax(x, self._dim(x))
+
+
+class Softmin(Softmax):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softmin(x, self._dim(x))
+
+
+class CosineSimilarity(Module):
+    def __init__(self, dim: int = 1, eps: float = 1e-8):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)
 
 
 class Flatten(Module):
@@ -942,6 +1024,47 @@ class BCELoss(_Loss):
 class MSELoss(_Loss):
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
         return F.mse_loss(pred, target, self.reduction)
+
+
+class L1Loss(_Loss):
+    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        return F.l1_loss(pred, target, self.reduction)
+
+
+class SmoothL1Loss(_Loss):
+    """Quadratic below |error| = beta, linear above (less sensitive to outliers than MSE)."""
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
+        super().__init__(size_average, reduce, reduction)
+        self.beta = beta
+
+    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        return F.smooth_l1_loss(pred, target, self.reduction, self.beta)
+
+
+class HuberLoss(_Loss):
+    """Quadratic below |error| = delta, linear above: SmoothL1Loss scaled by delta."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        super().__init__(reduction=reduction)
+        self.delta = delta
+
+    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        return F.huber_loss(pred, target, self.reduction, self.delta)
+
+
+class KLDivLoss(_Loss):
+    """KL divergence from log-probabilities (input) to a target distribution; reduction="batchmean"
+    gives the true KL divergence per sample (PyTorch's "mean" averages over every element)."""
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False):
+        batchmean = reduction == "batchmean"
+        super().__init__(size_average, reduce, "mean" if batchmean else reduction)
+        self.reduction = "batchmean" if batchmean else self.reduction
+        self.log_target = log_target
+
+    def forward(self, log_pred: Tensor, target: Tensor) -> Tensor:
+        return F.kl_div(log_pred, target, self.reduction, self.log_target)
 
 
 class DiceLoss(_Loss):

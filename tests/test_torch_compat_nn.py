@@ -839,3 +839,37 @@ def test_cosine_similarity_module_matches_torch():
     for dim in (1, 0):
         ours, theirs = nn.CosineSimilarity(dim=dim), torch.nn.CosineSimilarity(dim=dim)
         assert_close(ours(tg.tensor(a), tg.tensor(b)).data, theirs(torch.from_numpy(a), torch.from_numpy(b)).numpy())
+
+
+def test_parameter_containers_register_like_torch():
+    torch = pytest.importorskip("torch")
+
+    class Mixture(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scales = nn.ParameterList([nn.Parameter(np.ones(2)), tg.zeros(3, dtype="float64")])
+            self.scales.append(tg.ones(1, dtype="float64"))
+            self.named = nn.ParameterDict({"a": nn.Parameter(np.zeros(2)), "b": tg.ones(2, dtype="float64")})
+
+    class TorchMixture(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scales = torch.nn.ParameterList([torch.nn.Parameter(torch.ones(2)), torch.zeros(3)])
+            self.scales.append(torch.ones(1))
+            self.named = torch.nn.ParameterDict({"a": torch.nn.Parameter(torch.zeros(2)), "b": torch.ones(2)})
+
+    ours, theirs = Mixture(), TorchMixture()
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    assert all(isinstance(p, nn.Parameter) and p.requires_grad for p in ours.parameters())  # tensors wrapped
+    assert len(ours.scales) == 3 and ours.scales[-1].shape == (1,) and len(ours.scales[1:]) == 2
+    ours.scales[0] = tg.full((2,), 5.0, dtype="float64")
+    assert ours.scales[0].data.tolist() == [5.0, 5.0]
+    assert "a" in ours.named and list(ours.named) == ["a", "b"]
+    del ours.named["a"]
+    assert list(ours.named.keys()) == ["b"]
+    with pytest.raises(KeyError, match="no parameter 'a'"):
+        ours.named["a"]
+    with pytest.raises(TypeError, match="Parameter or Tensor"):
+        ours.scales.append(np.zeros(2))
+    with pytest.raises(IndexError, match="out of range"):
+        ours.scales[3]

@@ -9,6 +9,7 @@ from . import init  # noqa: F401
 from . import utils  # noqa: F401
 from .layers import *  # noqa: F401,F403 - every layer, listed in layers.__all__
 from .layers import __all__ as _layers
-from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
+from .module import Module, ModuleDict, ModuleList, Parameter, ParameterDict, ParameterList, Sequential
 
-__all__ = ["functional", "init", "utils", "Module", "ModuleList", "ModuleDict", "Parameter", "Sequential", *_layers]
+__all__ = ["functional", "init", "utils", "Module", "ModuleList", "ModuleDict", "Parameter", "ParameterList",
+           "ParameterDict", "Sequential", *_layers]

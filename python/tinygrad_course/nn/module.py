@@ -17,7 +17,7 @@ import numpy as np
 from ..device import canonical_device, is_device_array, is_host_array, to_device, to_numpy
 from ..tensor import Tensor, no_grad
 
-__all__ = ["Parameter", "Module", "Sequential", "ModuleList", "ModuleDict"]
+__all__ = ["Parameter", "Module", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
 
 
 class Parameter(Tensor):
@@ -654,3 +654,96 @@ class ModuleDict(Module):
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError("ModuleDict is a container and has no forward(); index it by name instead")
+
+
+def _as_parameter(value, where: str) -> Parameter:
+    """A Parameter for a container: Parameters as they are, other Tensors wrapped (sharing storage), as PyTorch."""
+    if isinstance(value, Parameter):
+        return value
+    if isinstance(value, Tensor):
+        return Parameter(value)
+    raise TypeError(f"{where}: expected a Parameter or Tensor, got {type(value).__name__}")
+
+
+class ParameterList(Module):
+    """A list of Parameters that the model registers (a plain list would hide them from the optimizer)."""
+
+    def __init__(self, values=None):
+        super().__init__()
+        self.extend(values or [])
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self) -> Iterator[Parameter]:
+        return iter(self._parameters.values())
+
+    def __getitem__(self, index):
+        values = list(self._parameters.values())
+        if isinstance(index, slice):
+            return ParameterList(values[index])
+        if not -len(values) <= index < len(values):
+            raise IndexError(f"ParameterList index {index} is out of range for {len(values)} parameters")
+        return values[index]
+
+    def __setitem__(self, index: int, value) -> None:
+        self[index]  # noqa: B018 - the IndexError for a bad index
+        self._parameters[str(index % len(self))] = _as_parameter(value, "ParameterList")
+
+    def append(self, value) -> "ParameterList":
+        self.register_parameter(str(len(self)), _as_parameter(value, "ParameterList"))
+        return self
+
+    def extend(self, values) -> "ParameterList":
+        for v in values:
+            self.append(v)
+        return self
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ParameterList is a container and has no forward(); iterate over it instead")
+
+
+class ParameterDict(Module):
+    """A dict of named Parameters that the model registers."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def __contains__(self, key) -> bool:
+        return key in self._parameters
+
+    def __getitem__(self, key: str) -> Parameter:
+        if key not in self._parameters:
+            raise KeyError(f"ParameterDict has no parameter {key!r}; it has {list(self._parameters)}")
+        return self._parameters[key]
+
+    def __setitem__(self, key: str, value) -> None:
+        self.register_parameter(key, _as_parameter(value, f"ParameterDict[{key!r}]"))
+
+    def __delitem__(self, key: str) -> None:
+        self[key]  # noqa: B018 - the KeyError naming what exists
+        self._forget(key)
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def values(self):
+        return self._parameters.values()
+
+    def items(self):
+        return self._parameters.items()
+
+    def update(self, parameters) -> None:
+        for key, value in (parameters.items() if hasattr(parameters, "items") else parameters):
+            self[key] = value
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ParameterDict is a container and has no forward(); index it by name instead")

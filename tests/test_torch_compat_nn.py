@@ -873,3 +873,68 @@ def test_parameter_containers_register_like_torch():
         ours.scales.append(np.zeros(2))
     with pytest.raises(IndexError, match="out of range"):
         ours.scales[3]
+
+
+# --- recurrent layers -------------------------------------------------------------------------------------
+RNN_CASES = [
+    ("RNN", {}, (5, 2, 3)),
+    ("RNN", dict(nonlinearity="relu", bias=False, num_layers=2), (4, 3, 3)),
+    ("LSTM", {}, (5, 2, 3)),
+    ("LSTM", dict(num_layers=2, bidirectional=True, dropout=0.5), (4, 2, 3)),  # dropout: eval, so none
+    ("LSTM", dict(batch_first=True), (2, 6, 3)),
+    ("GRU", {}, (5, 2, 3)),
+    ("GRU", dict(bidirectional=True, batch_first=True), (3, 4, 3)),
+    ("GRU", {}, (6, 3)),  # unbatched
+]
+
+
+@pytest.mark.parametrize("kind, options, shape", RNN_CASES,
+                         ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(RNN_CASES)])
+@pytest.mark.parametrize("with_state", [False, True])
+def test_recurrent_layers_match_torch(kind, options, shape, with_state):
+    torch = pytest.importorskip("torch")
+    ours = getattr(nn, kind)(3, 4, **options, dtype="float64").eval()
+    theirs = getattr(torch.nn, kind)(3, 4, **options).double().eval()
+    assert list(ours.state_dict()) == list(theirs.state_dict()) and repr(ours) == repr(theirs)
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    x = rand(*shape)
+    xt, tx = tg.tensor(x, requires_grad=True), torch.from_numpy(x.copy()).requires_grad_()
+    args, t_args = [xt], [tx]
+    if with_state:
+        layers = ours.num_layers * (2 if ours.bidirectional else 1)
+        state_shape = (layers, 4) if len(shape) == 2 else (layers, shape[0 if ours.batch_first else 1], 4)
+        states = [rand(*state_shape, seed=s) for s in (3, 4)][:2 if kind == "LSTM" else 1]
+        args.append(tuple(tg.tensor(s) for s in states) if kind == "LSTM" else tg.tensor(states[0]))
+        t_args.append(tuple(torch.from_numpy(s) for s in states) if kind == "LSTM" else torch.from_numpy(states[0]))
+    out, final = ours(*args)
+    t_out, t_final = theirs(*t_args)
+    assert_close(out.data, t_out.detach().numpy())
+    finals, t_finals = (final, t_final) if kind == "LSTM" else ((final,), (t_final,))
+    for f, tf in zip(finals, t_finals):
+        assert_close(f.data, tf.detach().numpy())
+    g = rand(*out.shape, seed=7)
+    loss = (out * tg.tensor(g)).sum() + sum(f.sum() for f in finals)
+    t_loss = (t_out * torch.from_numpy(g)).sum() + sum(f.sum() for f in t_finals)
+    loss.backward()
+    t_loss.backward()
+    assert_close(xt.grad.data, tx.grad.numpy())
+    t_params = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        assert_close(p.grad.data, t_params[name].grad.numpy())
+
+
+def test_recurrent_layers_validate_and_drop_between_layers():
+    lstm = nn.LSTM(3, 4, num_layers=2, dropout=0.5)
+    with pytest.raises(ValueError, match=r"expected input \(L, N, 3\)"):
+        lstm(tg.randn(5, 2, 7))
+    with pytest.raises(ValueError, match="initial state of shape"):
+        lstm(tg.randn(5, 2, 3), (tg.zeros(1, 2, 4), tg.zeros(1, 2, 4)))
+    with pytest.raises(ValueError, match="nonlinearity"):
+        nn.RNN(3, 4, nonlinearity="sigmoid")
+    x = tg.randn(5, 2, 3)
+    tg.manual_seed(1)
+    first = lstm(x)[0].data
+    tg.manual_seed(2)
+    assert not np.allclose(lstm(x)[0].data, first)  # training: dropout between the layers
+    lstm.eval()
+    assert np.array_equal(lstm(x)[0].data, lstm(x)[0].data)

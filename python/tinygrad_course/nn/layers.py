@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from ..tensor import Tensor, concat, get_default_dtype, get_rng, no_grad, where
+from ..tensor import Tensor, concat, get_default_dtype, get_rng, no_grad, stack, where
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -19,7 +19,7 @@ __all__ = [
     "Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "Upsample", "MaxPool1d", "AvgPool1d", "MaxPool2d",
     "AvgPool2d", "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d", "Dropout",
-    "Dropout2d", "Embedding",
+    "Dropout2d", "Embedding", "RNN", "LSTM", "GRU",
     "ReLU", "LeakyReLU", "PReLU", "GELU", "SiLU", "ReLU6", "ELU", "Softplus", "Hardtanh", "LogSigmoid", "Tanh",
     "Sigmoid", "Softmax", "LogSoftmax", "Softmin", "CosineSimilarity", "Flatten", "Unflatten", "Identity",
     "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
@@ -370,6 +370,168 @@ class Embedding(Module):
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}" + (
             f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
+
+
+class _RNNBase(Module):
+    """Recurrent layers as PyTorch lays them out: per layer and direction weight_ih_l{k}[_reverse]
+    (gates * hidden, input), weight_hh_l{k} (gates * hidden, hidden) and two biases, all U(+-1/sqrt(hidden)).
+    Input (L, N, H_in), or (N, L, H_in) with batch_first, or unbatched (L, H_in); returns the top layer's
+    outputs for every step and the last hidden state of every layer (and cell state for LSTM)."""
+
+    _gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, device=None,
+                 dtype=None):
+        super().__init__()
+        self.input_size = _positive_int(input_size, "input_size")
+        self.hidden_size = _positive_int(hidden_size, "hidden_size")
+        self.num_layers = _positive_int(num_layers, "num_layers")
+        if not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"dropout must be in [0, 1], got {dropout}")
+        self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, dropout, bidirectional
+        directions = 2 if bidirectional else 1
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else hidden_size * directions
+            for suffix in ["", "_reverse"][:directions]:
+                rows = self._gates * hidden_size
+                self.register_parameter(f"weight_ih_l{layer}{suffix}", _empty_parameter((rows, layer_input), dtype))
+                self.register_parameter(f"weight_hh_l{layer}{suffix}", _empty_parameter((rows, hidden_size), dtype))
+                self.register_parameter(f"bias_ih_l{layer}{suffix}", _empty_parameter((rows,), dtype) if bias else None)
+                self.register_parameter(f"bias_hh_l{layer}{suffix}", _empty_parameter((rows,), dtype) if bias else None)
+        self.reset_parameters()
+        _place(self, device)
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound)
+
+    def _cell(self, x: Tensor, state, w_ih, w_hh, b_ih, b_hh):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def _initial_state(self, x: Tensor, hx, batch: int):
+        shape = (self.num_layers * (2 if self.bidirectional else 1), batch, self.hidden_size)
+        if hx is None:
+            return Tensor(np.zeros(shape, dtype=x.dtype), device=x.device)
+        if hx.shape != shape:
+            raise ValueError(f"{type(self).__name__}: initial state of shape {hx.shape}, expected {shape}")
+        return hx
+
+    def forward(self, x: Tensor, hx=None):
+        name = type(self).__name__
+        if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: expected input (L, N, {self.input_size}) (or batch_first, or unbatched "
+                             f"(L, {self.input_size})), got shape {x.shape}")
+        unbatched = x.ndim == 2
+        if unbatched:
+            x = x.reshape(x.shape[0], 1, x.shape[1])
+            hx = None if hx is None else (tuple(h.reshape(h.shape[0], 1, h.shape[1]) for h in hx)
+                                          if isinstance(hx, tuple) else hx.reshape(hx.shape[0], 1, hx.shape[1]))
+        elif self.batch_first:
+            x = x.transpose(0, 1)
+        states = self._initial_states(x, hx, x.shape[1])
+        directions = 2 if self.bidirectional else 1
+        finals = []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction, suffix in enumerate(["", "_reverse"][:directions]):
+                weights = [getattr(self, f"{kind}_l{layer}{suffix}") for kind in ("weight_ih", "weight_hh", "bias_ih",
+                                                                                 "bias_hh")]
+                state = self._state_at(states, layer * directions + direction)
+                steps = range(x.shape[0]) if direction == 0 else reversed(range(x.shape[0]))
+                out = [None] * x.shape[0]
+                for t in steps:
+                    state = self._cell(x[t], state, *weights)
+                    out[t] = state[0] if isinstance(state, tuple) else state
+                outputs.append(stack(out, 0))
+                finals.append(state)
+            x = outputs[0] if directions == 1 else concat(outputs, 2)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, True)
+        final = self._stack_states(finals)
+        if unbatched:
+            x = x.reshape(x.shape[0], x.shape[2])
+            final = (tuple(h.reshape(h.shape[0], h.shape[2]) for h in final) if isinstance(final, tuple)
+                     else final.reshape(final.shape[0], final.shape[2]))
+        elif self.batch_first:
+            x = x.transpose(0, 1)
+        return x, final
+
+    def _initial_states(self, x, hx, batch):
+        return self._initial_state(x, hx, batch)
+
+    def _state_at(self, states, i):
+        return states[i]
+
+    def _stack_states(self, finals):
+        return stack(finals, 0)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        for name, default in (("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False)):
+            if getattr(self, name) != default:
+                s += f", {name}={getattr(self, name)}"
+        return s
+
+
+class RNN(_RNNBase):
+    """Elman RNN: h' = tanh (or relu) of (x W_ih^T + b_ih + h W_hh^T + b_hh)."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device=None, dtype=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device,
+                         dtype)
+
+    def _cell(self, x, h, w_ih, w_hh, b_ih, b_hh):
+        pre = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
+        return pre.tanh() if self.nonlinearity == "tanh" else pre.relu()
+
+
+class LSTM(_RNNBase):
+    """Long short-term memory: input, forget, cell and output gates (PyTorch's order i, f, g, o);
+    c' = f c + i g, h' = o tanh(c'). hx and the returned state are (h, c)."""
+
+    _gates = 4
+
+    def _initial_states(self, x, hx, batch):
+        h0, c0 = (None, None) if hx is None else hx
+        return self._initial_state(x, h0, batch), self._initial_state(x, c0, batch)
+
+    def _state_at(self, states, i):
+        return states[0][i], states[1][i]
+
+    def _stack_states(self, finals):
+        return stack([h for h, _ in finals], 0), stack([c for _, c in finals], 0)
+
+    def _cell(self, x, state, w_ih, w_hh, b_ih, b_hh):
+        h, c = state
+        gates = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
+        n = self.hidden_size
+        i, f, g, o = (gates[:, k * n:(k + 1) * n] for k in range(4))
+        c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+        return o.sigmoid() * c.tanh(), c
+
+
+class GRU(_RNNBase):
+    """Gated recurrent unit (PyTorch's gates r, z, n): n = tanh(x W_in + b_in + r (h W_hn + b_hn)),
+    h' = (1 - z) n + z h."""
+
+    _gates = 3
+
+    def _cell(self, x, h, w_ih, w_hh, b_ih, b_hh):
+        gi, gh = F.linear(x, w_ih, b_ih), F.linear(h, w_hh, b_hh)
+        n = self.hidden_size
+        r = (gi[:, :n] + gh[:, :n]).sigmoid()
+        z = (gi[:, n:2 * n] + gh[:, n:2 * n]).sigmoid()
+        candidate = (gi[:, 2 * n:] + r * gh[:, 2 * n:]).tanh()
+        return (1.0 - z) * candidate + z * h
 
 
 class Upsample(Module):

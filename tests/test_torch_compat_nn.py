@@ -938,3 +938,31 @@ def test_recurrent_layers_validate_and_drop_between_layers():
     assert not np.allclose(lstm(x)[0].data, first)  # training: dropout between the layers
     lstm.eval()
     assert np.array_equal(lstm(x)[0].data, lstm(x)[0].data)
+
+
+@pytest.mark.parametrize("name, args, shape", [
+    ("ZeroPad2d", (2,), (2, 3, 4, 5)), ("ZeroPad2d", ((1, 2, 0, 3),), (2, 3, 4, 5)),
+    ("ConstantPad2d", (1, 3.5), (2, 3, 4, 5)), ("ConstantPad1d", ((1, 2), 0.5), (2, 3, 4)),
+    ("PixelShuffle", (2,), (2, 8, 3, 4)), ("PixelUnshuffle", (2,), (2, 2, 4, 6)),
+])
+def test_padding_and_pixel_shuffle_match_torch(name, args, shape):
+    torch = pytest.importorskip("torch")
+    ours, theirs = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)
+    assert repr(ours) == repr(theirs)
+    x = rand(*shape)
+    xt, tx = tg.tensor(x, requires_grad=True), torch.from_numpy(x.copy()).requires_grad_()
+    out, t_out = ours(xt), theirs(tx)
+    assert_close(out.data, t_out.detach().numpy())
+    g = rand(*out.shape, seed=3)
+    out.backward(g)
+    t_out.backward(torch.from_numpy(g))
+    assert_close(xt.grad.data, tx.grad.numpy())
+
+
+def test_padding_and_pixel_shuffle_validate():
+    with pytest.raises(ValueError, match="padding must be"):
+        nn.ZeroPad2d((1, 2))
+    with pytest.raises(ValueError, match=r"PixelShuffle\(2\): expected input"):
+        nn.PixelShuffle(2)(tg.randn(1, 3, 2, 2))
+    with pytest.raises(ValueError, match="divisible by 2"):
+        nn.PixelUnshuffle(2)(tg.randn(1, 1, 3, 4))

@@ -22,6 +22,7 @@ __all__ = [
     "Dropout2d", "Embedding", "RNN", "LSTM", "GRU",
     "ReLU", "LeakyReLU", "PReLU", "GELU", "SiLU", "ReLU6", "ELU", "Softplus", "Hardtanh", "LogSigmoid", "Tanh",
     "Sigmoid", "Softmax", "LogSoftmax", "Softmin", "CosineSimilarity", "Flatten", "Unflatten", "Identity",
+    "ConstantPad1d", "ConstantPad2d", "ZeroPad2d", "PixelShuffle", "PixelUnshuffle",
     "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
     "KLDivLoss", "DiceLoss", "JaccardLoss", "FocalLoss",
 ]
@@ -1086,6 +1087,80 @@ class Unflatten(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+class _ConstantPad(Module):
+    """Pad the last dims with `value`: an int pads every side, else PyTorch's order (left, right[, top, bottom])."""
+
+    _sides = 2
+
+    def __init__(self, padding, value: float):
+        super().__init__()
+        padding = (padding,) * self._sides if isinstance(padding, (int, np.integer)) else tuple(padding)
+        if len(padding) != self._sides or any(isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 0
+                                              for p in padding):
+            raise ValueError(f"{type(self).__name__}: padding must be an int or {self._sides} non-negative ints, "
+                             f"got {padding!r}")
+        self.padding, self.value = tuple(int(p) for p in padding), value
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.pad(self.padding, self.value)
+
+    def extra_repr(self) -> str:
+        return f"padding={self.padding}, value={self.value}"
+
+
+class ConstantPad1d(_ConstantPad):
+    pass
+
+
+class ConstantPad2d(_ConstantPad):
+    _sides = 4
+
+
+class ZeroPad2d(ConstantPad2d):
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self) -> str:
+        return f"{self.padding}"
+
+
+class PixelShuffle(Module):
+    """(N, C r^2, H, W) -> (N, C, H r, W r): channels become sub-pixel positions (super-resolution)."""
+
+    def __init__(self, upscale_factor: int):
+        super().__init__()
+        self.upscale_factor = _positive_int(upscale_factor, "upscale_factor")
+
+    def forward(self, x: Tensor) -> Tensor:
+        r = self.upscale_factor
+        if x.ndim != 4 or x.shape[1] % (r * r):
+            raise ValueError(f"PixelShuffle({r}): expected input (N, C * {r * r}, H, W), got shape {x.shape}")
+        n, c, h, w = x.shape
+        return x.reshape(n, c // (r * r), r, r, h, w).permute(0, 1, 4, 2, 5, 3).reshape(n, c // (r * r), h * r, w * r)
+
+    def extra_repr(self) -> str:
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    """The inverse of PixelShuffle: (N, C, H r, W r) -> (N, C r^2, H, W)."""
+
+    def __init__(self, downscale_factor: int):
+        super().__init__()
+        self.downscale_factor = _positive_int(downscale_factor, "downscale_factor")
+
+    def forward(self, x: Tensor) -> Tensor:
+        r = self.downscale_factor
+        if x.ndim != 4 or x.shape[2] % r or x.shape[3] % r:
+            raise ValueError(f"PixelUnshuffle({r}): expected input (N, C, H, W) with H and W divisible by {r}, "
+                             f"got shape {x.shape}")
+        n, c, h, w = x.shape
+        return x.reshape(n, c, h // r, r, w // r, r).permute(0, 1, 3, 5, 2, 4).reshape(n, c * r * r, h // r, w // r)
+
+    def extra_repr(self) -> str:
+        return f"downscale_factor={self.downscale_factor}"
 
 
 class Identity(Module):

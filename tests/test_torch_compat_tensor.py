@@ -716,3 +716,28 @@ def test_normalize_and_cosine_similarity_match_torch_with_a_zero_row():
     _grad_pair(p, lambda t: F.cosine_similarity(t, tg.tensor(q)), lambda t: torch.nn.functional.cosine_similarity(t, torch.tensor(q)))
     _grad_pair(p, lambda t: F.cosine_similarity(t, tg.tensor(q), dim=0),
                lambda t: torch.nn.functional.cosine_similarity(t, torch.tensor(q), dim=0))
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("widths", [(1, 2, 2, 0), (0, 3, 1, 2)])
+def test_functional_pad_modes_match_torch(mode, widths):
+    from tinygrad_course.nn import functional as F
+    a = np.random.default_rng(13).standard_normal((2, 3, 4, 5))
+    kw = {"value": 1.5} if mode == "constant" else {}
+    _grad_pair(a, lambda t: F.pad(t, widths, mode=mode, **kw), lambda t: torch.nn.functional.pad(t, widths, mode=mode, **kw))
+
+
+def test_one_hot_infers_classes_and_gives_int64_as_torch():
+    from tinygrad_course.nn import functional as F
+    labels = np.array([[2, 0], [1, 4]])
+    mine, ref = F.one_hot(tg.tensor(labels)), torch.nn.functional.one_hot(torch.tensor(labels))
+    assert mine.dtype == np.int64 and mine.shape == tuple(ref.shape)
+    np.testing.assert_array_equal(mine.numpy(), ref.numpy())
+    assert F.one_hot(tg.tensor([1]), 3, dtype="float32").dtype == np.float32
+
+
+def test_functional_activations_accept_inplace_as_torch():
+    from tinygrad_course.nn import functional as F
+    x = tg.tensor([-1.0, 2.0])
+    assert F.relu(x, inplace=True).tolist() == [0.0, 2.0] and F.leaky_relu(x, 0.5, inplace=True).tolist() == [-0.5, 2.0]
+    assert F.dropout(x, 0.5, training=False, inplace=True).tolist() == [-1.0, 2.0]

@@ -34,11 +34,12 @@ def _pair(v, name):
 
 
 # --- activations -------------------------------------------------------------------------
-def relu(x: Tensor) -> Tensor:
+# inplace= is accepted for PyTorch's signatures; the result is always a new tensor
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
     return x.relu()
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     return x.leaky_relu(negative_slope)
 
 
@@ -300,7 +301,7 @@ def layer_norm(x: Tensor, normalized_shape, weight: Tensor | None = None, bias: 
     return ops.LayerNorm.apply(x, weight, bias, ndim=len(shape), eps=eps)
 
 
-def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Inverted dropout; the identity when not training or p == 0."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability must be in [0, 1], got {p}")
@@ -493,6 +494,38 @@ def cosine_similarity(x1: Tensor, x2: Tensor, axis: int = 1, eps: float = 1e-8) 
     return (normalize(x1, 2, axis, eps) * normalize(x2, 2, axis, eps)).sum(axis)
 
 
+def pad(x: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
+    """PyTorch's F.pad: `pad` is (left, right) of the last dim, then of the one before, ...; mode
+    "constant" (with `value`, default 0), "reflect" (mirrored, edge not repeated), "replicate" (edge
+    repeated) or "circular" (wrapped). All are differentiable."""
+    if mode == "constant":
+        return x.pad(pad, 0.0 if value is None else value)
+    if mode not in ("reflect", "replicate", "circular"):
+        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2 or len(pad) // 2 > x.ndim or any(p < 0 for p in pad):
+        raise ValueError(f"pad: {pad} must be non-negative (before, after) pairs for at most {x.ndim} dims of {x.shape}")
+    out = x
+    for i in range(len(pad) // 2):  # one gather of source indices per padded dim
+        d, (lo, hi) = x.ndim - 1 - i, pad[2 * i:2 * i + 2]
+        n = x.shape[d]
+        src = np.arange(-lo, n + hi)
+        if mode == "replicate":
+            src = np.clip(src, 0, n - 1)
+        elif mode == "circular":
+            if max(lo, hi) > n:
+                raise ValueError(f"pad: circular padding {(lo, hi)} is larger than dim {d} of size {n}")
+            src = src % n
+        else:
+            if max(lo, hi) >= n:
+                raise ValueError(f"pad: reflect padding {(lo, hi)} must be smaller than dim {d} of size {n}")
+            period = 2 * (n - 1)
+            src = np.abs(src) % period if period else np.zeros_like(src)
+            src = np.where(src >= n, period - src, src)
+        out = out[(slice(None),) * d + (src,)]
+    return out
+
+
 def mse_loss(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     if pred.shape != target.shape:
         raise ValueError(f"mse_loss: input {pred.shape} and target {target.shape} differ")
@@ -565,12 +598,15 @@ def focal_loss(logits: Tensor, target, alpha: float | None = 0.25, gamma: float 
                                               gamma=float(gamma)), reduction)
 
 
-def one_hot(labels: Tensor, num_classes: int, dtype=None) -> Tensor:
-    """(N,) int labels -> (N, num_classes) float one-hot rows (not differentiable)."""
+def one_hot(labels: Tensor, num_classes: int = -1, dtype=None) -> Tensor:
+    """(...) int labels -> (..., num_classes) one-hot rows, int64 as in PyTorch unless `dtype` is given
+    (not differentiable); num_classes=-1 takes the largest label + 1."""
     idx, device = (labels._data, labels.device) if isinstance(labels, Tensor) else (np.asarray(labels), "cpu")
+    if num_classes == -1:
+        num_classes = int(idx.max()) + 1 if idx.size else 0
     if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
         raise IndexError(f"one_hot: labels must be in [0, {num_classes}), got range [{idx.min()}, {idx.max()}]")
     # a comparison with arange, so that it runs on the labels' array module (numpy or cupy)
     xp = xp_of(idx)
-    out = (idx[..., None].astype(np.int64) == xp.arange(num_classes)).astype(dtype or np.float32)
+    out = (idx[..., None].astype(np.int64) == xp.arange(num_classes)).astype(dtype or np.int64)
     return Tensor(out, device=device)

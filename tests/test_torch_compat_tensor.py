@@ -741,3 +741,12 @@ def test_functional_activations_accept_inplace_as_torch():
     x = tg.tensor([-1.0, 2.0])
     assert F.relu(x, inplace=True).tolist() == [0.0, 2.0] and F.leaky_relu(x, 0.5, inplace=True).tolist() == [-0.5, 2.0]
     assert F.dropout(x, 0.5, training=False, inplace=True).tolist() == [-1.0, 2.0]
+
+
+def test_floor_division_and_modulo_operators_match_torch():
+    for a in (np.array([7, -7, 3, -3]), np.array([7.5, -7.5, 3.0, -2.25])):
+        x, tx = tg.tensor(a), torch.tensor(a)
+        for fn in (lambda t: t // 2, lambda t: t % 2, lambda t: 9 // t, lambda t: 9 % t, lambda t: t % -4):
+            mine, ref = fn(x), fn(tx)
+            assert str(mine.dtype) == str(ref.dtype).replace("torch.", "")
+            np.testing.assert_allclose(mine.numpy(), ref.numpy())

@@ -914,6 +914,11 @@ class Tensor:
         x = self if self.dtype.kind == "f" else self.astype(_default_dtype)
         return x - (x / other).trunc().detach() * other
 
+    def __floordiv__(self, o): return self.floor_divide(o)
+    def __rfloordiv__(self, o): return self._operand_tensor(o).floor_divide(self)
+    def __mod__(self, o): return self.remainder(o)
+    def __rmod__(self, o): return self._operand_tensor(o).remainder(self)
+
     def nan_to_num(self, nan: float = 0.0, posinf=None, neginf=None):
         """NaN, +inf and -inf replaced (by 0 and the dtype's largest and smallest finite values by default);
         the gradient flows where the element is kept."""

@@ -966,3 +966,68 @@ def test_padding_and_pixel_shuffle_validate():
         nn.PixelShuffle(2)(tg.randn(1, 3, 2, 2))
     with pytest.raises(ValueError, match="divisible by 2"):
         nn.PixelUnshuffle(2)(tg.randn(1, 1, 3, 4))
+
+
+# --- attention ------------------------------------------------------------------------------------------------
+MHA_CASES = [
+    (dict(), dict(), (4, 3), (5, 3)),
+    (dict(batch_first=True), dict(average_attn_weights=False), (3, 4), (3, 5)),
+    (dict(bias=False), dict(need_weights=False), (4, 2), (4, 2)),
+    (dict(), dict(attn_mask="causal", key_padding_mask=True), (4, 2), (4, 2)),
+    (dict(), dict(attn_mask="float"), (4, 2), (5, 2)),
+    (dict(batch_first=True), dict(key_padding_mask=True), (2, 4), (2, 5)),
+    (dict(), dict(), (4,), (6,)),  # unbatched
+]
+
+
+@pytest.mark.parametrize("options, call, q_shape, k_shape", MHA_CASES, ids=[str(i) for i in range(len(MHA_CASES))])
+def test_multihead_attention_matches_torch(options, call, q_shape, k_shape):
+    torch = pytest.importorskip("torch")
+    ours = nn.MultiheadAttention(8, 2, **options, dtype="float64")
+    theirs = torch.nn.MultiheadAttention(8, 2, **options).double()
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    q, k, v = rand(*q_shape, 8, seed=1), rand(*k_shape, 8, seed=2), rand(*k_shape, 8, seed=3)
+    kwargs, t_kwargs = {}, {}
+    length, source = q_shape[1 if options.get("batch_first") else 0], k_shape[1 if options.get("batch_first") else 0]
+    if call.get("attn_mask") == "causal":
+        mask = np.triu(np.ones((length, source), dtype=bool), 1)
+        kwargs["attn_mask"], t_kwargs["attn_mask"] = tg.tensor(mask), torch.from_numpy(mask)
+    elif call.get("attn_mask") == "float":
+        mask = rand(length, source, seed=4)
+        kwargs["attn_mask"], t_kwargs["attn_mask"] = tg.tensor(mask), torch.from_numpy(mask)
+    if call.get("key_padding_mask"):
+        pad = np.zeros((q_shape[0 if options.get("batch_first") else 1], source), dtype=bool)
+        pad[0, -2:] = True
+        kwargs["key_padding_mask"], t_kwargs["key_padding_mask"] = tg.tensor(pad), torch.from_numpy(pad)
+    for name in ("need_weights", "average_attn_weights"):
+        if name in call:
+            kwargs[name] = t_kwargs[name] = call[name]
+    inputs = [tg.tensor(a, requires_grad=True) for a in (q, k, v)]
+    t_inputs = [torch.from_numpy(a.copy()).requires_grad_() for a in (q, k, v)]
+    out, weights = ours(*inputs, **kwargs)
+    t_out, t_weights = theirs(*t_inputs, **t_kwargs)
+    assert_close(out.data, t_out.detach().numpy())
+    assert (weights is None) == (t_weights is None)
+    if weights is not None:
+        assert_close(weights.data, t_weights.detach().numpy())
+    g = rand(*out.shape, seed=5)
+    out.backward(g)
+    t_out.backward(torch.from_numpy(g))
+    for x, tx in zip(inputs, t_inputs):
+        assert_close(x.grad.data, tx.grad.numpy())
+    t_params = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        assert_close(p.grad.data, t_params[name].grad.numpy())
+
+
+def test_multihead_attention_validates():
+    with pytest.raises(ValueError, match="must divide"):
+        nn.MultiheadAttention(8, 3)
+    with pytest.raises(NotImplementedError, match="add_bias_kv"):
+        nn.MultiheadAttention(8, 2, add_bias_kv=True)
+    mha = nn.MultiheadAttention(8, 2)
+    with pytest.raises(ValueError, match="is_causal"):
+        mha(tg.randn(3, 1, 8), tg.randn(3, 1, 8), tg.randn(3, 1, 8), is_causal=True)
+    with pytest.raises(ValueError, match="expected query"):
+        mha(tg.randn(3, 1, 6), tg.randn(3, 1, 6), tg.randn(3, 1, 6))

@@ -19,7 +19,7 @@ __all__ = [
     "Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "Upsample", "MaxPool1d", "AvgPool1d", "MaxPool2d",
     "AvgPool2d", "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d", "Dropout",
-    "Dropout2d", "Embedding", "RNN", "LSTM", "GRU",
+    "Dropout2d", "Embedding", "RNN", "LSTM", "GRU", "MultiheadAttention",
     "ReLU", "LeakyReLU", "PReLU", "GELU", "SiLU", "ReLU6", "ELU", "Softplus", "Hardtanh", "LogSigmoid", "Tanh",
     "Sigmoid", "Softmax", "LogSoftmax", "Softmin", "CosineSimilarity", "Flatten", "Unflatten", "Identity",
     "ConstantPad1d", "ConstantPad2d", "ZeroPad2d", "PixelShuffle", "PixelUnshuffle",
@@ -533,6 +533,80 @@ class GRU(_RNNBase):
         z = (gi[:, n:2 * n] + gh[:, n:2 * n]).sigmoid()
         candidate = (gi[:, 2 * n:] + r * gh[:, 2 * n:]).tanh()
         return (1.0 - z) * candidate + z * h
+
+
+class MultiheadAttention(Module):
+    """Scaled dot-product attention with num_heads heads, PyTorch's layout: in_proj_weight (3E, E) for
+    query, key and value, out_proj a Linear. Input (L, N, E), (N, L, E) with batch_first, or unbatched
+    (L, E). Masks as in PyTorch: a bool attn_mask (L, S) or (N * heads, L, S) is True where attention is
+    not allowed (a float one is added to the scores), key_padding_mask (N, S) is True at padding.
+    Returns the output and, with need_weights, the attention weights (averaged over heads by default)."""
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
+                 add_bias_kv: bool = False, add_zero_attn: bool = False, kdim=None, vdim=None,
+                 batch_first: bool = False, device=None, dtype=None):
+        super().__init__()
+        self.embed_dim = _positive_int(embed_dim, "embed_dim")
+        self.num_heads = _positive_int(num_heads, "num_heads")
+        _unsupported("MultiheadAttention", add_bias_kv=(add_bias_kv, False), add_zero_attn=(add_zero_attn, False),
+                     kdim=(kdim if kdim != embed_dim else None, None), vdim=(vdim if vdim != embed_dim else None, None))
+        if embed_dim % num_heads:
+            raise ValueError(f"MultiheadAttention: num_heads={num_heads} must divide embed_dim={embed_dim}")
+        if not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"dropout must be in [0, 1], got {dropout}")
+        self.dropout, self.batch_first, self.head_dim = dropout, batch_first, embed_dim // num_heads
+        self.in_proj_weight = _empty_parameter((3 * embed_dim, embed_dim), dtype)
+        self.register_parameter("in_proj_bias", _empty_parameter((3 * embed_dim,), dtype) if bias else None)
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype)
+        init.xavier_uniform_(self.in_proj_weight)  # PyTorch's choice; the biases start at zero
+        if bias:
+            init.zeros_(self.out_proj.bias)
+        _place(self, device)
+
+    def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask=None, need_weights: bool = True,
+                attn_mask=None, average_attn_weights: bool = True, is_causal: bool = False):
+        if is_causal and attn_mask is None:
+            raise ValueError("MultiheadAttention: is_causal is only a hint; pass the causal attn_mask as well")
+        unbatched = query.ndim == 2
+        if unbatched:
+            query, key, value = (t.reshape(t.shape[0], 1, t.shape[1]) for t in (query, key, value))
+            if key_padding_mask is not None:
+                key_padding_mask = key_padding_mask.reshape(1, -1)
+        elif self.batch_first:
+            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+        if query.ndim != 3 or query.shape[2] != self.embed_dim or key.shape != value.shape:
+            raise ValueError(f"MultiheadAttention: expected query (L, N, {self.embed_dim}) and key, value of one "
+                             f"shape (S, N, {self.embed_dim}), got {query.shape}, {key.shape}, {value.shape}")
+        (length, batch, e), source, heads, d = query.shape, key.shape[0], self.num_heads, self.head_dim
+        w, b = self.in_proj_weight, self.in_proj_bias
+
+        def project(x, i, rows):  # (rows, N, E) -> (N * heads, rows, head_dim)
+            part = F.linear(x, w[i * e:(i + 1) * e], None if b is None else b[i * e:(i + 1) * e])
+            return part.reshape(rows, batch * heads, d).transpose(0, 1)
+
+        q, k, v = project(query, 0, length), project(key, 1, source), project(value, 2, source)
+        scores = (q * (1.0 / math.sqrt(d))) @ k.transpose(1, 2)  # (N * heads, L, S)
+        if attn_mask is not None:
+            scores = (where(attn_mask, -math.inf, scores) if attn_mask.dtype == bool
+                      else scores + attn_mask)
+        if key_padding_mask is not None:
+            padded = key_padding_mask.reshape(batch, 1, 1, source)
+            scores = scores.reshape(batch, heads, length, source)
+            scores = (where(padded, -math.inf, scores) if key_padding_mask.dtype == bool else scores + padded)
+            scores = scores.reshape(batch * heads, length, source)
+        weights = F.dropout(F.softmax(scores, -1), self.dropout, self.training)
+        out = (weights @ v).transpose(0, 1).reshape(length, batch, e)
+        out = self.out_proj(out)
+        if unbatched:
+            out = out.reshape(length, e)
+        elif self.batch_first:
+            out = out.transpose(0, 1)
+        if not need_weights:
+            return out, None
+        weights = weights.reshape(batch, heads, length, source)
+        if average_attn_weights:
+            weights = weights.mean(1)
+        return out, (weights.reshape(weights.shape[1:]) if unbatched else weights)
 
 
 class Upsample(Module):

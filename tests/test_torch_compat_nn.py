@@ -1031,3 +1031,45 @@ def test_multihead_attention_validates():
         mha(tg.randn(3, 1, 8), tg.randn(3, 1, 8), tg.randn(3, 1, 8), is_causal=True)
     with pytest.raises(ValueError, match="expected query"):
         mha(tg.randn(3, 1, 6), tg.randn(3, 1, 6), tg.randn(3, 1, 6))
+
+
+@pytest.mark.parametrize("layer_options, masks", [
+    (dict(), False),
+    (dict(norm_first=True, activation="gelu", batch_first=True), True),
+    (dict(bias=False), True),
+])
+def test_transformer_encoder_matches_torch(layer_options, masks):
+    torch = pytest.importorskip("torch")
+    ours = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, dtype="float64", **layer_options),
+                                 2, norm=nn.LayerNorm(8, dtype="float64"))
+    theirs = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, **layer_options), 2,
+                                         norm=torch.nn.LayerNorm(8), enable_nested_tensor=False).double()
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    x = rand(3, 4, 8)  # (L, N, E), or (N, L, E) with batch_first: both work for equal comparison
+    kwargs, t_kwargs = {}, {}
+    if masks:
+        causal = np.triu(np.ones((x.shape[1 if layer_options.get("batch_first") else 0],) * 2, dtype=bool), 1)
+        pad = np.zeros((x.shape[0 if layer_options.get("batch_first") else 1],
+                        x.shape[1 if layer_options.get("batch_first") else 0]), dtype=bool)
+        pad[0, -1] = True
+        kwargs = dict(mask=tg.tensor(causal), src_key_padding_mask=tg.tensor(pad))
+        t_kwargs = dict(mask=torch.from_numpy(causal), src_key_padding_mask=torch.from_numpy(pad))
+    xt, tx = tg.tensor(x, requires_grad=True), torch.from_numpy(x.copy()).requires_grad_()
+    out, t_out = ours(xt, **kwargs), theirs(tx, **t_kwargs)  # training mode: torch takes its plain path
+    assert_close(out.data, t_out.detach().numpy())
+    g = rand(*out.shape, seed=6)
+    out.backward(g)
+    t_out.backward(torch.from_numpy(g))
+    assert_close(xt.grad.data, tx.grad.numpy())
+    t_params = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        assert_close(p.grad.data, t_params[name].grad.numpy(), atol=1e-10)
+
+
+def test_transformer_encoder_layer_validates_and_copies_layers():
+    with pytest.raises(ValueError, match="activation"):
+        nn.TransformerEncoderLayer(8, 2, activation="swish")
+    encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16), 2)
+    first, second = encoder.layers[0].linear1.weight, encoder.layers[1].linear1.weight
+    assert first is not second and np.array_equal(first.data, second.data)  # copies, as torch's

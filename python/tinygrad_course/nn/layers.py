@@ -5,6 +5,7 @@ and PyTorch's default initialisation; the arithmetic lives in `functional`.
 """
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 
@@ -13,13 +14,14 @@ import numpy as np
 from ..tensor import Tensor, concat, get_default_dtype, get_rng, no_grad, stack, where
 from . import functional as F
 from . import init
-from .module import Module, Parameter
+from .module import Module, ModuleList, Parameter
 
 __all__ = [
     "Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "Upsample", "MaxPool1d", "AvgPool1d", "MaxPool2d",
     "AvgPool2d", "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d", "Dropout",
-    "Dropout2d", "Embedding", "RNN", "LSTM", "GRU", "MultiheadAttention",
+    "Dropout2d", "Embedding", "RNN", "LSTM", "GRU", "MultiheadAttention", "TransformerEncoderLayer",
+    "TransformerEncoder",
     "ReLU", "LeakyReLU", "PReLU", "GELU", "SiLU", "ReLU6", "ELU", "Softplus", "Hardtanh", "LogSigmoid", "Tanh",
     "Sigmoid", "Softmax", "LogSoftmax", "Softmin", "CosineSimilarity", "Flatten", "Unflatten", "Identity",
     "ConstantPad1d", "ConstantPad2d", "ZeroPad2d", "PixelShuffle", "PixelUnshuffle",
@@ -607,6 +609,58 @@ class MultiheadAttention(Module):
         if average_attn_weights:
             weights = weights.mean(1)
         return out, (weights.reshape(weights.shape[1:]) if unbatched else weights)
+
+
+class TransformerEncoderLayer(Module):
+    """Self-attention then a feed-forward block, each with dropout and a residual connection, and
+    LayerNorm after each (or before, norm_first=True), as PyTorch's (same submodule names)."""
+
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
+                 activation="relu", layer_norm_eps: float = 1e-5, batch_first: bool = False, norm_first: bool = False,
+                 bias: bool = True, device=None, dtype=None):
+        super().__init__()
+        if activation not in ("relu", "gelu") and not callable(activation):
+            raise ValueError(f"activation must be 'relu', 'gelu' or a function, got {activation!r}")
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
+                                            dtype=dtype)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
+        self.norm_first = norm_first
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.dropout1, self.dropout2 = Dropout(dropout), Dropout(dropout)
+        self.activation = {"relu": F.relu, "gelu": F.gelu}.get(activation, activation)
+        _place(self, device)
+
+    def _attend(self, x, mask, padding):
+        return self.dropout1(self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=padding, need_weights=False)[0])
+
+    def _feed_forward(self, x):
+        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+    def forward(self, src: Tensor, src_mask=None, src_key_padding_mask=None, is_causal: bool = False) -> Tensor:
+        x = src
+        if self.norm_first:
+            x = x + self._attend(self.norm1(x), src_mask, src_key_padding_mask)
+            return x + self._feed_forward(self.norm2(x))
+        x = self.norm1(x + self._attend(x, src_mask, src_key_padding_mask))
+        return self.norm2(x + self._feed_forward(x))
+
+
+class TransformerEncoder(Module):
+    """num_layers copies of encoder_layer (independent weights), then an optional final norm."""
+
+    def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int, norm: Module | None = None,
+                 enable_nested_tensor: bool = True, mask_check: bool = True):
+        super().__init__()
+        self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(_positive_int(num_layers, "num_layers"))])
+        self.num_layers, self.norm = num_layers, norm
+
+    def forward(self, src: Tensor, mask=None, src_key_padding_mask=None, is_causal=None) -> Tensor:
+        for layer in self.layers:
+            src = layer(src, src_mask=mask, src_key_padding_mask=src_key_padding_mask)
+        return self.norm(src) if self.norm is not None else src
 
 
 class Upsample(Module):

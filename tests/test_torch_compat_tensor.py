@@ -750,3 +750,20 @@ def test_floor_division_and_modulo_operators_match_torch():
             mine, ref = fn(x), fn(tx)
             assert str(mine.dtype) == str(ref.dtype).replace("torch.", "")
             np.testing.assert_allclose(mine.numpy(), ref.numpy())
+
+
+def test_bool_and_integer_tensors_promote_with_float_tensors_as_torch():
+    f, tf = tg.tensor([1.5, 2.5], requires_grad=True), torch.tensor([1.5, 2.5], requires_grad=True)
+    for data in ([True, False], [2, 3]):
+        for fn in (lambda x, y: x * y, lambda x, y: y * x, lambda x, y: x + y, lambda x, y: x / y, lambda x, y: y ** x):
+            mine, ref = fn(f, tg.tensor(data)), fn(tf, torch.tensor(data))
+            assert str(mine.dtype) == str(ref.dtype).replace("torch.", "") and mine.requires_grad
+            np.testing.assert_allclose(mine.detach().numpy(), ref.detach().numpy())
+    assert (tg.tensor([2]) + tg.tensor([True])).dtype == np.int64
+    for a, b in ((f, [True, False]), ([True], [False])):
+        with pytest.raises(TypeError, match="bool"):  # torch refuses it too
+            (a if isinstance(a, tg.Tensor) else tg.tensor(a)) - tg.tensor(b)
+    (f * tg.tensor([True, False])).sum().backward()
+    assert f.grad.tolist() == [1.0, 0.0]
+    with pytest.raises(TypeError, match="float32.*float64|float64.*float32"):
+        tg.tensor([1.0]) + tg.tensor([1.0], dtype="float64")  # deliberately refused (see README)

@@ -708,6 +708,15 @@ class Tensor:
     # --- arithmetic (broadcasting) -----------------------------------------------------
     def _binary(self, other, fn, reverse=False):
         if isinstance(other, Tensor):
+            if fn is _ops.Sub and bool in (self.dtype, other.dtype):
+                raise TypeError("- with a bool tensor is not supported, as in PyTorch; to invert a mask use ~ "
+                                "or logical_not(), else convert it first (mask.float())")
+            if self.dtype != other.dtype:  # bool < int < float, as PyTorch promotes (float32 with float64 refuses)
+                rank = {"b": 0, "i": 1, "u": 1, "f": 2}
+                if rank[self.dtype.kind] < rank[other.dtype.kind]:
+                    return self.astype(other.dtype)._binary(other, fn, reverse)
+                if rank[self.dtype.kind] > rank[other.dtype.kind]:
+                    return self._binary(other.astype(self.dtype), fn, reverse)
             _check_dtypes(fn.__name__.lower(), self, other)
             _check_broadcast(fn.__name__.lower(), self, other)
         else:

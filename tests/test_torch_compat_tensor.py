@@ -756,7 +756,8 @@ def test_bool_and_integer_tensors_promote_with_float_tensors_as_torch():
     f, tf = tg.tensor([1.5, 2.5], requires_grad=True), torch.tensor([1.5, 2.5], requires_grad=True)
     for data in ([True, False], [2, 3]):
         for fn in (lambda x, y: x * y, lambda x, y: y * x, lambda x, y: x + y, lambda x, y: x / y, lambda x, y: y ** x):
-            mine, ref = fn(f, tg.tensor(data)), fn(tf, torch.tensor(data))
+            with np.errstate(divide="ignore"):  # 1.5 / False is inf, as in torch
+                mine, ref = fn(f, tg.tensor(data)), fn(tf, torch.tensor(data))
             assert str(mine.dtype) == str(ref.dtype).replace("torch.", "") and mine.requires_grad
             np.testing.assert_allclose(mine.detach().numpy(), ref.detach().numpy())
     assert (tg.tensor([2]) + tg.tensor([True])).dtype == np.int64
@@ -767,3 +768,26 @@ def test_bool_and_integer_tensors_promote_with_float_tensors_as_torch():
     assert f.grad.tolist() == [1.0, 0.0]
     with pytest.raises(TypeError, match="float32.*float64|float64.*float32"):
         tg.tensor([1.0]) + tg.tensor([1.0], dtype="float64")  # deliberately refused (see README)
+
+
+def test_register_hook_sees_and_can_replace_gradients_as_torch():
+    seen, tseen = [], []
+    x, tx = tg.tensor([1.0, 2.0], requires_grad=True), torch.tensor([1.0, 2.0], requires_grad=True)
+    y, ty = x * 3.0, tx * 3.0
+    y.register_hook(lambda g: seen.append(g.tolist()))
+    ty.register_hook(lambda g: tseen.append(g.tolist()))
+    handle = x.register_hook(lambda g: g * 10.0)  # the leaf's gradient is replaced before .grad gets it
+    tx.register_hook(lambda g: g * 10.0)
+    (y * y).sum().backward()
+    (ty * ty).sum().backward()
+    assert seen == tseen and x.grad.tolist() == tx.grad.tolist()
+    handle.remove()
+    x.grad = None
+    (x * 1.0).sum().backward()
+    assert x.grad.tolist() == [1.0, 1.0]
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        tg.zeros(2).register_hook(print)
+    z = tg.zeros(2, requires_grad=True)
+    z.register_hook(lambda g: tg.zeros(3))
+    with pytest.raises(RuntimeError, match=r"shape \(2,\)"):
+        (z * 1.0).sum().backward()

@@ -279,6 +279,7 @@ class Tensor:
     """An n-dimensional array with reverse-mode automatic differentiation."""
 
     __array_priority__ = 1000  # make ndarray (op) Tensor defer to Tensor's reflected op
+    _hooks = ()  # functions of the gradient, called by backward (see register_hook)
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, device: str = "cpu"):
         device = canonical_device(device)
@@ -446,6 +447,24 @@ class Tensor:
         self._retains_grad = True
         return self
 
+    def register_hook(self, hook):
+        """Call hook(grad) when backward has this tensor's gradient; a Tensor it returns replaces the
+        gradient (before `.grad` accumulates it). Returns a handle whose remove() unregisters it."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: this tensor does not require grad, so no gradient will reach it")
+        self._hooks = self._hooks + (hook,)
+        return _HookHandle(self, hook)
+
+    def _run_hooks(self, g):
+        for hook in self._hooks:
+            out = hook(Tensor._wrap(g, self.device))
+            if out is not None:
+                if not isinstance(out, Tensor) or out.shape != self.shape:
+                    raise RuntimeError(f"register_hook: a hook must return None or a Tensor of shape {self.shape}, "
+                                       f"got {getattr(out, 'shape', type(out).__name__)}")
+                g = out._data
+        return g
+
     def detach(self) -> "Tensor":
         """A new leaf sharing this tensor's data, cut off from the graph."""
         t = Tensor._wrap(self._data, self.device)
@@ -485,6 +504,8 @@ class Tensor:
                 if ctx is not None and not retain_graph:
                     ctx._free()
                 continue
+            if node._hooks:
+                g = node._run_hooks(g)
             if ctx is None or node._retains_grad:
                 node._accumulate_grad(g)
             if ctx is None:
@@ -1408,6 +1429,14 @@ class Tensor:
 
 
 # --- helpers used by Tensor methods ---------------------------------------------------
+class _HookHandle:
+    def __init__(self, tensor, hook):
+        self._tensor, self._hook = tensor, hook
+
+    def remove(self):
+        self._tensor._hooks = tuple(h for h in self._tensor._hooks if h is not self._hook)
+
+
 _TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor", "bool": "BoolTensor"}
 
 

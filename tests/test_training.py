@@ -257,3 +257,24 @@ def test_trainer_segmentation_targets_from_a_dataloader():
                       task="segmentation", show_progress=False)
     row = trainer.fit(3)[-1]
     assert row["val_pixel_acc"] > 0.8 and 0 <= row["val_iou"] <= 1
+
+
+def test_trainer_steps_plateau_and_per_batch_schedulers_as_pytorch_scripts_do():
+    """ReduceLROnPlateau gets the first evaluation set's loss each epoch; OneCycleLR is stepped after
+    every optimizer step: 3 epochs of 4 batches are 12 steps."""
+    from tinygrad_course import nn, optim
+    from tinygrad_course.data import DataLoader
+    from tinygrad_course.training import Trainer
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((40, 4)).astype(np.float32), rng.integers(0, 3, 40)
+    for make, check in [
+        (lambda opt: optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=0, threshold=10.0),
+         lambda opt: opt.param_groups[0]["lr"] < 0.1),  # no loss improves by 1000 %: halved each epoch
+        (lambda opt: optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=3 * 4),
+         lambda opt: trainer.scheduler.last_epoch == 12)]:
+        model = nn.Linear(4, 3)
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        trainer = Trainer(model, opt, nn.CrossEntropyLoss(), DataLoader((x, y), batch_size=10),
+                          {"val": DataLoader((x, y), batch_size=40)}, scheduler=make(opt), show_progress=False)
+        trainer.fit(3)
+        assert check(opt), opt.param_groups[0]["lr"]

@@ -36,6 +36,7 @@ import numpy as np
 from . import checkpoint, metrics
 from .progress import progress
 from .device import canonical_device
+from .optim.lr_scheduler import ReduceLROnPlateau
 from .tensor import Tensor, manual_seed, no_grad
 
 __all__ = ["Trainer", "TASKS", "SettingsError", "TrainingInterrupted", "output_lock"]
@@ -185,7 +186,10 @@ class Trainer:
         loss_fn: (logits Tensor, target Tensor) -> scalar Tensor, the mean loss of the batch.
         train_loader / eval_loaders: iterables of (x, y) batches, Tensors (DataLoader's) or NumPy arrays,
             with a `len()`; eval_loaders maps a split name ("test", "val", ...) to its loader.
-        scheduler: stepped once per epoch, after the epoch's updates.
+        scheduler: stepped once per epoch, after the epoch's updates and evaluation; those that PyTorch
+            steps per batch (OneCycleLR, CyclicLR: `per_batch`) after every optimizer step;
+            ReduceLROnPlateau with the epoch's loss on the first evaluation set (the training loss
+            without one).
         task: "classification" or "segmentation" (see the module docstring).
         num_classes: for the confusion matrix (classification); None skips it.
         out_dir: folder for metrics.json, metrics.csv and checkpoint.npz; None writes nothing.
@@ -235,6 +239,8 @@ class Trainer:
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
+            if getattr(self.scheduler, "per_batch", False):
+                self.scheduler.step()
             value = loss.item()
             if not np.isfinite(value):
                 raise FloatingPointError(f"epoch {epoch}, batch {i}: the loss is {value}; lower the learning rate")
@@ -289,7 +295,10 @@ class Trainer:
         train_seconds = time.perf_counter() - t0
         for name, loader in self.eval_loaders.items():
             row.update({f"{name}_{k}": v for k, v in self.evaluate(loader, name).items()})
-        if self.scheduler is not None:
+        if isinstance(self.scheduler, ReduceLROnPlateau):
+            split = next(iter(self.eval_loaders), "train")
+            self.scheduler.step(row[f"{split}_loss"])
+        elif self.scheduler is not None and not getattr(self.scheduler, "per_batch", False):
             self.scheduler.step()
         row["train_seconds"] = train_seconds
         row["seconds"] = time.perf_counter() - t0

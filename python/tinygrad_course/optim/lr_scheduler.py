@@ -456,6 +456,8 @@ class CyclicLR(LRScheduler):
     "exp_range" scales it by gamma ** iteration, or a custom scale_fn. Momentum moves the opposite way
     between max_momentum and base_momentum (cycle_momentum), as in PyTorch."""
 
+    per_batch = True  # Trainer steps it after every optimizer step, not once per epoch
+
     def __init__(self, optimizer: Optimizer, base_lr, max_lr, step_size_up: int = 2000, step_size_down=None,
                  mode: str = "triangular", gamma: float = 1.0, scale_fn=None, scale_mode: str = "cycle",
                  cycle_momentum: bool = True, base_momentum=0.8, max_momentum=0.9, last_epoch: int = -1):
@@ -514,6 +516,8 @@ class OneCycleLR(LRScheduler):
     (three_phase: back down to the start first, then to the minimum). Momentum (SGD's momentum or
     Adam's beta1) moves the opposite way between base_momentum and max_momentum, as in PyTorch.
     """
+
+    per_batch = True  # Trainer steps it after every optimizer step, not once per epoch
 
     def __init__(self, optimizer: Optimizer, max_lr, total_steps: int | None = None, epochs: int | None = None,
                  steps_per_epoch: int | None = None, pct_start: float = 0.3, anneal_strategy: str = "cos",

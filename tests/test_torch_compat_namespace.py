@@ -594,3 +594,10 @@ def test_a_pytorch_script_runs_with_the_import_changed(tmp_path):
     model.load_state_dict(checkpoint["model_state_dict"])
     optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
     assert checkpoint["loss"] == loss.item()
+
+
+def test_torch_utils_data_names_are_ours():
+    """`torch.utils.data.DataLoader` and `from torch.utils.data import ...` lines port by the import alone."""
+    from tinygrad_course.utils.data import DataLoader, Dataset, TensorDataset, random_split  # noqa: F401
+    assert tg.utils.data.DataLoader is tg.data.DataLoader is DataLoader
+    assert tg.utils.data.TensorDataset is tg.data.TensorDataset

@@ -59,7 +59,6 @@ _INSTEAD = {
     "amp": "there is no mixed precision: leave autocast and GradScaler out",
     "autograd": "use backward() and .grad (torch.autograd.grad and autograd.Function are not supported)",
     "jit": "there is no compiler: use the model as it is",
-    "utils": "datasets and DataLoader are in tinygrad_course.data",
 }
 
 

@@ -791,3 +791,16 @@ def test_register_hook_sees_and_can_replace_gradients_as_torch():
     z.register_hook(lambda g: tg.zeros(3))
     with pytest.raises(RuntimeError, match=r"shape \(2,\)"):
         (z * 1.0).sum().backward()
+
+
+def test_iteration_gives_rows_and_a_0d_tensor_refuses_as_torch():
+    x = tg.tensor(X, requires_grad=True)
+    rows = list(x)
+    assert len(rows) == 2 and rows[1].shape == (3, 4) and rows[1].requires_grad
+    sum(r.sum() for r in rows).backward()
+    assert x.grad.tolist() == np.ones_like(X).tolist()
+    for fn in (iter, len):
+        with pytest.raises(TypeError, match="0-d"):
+            fn(tg.tensor(1.0))
+        with pytest.raises(TypeError):
+            fn(torch.tensor(1.0))

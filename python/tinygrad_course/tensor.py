@@ -340,7 +340,15 @@ class Tensor:
     grad_fn = property(lambda self: self._ctx)
 
     def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
         return len(self._data)
+
+    def __iter__(self):
+        """The sub-tensors along dim 0; a 0-d tensor refuses, as in PyTorch (not an empty loop)."""
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
 
     def numel(self) -> int:
         return self._data.size

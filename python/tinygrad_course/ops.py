@@ -524,7 +524,8 @@ class Norm2(Function):
         self.axis, self.keepdims = axis, keepdims
         self.out = self.xp.sqrt((a * a).sum(axis=axis, keepdims=True))
         self.save(a)
-        return self.xp.asarray(self.out if keepdims else (self.out.reshape(()) if axis is None else self.out.squeeze(axis)))
+        out = self.out if keepdims else (self.out.reshape(()) if axis is None else self.out.squeeze(axis))
+        return self.xp.asarray(out)
 
     def backward(self, g):
         a = self.saved[0]

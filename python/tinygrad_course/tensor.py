@@ -925,10 +925,14 @@ class Tensor:
     def neg(self): return -self
     true_divide = __truediv__
 
+    def _integer_with(self, other) -> bool:
+        """True when this tensor and `other` are integers: integer division stays integer."""
+        other_int = other.dtype.kind in "iu" if isinstance(other, Tensor) else not isinstance(other, float)
+        return self.dtype.kind in "iu" and other_int
+
     def floor_divide(self, other):
         """Division rounded down (torch.floor_divide); integers stay integers. Not differentiable, as in PyTorch."""
-        if self.dtype.kind in "iu" and (not isinstance(other, Tensor) or other.dtype.kind in "iu") \
-                and not isinstance(other, float):
+        if self._integer_with(other):
             o = other._data if isinstance(other, Tensor) else self._operand(other)
             if (o == 0).any():
                 raise ZeroDivisionError("floor_divide: integer division by zero")
@@ -937,14 +941,14 @@ class Tensor:
 
     def remainder(self, other):
         """self - floor(self / other) * other: the sign of the divisor, as Python's % and torch.remainder."""
-        if self.dtype.kind in "iu" and not isinstance(other, float) and (not isinstance(other, Tensor) or other.dtype.kind in "iu"):
+        if self._integer_with(other):
             return self - self.floor_divide(other) * other
         x = self if self.dtype.kind == "f" else self.astype(_default_dtype)
         return x - (x / other).floor().detach() * other
 
     def fmod(self, other):
         """self - trunc(self / other) * other: the sign of the dividend, as C's fmod and torch.fmod."""
-        if self.dtype.kind in "iu" and not isinstance(other, float) and (not isinstance(other, Tensor) or other.dtype.kind in "iu"):
+        if self._integer_with(other):
             o = other._data if isinstance(other, Tensor) else self._operand(other)
             if (o == 0).any():
                 raise ZeroDivisionError("fmod: integer division by zero")
@@ -1087,7 +1091,8 @@ class Tensor:
     def t(self):
         """The transpose of a matrix; a 0-d or 1-D tensor is returned as it is (torch.t)."""
         if self.ndim > 2:
-            raise ValueError(f"t() expects a tensor with at most 2 dimensions, got shape {self.shape}; use transpose(dim0, dim1)")
+            raise ValueError(f"t() expects a tensor with at most 2 dimensions, got shape {self.shape}; "
+                             "use transpose(dim0, dim1)")
         return self if self.ndim < 2 else self.transpose(0, 1)
 
     def swapaxes(self, axis0: int, axis1: int):
@@ -1109,7 +1114,8 @@ class Tensor:
         d = _axis(dim, self.ndim)
         start = start + self.shape[d] if start < 0 else start
         if not (0 <= start and length >= 0 and start + length <= self.shape[d]):
-            raise IndexError(f"narrow: start {start} and length {length} fall outside dim {dim} of size {self.shape[d]}")
+            raise IndexError(f"narrow: start {start} and length {length} fall outside dim {dim} "
+                             f"of size {self.shape[d]}")
         return self[(slice(None),) * d + (slice(start, start + length),)]
 
     def unbind(self, dim: int = 0):
@@ -1120,7 +1126,8 @@ class Tensor:
         """The slices at the positions in the 1-D int64 `index` along `dim` (torch.index_select)."""
         idx = index._data if isinstance(index, Tensor) else np.asarray(index)
         if idx.ndim > 1 or idx.dtype.kind not in "iu":
-            raise TypeError(f"index_select: index must be a 0-D or 1-D integer tensor, got {idx.dtype} of shape {idx.shape}")
+            raise TypeError(f"index_select: index must be a 0-D or 1-D integer tensor, "
+                            f"got {idx.dtype} of shape {idx.shape}")
         d = _axis(dim, self.ndim)
         return self[(slice(None),) * d + (idx.reshape(-1),)]
 
@@ -1226,7 +1233,8 @@ class Tensor:
             shape = list(np.broadcast_shapes(self.shape[:d] + (1,) + self.shape[d + 1:],
                                              indices.shape[:d] + (1,) + indices.shape[d + 1:]))
         except ValueError:
-            raise ValueError(f"take_along_dim: shapes {self.shape} and {indices.shape} do not broadcast off dim {dim}") from None
+            raise ValueError(f"take_along_dim: shapes {self.shape} and {indices.shape} do not broadcast "
+                             f"off dim {dim}") from None
         return self.expand(shape[:d] + [self.shape[d]] + shape[d + 1:]).gather(
             d, indices.expand(shape[:d] + [indices.shape[d]] + shape[d + 1:]))
 

@@ -369,7 +369,8 @@ def _class_nll(logp: Tensor, target: Tensor, weight, ignore_index, reduction, sm
     w = (class_w[safe] * keep).astype(logp.dtype)
     loss = -logp[xp.arange(n), safe] * Tensor._wrap(w, logp.device)
     if smoothing:
-        smooth = -(logp * Tensor._wrap(class_w, logp.device)).sum(axis=1) * Tensor._wrap(keep.astype(logp.dtype), logp.device)
+        kept = Tensor._wrap(keep.astype(logp.dtype), logp.device)
+        smooth = -(logp * Tensor._wrap(class_w, logp.device)).sum(axis=1) * kept
         loss = loss * (1 - smoothing) + smooth * (smoothing / c)
     if reduction == "mean":
         return loss.sum() / Tensor._wrap(xp.asarray(w.sum()), logp.device)
@@ -504,7 +505,8 @@ def pad(x: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
         raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
     pad = tuple(int(p) for p in pad)
     if len(pad) % 2 or len(pad) // 2 > x.ndim or any(p < 0 for p in pad):
-        raise ValueError(f"pad: {pad} must be non-negative (before, after) pairs for at most {x.ndim} dims of {x.shape}")
+        raise ValueError(f"pad: {pad} must be non-negative (before, after) pairs for at most {x.ndim} dims "
+                         f"of shape {x.shape}")
     out = x
     for i in range(len(pad) // 2):  # one gather of source indices per padded dim
         d, (lo, hi) = x.ndim - 1 - i, pad[2 * i:2 * i + 2]

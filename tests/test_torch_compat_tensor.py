@@ -804,3 +804,10 @@ def test_iteration_gives_rows_and_a_0d_tensor_refuses_as_torch():
             fn(tg.tensor(1.0))
         with pytest.raises(TypeError):
             fn(torch.tensor(1.0))
+
+
+def test_bool_and_int_conversions_as_torch():
+    a = np.array([-1.5, 0.0, 2.7])
+    np.testing.assert_array_equal(tg.tensor(a).bool().numpy(), torch.tensor(a).bool().numpy())
+    np.testing.assert_array_equal(tg.tensor(a).int().numpy(), torch.tensor(a).int().numpy())
+    assert tg.tensor(a).int().dtype == np.int64 and tg.tensor(a).bool().dtype == np.bool_

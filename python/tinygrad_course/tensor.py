@@ -707,6 +707,13 @@ class Tensor:
     def long(self):
         return self.astype(np.int64)
 
+    def int(self):
+        """int64: the one integer dtype here (PyTorch's int() gives int32; the values are the same)."""
+        return self.astype(np.int64)
+
+    def bool(self):
+        return self.astype(np.bool_)
+
     def to(self, *args, device=None, dtype=None, non_blocking: bool = False, copy: bool = False) -> "Tensor":
         """This tensor on `device` and/or with `dtype` (itself when nothing changes, unless copy=True);
         differentiable. As in PyTorch the positional forms are to(device), to(dtype), to(device, dtype)

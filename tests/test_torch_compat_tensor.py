@@ -811,3 +811,20 @@ def test_bool_and_int_conversions_as_torch():
     np.testing.assert_array_equal(tg.tensor(a).bool().numpy(), torch.tensor(a).bool().numpy())
     np.testing.assert_array_equal(tg.tensor(a).int().numpy(), torch.tensor(a).int().numpy())
     assert tg.tensor(a).int().dtype == np.int64 and tg.tensor(a).bool().dtype == np.bool_
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy",
+                                  "binary_cross_entropy_with_logits", "kl_div"])
+def test_losses_refuse_numpy_targets_naming_the_fix(loss):
+    """As torch: a loss takes Tensors; a NumPy label array gets a TypeError saying how to wrap it (it failed
+    deep inside the target check, or was silently converted)."""
+    import numpy as np
+    import tinygrad_course as tg
+    import tinygrad_course.nn.functional as F
+    x = tg.tensor(np.full((3, 2), 0.5, np.float32))
+    target = np.array([0, 1, 1]) if loss in ("cross_entropy", "nll_loss") else np.full((3, 2), 0.5, np.float32)
+    with pytest.raises(TypeError, match=rf"{loss}: target must be a Tensor, got ndarray; wrap it with "
+                                        r"tinygrad_course.tensor"):
+        getattr(F, loss)(x, target)
+    with pytest.raises(TypeError, match=rf"{loss}: target must be a Tensor, got list"):
+        getattr(F, loss)(x, target.tolist())

@@ -377,6 +377,15 @@ def _class_nll(logp: Tensor, target: Tensor, weight, ignore_index, reduction, sm
     return _reduce(loss, reduction)
 
 
+def _tensors(op: str, **arguments) -> None:
+    """The losses take Tensors, as PyTorch's do: a NumPy array or list is refused naming the fix (it used to
+    fail deep inside with an unrelated message, or was converted with whatever dtype it had)."""
+    for name, value in arguments.items():
+        if not isinstance(value, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}; wrap it with "
+                            "tinygrad_course.tensor(...) (DataLoader's batches are Tensors already)")
+
+
 def nll_loss(log_probs: Tensor, target: Tensor, reduction: str = "mean", *, weight: Tensor | None = None,
              ignore_index: int = -100) -> Tensor:
     """Negative log-likelihood of class indices under (N, C) or (N, C, d1, ...) log-probabilities.
@@ -384,6 +393,7 @@ def nll_loss(log_probs: Tensor, target: Tensor, reduction: str = "mean", *, weig
     As in PyTorch: `weight` (C,) scales each class and 'mean' divides by the weights taken; targets
     equal to `ignore_index` add nothing.
     """
+    _tensors("nll_loss", input=log_probs, target=target)
     if log_probs.ndim > 2:
         return _spatial("nll_loss", nll_loss, log_probs, target, reduction, weight=weight, ignore_index=ignore_index)
     _check_class_targets("nll_loss", log_probs, target, ignore_index)
@@ -402,6 +412,7 @@ def cross_entropy(logits: Tensor, target: Tensor, label_smoothing: float = 0.0, 
     input's shape. With label smoothing e the target is (1 - e) * one_hot + e / C, as in PyTorch;
     `weight` (C,) and `ignore_index` as in `nll_loss`.
     """
+    _tensors("cross_entropy", input=logits, target=target)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
     if weight is not None:
@@ -430,6 +441,7 @@ def cross_entropy(logits: Tensor, target: Tensor, label_smoothing: float = 0.0, 
 
 def binary_cross_entropy_with_logits(logits: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """-[y log s(x) + (1 - y) log(1 - s(x))] computed stably from logits x (finite for |x| = 100)."""
+    _tensors("binary_cross_entropy_with_logits", input=logits, target=target)
     if logits.shape != target.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: input {logits.shape} and target {target.shape} differ")
     _check_dtypes("binary_cross_entropy_with_logits", logits, target)
@@ -438,6 +450,7 @@ def binary_cross_entropy_with_logits(logits: Tensor, target: Tensor, reduction: 
 
 def binary_cross_entropy(probs: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """-[y log p + (1 - y) log(1 - p)] with the logs clamped at -100, as PyTorch does."""
+    _tensors("binary_cross_entropy", input=probs, target=target)
     if probs.shape != target.shape:
         raise ValueError(f"binary_cross_entropy: input {probs.shape} and target {target.shape} differ")
     _check_dtypes("binary_cross_entropy", probs, target)
@@ -445,6 +458,7 @@ def binary_cross_entropy(probs: Tensor, target: Tensor, reduction: str = "mean")
 
 
 def _pointwise_loss(name, pred: Tensor, target: Tensor) -> Tensor:
+    _tensors(name, input=pred, target=target)
     if pred.shape != target.shape:
         raise ValueError(f"{name}: input {pred.shape} and target {target.shape} differ")
     return pred - target
@@ -471,6 +485,7 @@ def huber_loss(pred: Tensor, target: Tensor, reduction: str = "mean", delta: flo
 def kl_div(log_pred: Tensor, target: Tensor, reduction: str = "mean", log_target: bool = False) -> Tensor:
     """target * (log(target) - log_pred) pointwise (0 where target is 0), as PyTorch's kl_div: the input
     holds log-probabilities. reduction 'batchmean' (the true KL divergence) divides the sum by the batch size."""
+    _tensors("kl_div", input=log_pred, target=target)
     if log_pred.shape != target.shape:
         raise ValueError(f"kl_div: input {log_pred.shape} and target {target.shape} differ")
     if log_target:
@@ -529,6 +544,7 @@ def pad(x: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
 
 
 def mse_loss(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    _tensors("mse_loss", input=pred, target=target)
     if pred.shape != target.shape:
         raise ValueError(f"mse_loss: input {pred.shape} and target {target.shape} differ")
     diff = pred - target

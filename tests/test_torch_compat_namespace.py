@@ -601,3 +601,19 @@ def test_torch_utils_data_names_are_ours():
     from tinygrad_course.utils.data import DataLoader, Dataset, TensorDataset, random_split  # noqa: F401
     assert tg.utils.data.DataLoader is tg.data.DataLoader is DataLoader
     assert tg.utils.data.TensorDataset is tg.data.TensorDataset
+
+
+def test_rand_and_randn_take_a_generator():
+    """rand/randn(generator=g) draw from g, leaving the global stream alone, and replay after g.manual_seed."""
+    g = tg.Generator().manual_seed(3)
+    tg.manual_seed(0)
+    a = tg.rand(2, 3, generator=g).numpy()
+    b = tg.randn(4, generator=g).numpy()
+    after = tg.rand(2).numpy()
+    tg.manual_seed(0)
+    np.testing.assert_array_equal(after, tg.rand(2).numpy())  # the global stream did not move
+    g.manual_seed(3)
+    np.testing.assert_array_equal(a, tg.rand(2, 3, generator=g).numpy())
+    np.testing.assert_array_equal(b, tg.randn(4, generator=g).numpy())
+    with pytest.raises(TypeError, match="generator must be a tinygrad_course.Generator, got int"):
+        tg.rand(2, generator=0)

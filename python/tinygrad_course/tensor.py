@@ -1631,16 +1631,28 @@ def ones_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
     return ones(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=t.device)
 
 
-def rand(*shape, dtype=None, requires_grad=False, device="cpu") -> Tensor:
-    """Uniform [0, 1) samples from the global generator (see manual_seed)."""
-    dtype = np.dtype(dtype) if dtype is not None else _default_dtype
-    return Tensor(_rng.random(_shape_arg(shape)).astype(dtype), requires_grad=requires_grad, device=device)
+def _generator_rng(generator) -> np.random.Generator:
+    """The NumPy generator behind `generator=` (a tinygrad_course.Generator), else the global one."""
+    if generator is None:
+        return _rng
+    rng = getattr(generator, "_rng", None)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"generator must be a tinygrad_course.Generator, got {type(generator).__name__}")
+    return rng
 
 
-def randn(*shape, dtype=None, requires_grad=False, device="cpu") -> Tensor:
-    """Standard normal samples from the global generator (see manual_seed)."""
+def rand(*shape, generator=None, dtype=None, requires_grad=False, device="cpu") -> Tensor:
+    """Uniform [0, 1) samples from `generator`, else the global generator (see manual_seed)."""
     dtype = np.dtype(dtype) if dtype is not None else _default_dtype
-    return Tensor(_rng.standard_normal(_shape_arg(shape)).astype(dtype), requires_grad=requires_grad, device=device)
+    samples = _generator_rng(generator).random(_shape_arg(shape))
+    return Tensor(samples.astype(dtype), requires_grad=requires_grad, device=device)
+
+
+def randn(*shape, generator=None, dtype=None, requires_grad=False, device="cpu") -> Tensor:
+    """Standard normal samples from `generator`, else the global generator (see manual_seed)."""
+    dtype = np.dtype(dtype) if dtype is not None else _default_dtype
+    samples = _generator_rng(generator).standard_normal(_shape_arg(shape))
+    return Tensor(samples.astype(dtype), requires_grad=requires_grad, device=device)
 
 
 def arange(start, stop=None, step=1, dtype=None, device="cpu") -> Tensor:

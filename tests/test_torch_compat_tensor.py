@@ -828,3 +828,28 @@ def test_losses_refuse_numpy_targets_naming_the_fix(loss):
         getattr(F, loss)(x, target)
     with pytest.raises(TypeError, match=rf"{loss}: target must be a Tensor, got list"):
         getattr(F, loss)(x, target.tolist())
+
+
+def test_set_grad_enabled_as_a_call_a_context_and_a_decorator_as_torch():
+    import tinygrad_course as tg
+    x = tg.ones(2, requires_grad=True)
+    tg.set_grad_enabled(False)  # a plain call switches at once
+    try:
+        assert not tg.is_grad_enabled() and not (x * 2).requires_grad
+    finally:
+        tg.set_grad_enabled(True)
+    assert tg.is_grad_enabled()
+    with tg.set_grad_enabled(False):
+        assert not (x * 2).requires_grad
+    assert tg.is_grad_enabled()
+
+    @tg.set_grad_enabled(False)
+    def f(t):
+        return t * 2
+    assert tg.is_grad_enabled()  # decorating switched nothing
+    assert not f(x).requires_grad and tg.is_grad_enabled()
+
+    @tg.no_grad()
+    def g(t):
+        return t * 2
+    assert not g(x).requires_grad and tg.is_grad_enabled()

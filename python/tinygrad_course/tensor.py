@@ -62,19 +62,43 @@ def is_grad_enabled() -> bool:
     return _grad_mode.enabled
 
 
-@contextlib.contextmanager
-def set_grad_enabled(mode: bool):
-    previous = _grad_mode.enabled
-    _grad_mode.enabled = bool(mode)
-    try:
-        yield
-    finally:
-        _grad_mode.enabled = previous
+class _GradModeContext(contextlib.ContextDecorator):
+    """Graph recording on or off inside a `with` block or a decorated function, restored after."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        self.previous = _grad_mode.enabled
+        _grad_mode.enabled = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        _grad_mode.enabled = self.previous
+        return False
+
+
+class set_grad_enabled(_GradModeContext):
+    """As torch's: a plain call `set_grad_enabled(False)` switches recording at once (until switched
+    back); as a context manager or decorator the previous mode comes back after."""
+
+    def __init__(self, mode: bool):
+        super().__init__(mode)
+        self.previous = _grad_mode.enabled
+        _grad_mode.enabled = self.mode
+
+    def __call__(self, fn):
+        _grad_mode.enabled = self.previous  # decorating must not switch the mode of the caller
+        return super().__call__(fn)
+
+    def __enter__(self):
+        _grad_mode.enabled = self.mode
+        return self
 
 
 def no_grad():
     """Context manager (and decorator) that disables graph recording."""
-    return set_grad_enabled(False)
+    return _GradModeContext(False)
 
 
 _rng = np.random.default_rng(0)

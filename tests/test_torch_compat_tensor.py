@@ -853,3 +853,14 @@ def test_set_grad_enabled_as_a_call_a_context_and_a_decorator_as_torch():
     def g(t):
         return t * 2
     assert not g(x).requires_grad and tg.is_grad_enabled()
+
+
+@pytest.mark.parametrize("args, kwargs", [((5,), {}), ((1, 7, 2), {}), ((0,), {"end": 3}), ((), {"end": 4}),
+                                          ((0.5, 2.0, 0.5), {}), ((-3, 3), {"step": 2})])
+def test_arange_takes_torchs_forms(args, kwargs):
+    import numpy as np
+    import torch
+    import tinygrad_course as tg
+    got, want = tg.arange(*args, **kwargs), torch.arange(*args, **kwargs)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    assert str(got.dtype) == str(want.dtype).replace("torch.", "")

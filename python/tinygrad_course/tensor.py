@@ -1679,13 +1679,15 @@ def randn(*shape, generator=None, dtype=None, requires_grad=False, device="cpu")
     return Tensor(samples.astype(dtype), requires_grad=requires_grad, device=device)
 
 
-def arange(start, stop=None, step=1, dtype=None, device="cpu") -> Tensor:
-    if stop is None:
-        start, stop = 0, start
-    values = np.arange(start, stop, step)
+def arange(start=0, end=None, step=1, *, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+    """Values from start (inclusive) to end (exclusive) by step, as torch.arange: arange(end),
+    arange(start, end[, step]) or with keywords (end= as torch names it); integers give int64."""
+    if end is None:
+        start, end = 0, start
+    values = np.arange(start, end, step)
     if dtype is None and values.dtype.kind == "f":
         dtype = _default_dtype
-    return Tensor(values, dtype=dtype, device=device)
+    return Tensor(values, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 @_torch_names

@@ -104,6 +104,7 @@ def main():
     parser.add_argument("--lr", type=float, default=1.0)
     parser.add_argument("--gamma", type=float, default=0.7, help="StepLR decay per epoch")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-accel", action="store_true", help="train on the CPU even if a GPU is usable")
     parser.add_argument("--log-interval", type=int, default=10)
     parser.add_argument("--data-root", default="../shared/datasets")
     parser.add_argument("--synthetic", type=int, default=0, metavar="N",
@@ -115,7 +116,8 @@ def main():
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    use_accel = not args.no_accel and torch.accelerator.is_available()
+    device = torch.accelerator.current_accelerator() if use_accel else torch.device("cpu")
     print(f"Using {device} device")
 
     if args.synthetic:

@@ -4,6 +4,7 @@ generated data (always) and on a small slice of the shared real data set (when p
 
 Bounds below were measured with the default seeds (numbers in the comments) and given a margin.
 """
+import os
 import re
 import subprocess
 import sys
@@ -81,3 +82,17 @@ def test_quickstart_mlp_real_slice(tmp_path):
                                "--model-path", tmp_path / "model.pth")
     assert acc >= 0.75 and loss < 0.75, (loss, acc)
 
+
+def test_accelerator_namespace_answers_as_cuda():
+    # torch.accelerator, as PyTorch's newer example scripts pick their device (mnist_cnn.py does)
+    import tinygrad_course as torch
+    assert torch.accelerator.is_available() == torch.cuda.is_available()
+    assert torch.accelerator.device_count() == torch.cuda.device_count()
+    current = torch.accelerator.current_accelerator()
+    assert current == ("cuda" if torch.cuda.is_available() else None)
+    code = ("import tinygrad_course as torch; d = torch.accelerator.current_accelerator(); "
+            "print(torch.accelerator.is_available(), d.type, torch.zeros(2, device=d).device)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "TINYGRAD_COURSE_CUDA_EMULATE": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["True", "cuda", "cuda"]

@@ -19,7 +19,7 @@ from .tensor import (Function, Tensor, arange, from_numpy, full, get_default_dty
                      no_grad, ones, ones_like, rand, randn, set_default_dtype, set_grad_enabled, tensor, zeros,
                      zeros_like)
 from .functions import (METHOD_FUNCTIONS as _METHOD_FUNCTIONS, MISSING_METHODS as _MISSING_METHODS, Generator,
-                        as_tensor, backends, bernoulli, bmm, cat, concat, concatenate, cuda, device, empty,
+                        accelerator, as_tensor, backends, bernoulli, bmm, cat, concat, concatenate, cuda, device, empty,
                         empty_like, eye, full_like, get_rng_state, hstack, inference_mode, is_tensor, linspace, max,
                         min, mm, multinomial, mv, normal, rand_like, randint, randint_like, randn_like, randperm,
                         set_rng_state, stack, vstack, where)
@@ -38,8 +38,9 @@ __all__ = [
     "randn_like", "randint_like", "randperm", "normal", "multinomial", "bernoulli", "arange", "concat", "cat",
     "concatenate", "stack", "hstack", "vstack", "where", "max", "min", "mm", "bmm", "mv", "no_grad",
     "inference_mode", "set_grad_enabled", "is_grad_enabled", "manual_seed", "get_rng_state", "set_rng_state",
-    "Generator", "set_default_dtype", "get_default_dtype", "device", "cuda", "backends", "set_backend", "get_backend",
-    "get_backend_name", "use_backend", "available_backends", "nn", "optim", "data", "checkpoint", "save", "load",
+    "Generator", "set_default_dtype", "get_default_dtype", "device", "cuda", "accelerator", "backends", "set_backend",
+    "get_backend", "get_backend_name", "use_backend", "available_backends", "nn", "optim", "data", "checkpoint",
+    "save", "load",
     "float32", "float64", "int64", "float", "double", "long", "bool", "dtype", "finfo", "iinfo",
     *sorted(_METHOD_FUNCTIONS),
 ]

@@ -368,6 +368,12 @@ backends = SimpleNamespace(
     mps=SimpleNamespace(is_available=lambda: False, is_built=lambda: False),
 )
 
+# torch.accelerator (newer scripts ask it instead of torch.cuda): "cuda" when usable, else None.
+accelerator = SimpleNamespace(
+    is_available=cuda.is_available, device_count=cuda.device_count,
+    current_accelerator=lambda check_available=False: device("cuda") if cuda.is_available() else None,
+)
+
 
 # --- random generators ----------------------------------------------------------------------
 class Generator:

@@ -80,3 +80,16 @@ def test_cifar10_cnn_real_slice(tmp_path):
     losses = train_losses(out, r"train loss: ([0-9.]+)")
     assert losses[-1] < losses[0] - 0.2, losses
     assert acc > 0.25 and loss < 2.05, (loss, acc)
+
+
+def test_counting_into_an_element_in_place():
+    # the bigram-count line of the makemore course code: N[ix1, ix2] += 1; torch's N[i, j] is a 0-d view
+    import tinygrad_course as torch
+    N = torch.zeros((3, 3), dtype=torch.int64)
+    for a, b in [(1, 2), (1, 2), (0, 1)]:
+        N[a, b] += 1
+    assert N.tolist() == [[0, 1, 0], [0, 0, 2], [0, 0, 0]]
+    x = torch.tensor([1.0, 2.0, 3.0])
+    v = x[1]
+    v += 10  # a view: changes x, as in PyTorch
+    assert x.tolist() == [1.0, 12.0, 3.0] and v.item() == 12.0

@@ -360,7 +360,12 @@ class GetItem(Function):
 
     def forward(self, a, index):
         self.index, self.in_shape = _private_index(index), a.shape
-        return a[self.index]
+        out = a[self.index]
+        if isinstance(out, np.generic):  # NumPy copies out one element; torch gives a 0-d view (N[i, j] += 1)
+            idx = self.index if isinstance(self.index, tuple) else (self.index,)
+            if not any(i is Ellipsis for i in idx):
+                out = a[idx + (Ellipsis,)]
+        return out
 
     def backward(self, g):
         gx = self.xp.zeros(self.in_shape, dtype=g.dtype)

@@ -17,6 +17,7 @@ Lines that differ from the PyTorch version (only imports and data set lines):
     from tinygrad_course.optim.lr_scheduler import StepLR    # was: from torch.optim.lr_scheduler import StepLR
     from tinygrad_course.utils.data import ...           # was: from torch.utils.data import ...
     from tinygrad_course.data import MNIST, ...          # was: from torchvision import datasets, transforms
+    MNIST(...), Compose/ToTensor/Normalize(...)          # was: datasets.MNIST(...), transforms.Compose(...) ...
 """
 import argparse
 

@@ -28,26 +28,26 @@ def _skip(path: str, problem: str) -> None:
     print(f"skipping {path}: {problem}", file=sys.stderr)
 
 
-def _read_json(path: str):
-    """The JSON document in `path`, or None (and a line on stderr naming the file) if it cannot be read."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError, RecursionError) as e:  # ValueError: bad JSON or bad UTF-8
-        _skip(path, f"not readable JSON ({type(e).__name__}: {e})")
-        return None
+def _json_files(root: str, name: str):
+    """(folder, path, document) for every file called `name` below `root`, in folder order; one that
+    cannot be read is skipped with a line on stderr naming it."""
+    for folder, _, files in sorted(os.walk(root)):
+        if name not in files:
+            continue
+        path = os.path.join(folder, name)
+        try:
+            with open(path, encoding="utf-8") as f:
+                document = json.load(f)
+        except (OSError, ValueError, RecursionError) as e:  # ValueError: bad JSON or bad UTF-8
+            _skip(path, f"not readable JSON ({type(e).__name__}: {e})")
+            continue
+        yield folder, path, document
 
 
 def collect(root: str = "runs") -> list[dict]:
     """Every summary.json below `root`, sorted by recipe name; unreadable ones are skipped with a line on stderr."""
     found = []
-    for folder, _, files in os.walk(root):
-        if "summary.json" not in files:
-            continue
-        path = os.path.join(folder, "summary.json")
-        summary = _read_json(path)
-        if summary is None:
-            continue
+    for _, path, summary in _json_files(root, "summary.json"):
         try:
             _row(summary)  # a summary that cannot be shown is reported here, where its file is known
         except (KeyError, TypeError, ValueError, AttributeError) as e:
@@ -99,13 +99,7 @@ def at_epochs_markdown(root: str, epochs: list[int], metric: str = "test_top1") 
     head = " | ".join(f"{metric} @ {e}" for e in epochs)
     lines = [f"| run | {head} | epochs run | train time |", "|---|" + "---:|" * (len(epochs) + 2)]
     recorded = set()
-    for folder, _, files in sorted(os.walk(root)):
-        if "metrics.json" not in files:
-            continue
-        path = os.path.join(folder, "metrics.json")
-        document = _read_json(path)
-        if document is None:
-            continue
+    for folder, path, document in _json_files(root, "metrics.json"):
         name = os.path.relpath(folder, root)
         name = os.path.basename(os.path.abspath(folder)) if name == "." else name
         try:

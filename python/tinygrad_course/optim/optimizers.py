@@ -244,15 +244,22 @@ def _check_adam_options(group: dict) -> None:
     group["betas"] = betas
 
 
-def _moments(p: Tensor, g, state: dict, beta1: float, beta2: float):
-    """Count the step and update Adam's moment estimates m (a lerp towards g, as PyTorch) and v; returns them."""
+def _first_moment(p: Tensor, g, state: dict, beta1: float, second: str):
+    """Count the step and update Adam's first moment m (a lerp towards g, as PyTorch); the state also holds
+    the second statistic under the name `second` (zeros at the first step). Returns m and that statistic."""
     if not state:
         state["step"] = 0
         state["exp_avg"] = p._xp.zeros_like(p.data)
-        state["exp_avg_sq"] = p._xp.zeros_like(p.data)
+        state[second] = p._xp.zeros_like(p.data)
     state["step"] += 1
-    m, v = state["exp_avg"], state["exp_avg_sq"]
+    m = state["exp_avg"]
     m += (1 - beta1) * (g - m)
+    return m, state[second]
+
+
+def _moments(p: Tensor, g, state: dict, beta1: float, beta2: float):
+    """Adam's moment estimates m and v (the mean of g * g), updated; returns them."""
+    m, v = _first_moment(p, g, state, beta1, "exp_avg_sq")
     v *= beta2
     v += (1 - beta2) * (g * g)
     return m, v
@@ -351,13 +358,7 @@ class Adamax(Adam):
     def _update(self, p, grad, group, state):
         g = self._prepare_grad(p, grad, group)
         beta1, beta2 = group["betas"]
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = p._xp.zeros_like(p.data)
-            state["exp_inf"] = p._xp.zeros_like(p.data)
-        state["step"] += 1
-        m, u = state["exp_avg"], state["exp_inf"]
-        m += (1 - beta1) * (g - m)
+        m, u = _first_moment(p, g, state, beta1, "exp_inf")
         u *= beta2
         p._xp.maximum(u, p._xp.abs(g) + group["eps"], out=u)
         p.add_(m / u * (-group["lr"] / (1 - beta1 ** state["step"])))

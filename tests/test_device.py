@@ -119,7 +119,7 @@ def test_module_to_moves_parameters_in_place(cuda):
     assert [id(p) for p in net.parameters()] == [id(p) for p in params]
     assert all(p.device == "cuda" for p in net.parameters()) and all(b.device == "cuda" for b in net.buffers())
     state = net.state_dict()
-    assert all(isinstance(v, np.ndarray) for v in state.values())
+    assert all(isinstance(v, tg.Tensor) and v.device == "cuda" for v in state.values())  # as in PyTorch
     net.cpu()
     assert all(p.device == "cpu" for p in net.parameters())
 

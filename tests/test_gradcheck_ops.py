@@ -23,6 +23,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import tinygrad_course as tg
+from tinygrad_course.functions import einsum
 from tinygrad_course.nn import functional as F
 from tinygrad_course.testing import gradcheck
 
@@ -712,6 +713,132 @@ def _focal_loss(draw):
         [leaf(draw, shape, -6, 6), target]
 
 
+# --- scatter / einsum (torch.scatter, torch.scatter_add, torch.einsum) -------------------------------
+def _scatter_case(draw, add):
+    """(self shape, dim, index, src shape): scatter's index is a distinct position per write along dim (with
+    repeats only one write wins, so finite differences would not see PyTorch's gradient); scatter_add's repeats."""
+    shape = draw(shapes(min_dims=1, max_dims=3, max_side=4, max_size=24))
+    d = draw(st.integers(0, len(shape) - 1))
+    ishape = [draw(st.integers(1, n)) for n in shape]
+    if add:
+        ishape[d] = draw(st.integers(1, shape[d] + 2))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
+    if add:
+        index = rng.integers(0, shape[d], ishape)
+    else:
+        full = [n if k == d else i for k, (i, n) in enumerate(zip(ishape, shape))]
+        index = np.take(rng.random(full).argsort(axis=d), np.arange(ishape[d]), axis=d)
+    src_shape = tuple(i + draw(st.integers(0, 1)) for i in ishape)
+    return tuple(shape), d, tg.Tensor(index.astype(np.int64)), src_shape
+
+
+@spec("scatter")
+def _scatter(draw):
+    shape, d, index, src_shape = _scatter_case(draw, add=False)
+    if draw(st.booleans()):
+        value = draw(st.sampled_from([0.0, 1.0, -2.5]))
+        return (lambda x: x.scatter(d, index, value=value)), [leaf(draw, shape)]
+    return (lambda x, s: x.scatter(d, index, s)), [leaf(draw, shape), leaf(draw, src_shape)]
+
+
+@spec("scatter_add")
+def _scatter_add(draw):
+    shape, d, index, src_shape = _scatter_case(draw, add=True)
+    return (lambda x, s: x.scatter_add(d, index, s)), [leaf(draw, shape), leaf(draw, src_shape)]
+
+
+_EINSUM_EQUATIONS = ["ij,jk->ik", "bij,bjk->bik", "i,i->", "i,j->ij", "ij->ji", "ij->", "...ij,...jk->...ik",
+                     "bhqd,bhkd->bhqk", "ii->i", "ii->", "ij,jk", "bii,bi->bi", "ij,ij->i", "i...->...", "ab,cd->"]
+
+
+@spec("einsum")
+def _einsum(draw):
+    eq = draw(st.sampled_from(_EINSUM_EQUATIONS))
+    terms = eq.split("->")[0].split(",")
+    size = {c: draw(st.integers(1, 3)) for c in sorted(set(eq) - set(",->."))}
+    batch = [draw(st.integers(1, 2)) for _ in range(draw(st.integers(0, 2)))]
+
+    def shape(term):  # "..." gets the trailing dims of `batch`, some of them 1 (broadcast)
+        lead = batch[len(batch) - draw(st.integers(0, len(batch))):] if "..." in term else []
+        lead = [1 if draw(st.booleans()) else n for n in lead]
+        return tuple(lead) + tuple(size[c] for c in term.replace("...", ""))
+
+    return (lambda *ops: einsum(eq, *ops)), [leaf(draw, shape(t)) for t in terms]
+
+
+# --- PyTorch's pooling options, conv1d, more activations, weighted BCE -------------------------------
+@spec("max_pool2d_options", heavy=True)
+def _max_pool2d_options(draw):
+    c = draw(pool_configs())
+    kw = _pool_kw(draw, c)
+    kw.update(dilation=draw(st.sampled_from([1, 2, (1, 2)])), ceil_mode=draw(st.booleans()))
+    assume(min(F.pool_output_size(c["x_shape"][2 + i], c["kernel"][i], c["stride"][i], c["padding"][i],
+                                  kw["dilation"] if isinstance(kw["dilation"], int) else kw["dilation"][i],
+                                  kw["ceil_mode"]) for i in range(2)) >= 1)
+    return (lambda x: F.max_pool2d(x, return_indices=True, **kw)[0]), [leaf(draw, c["x_shape"], distinct_gap=1e-3)]
+
+
+@spec("avg_pool2d_options", heavy=True)
+def _avg_pool2d_options(draw):
+    c = draw(pool_configs())
+    kw = _pool_kw(draw, c)
+    kw.update(ceil_mode=draw(st.booleans()), count_include_pad=draw(st.booleans()),
+              divisor_override=draw(st.sampled_from([None, 1, 5])))
+    return (lambda x: F.avg_pool2d(x, **kw)), [leaf(draw, c["x_shape"])]
+
+
+@spec("adaptive_pool2d", heavy=True)
+def _adaptive_pool2d(draw):
+    h, w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    size = (draw(st.integers(1, 4)), draw(st.one_of(st.none(), st.integers(1, 4))))
+    pool = F.adaptive_avg_pool2d if draw(st.booleans()) else F.adaptive_max_pool2d
+    return (lambda x: pool(x, size)), [leaf(draw, (1, 2, h, w), distinct_gap=1e-3)]
+
+
+@spec("conv1d", heavy=True)
+def _conv1d(draw):
+    groups, k = draw(st.sampled_from([1, 2])), draw(st.integers(1, 3))
+    stride, dilation = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    padding = "same" if stride == 1 and draw(st.booleans()) else draw(st.integers(0, 2))
+    length = dilation * (k - 1) + 1 + draw(st.integers(0, 3))
+    inputs = [leaf(draw, (2, 2 * groups, length)), leaf(draw, (2, 2, k), -1.0, 1.0)]
+    if draw(st.booleans()):
+        inputs.append(leaf(draw, (2,)))
+    return (lambda x, w, b=None: F.conv1d(x, w, b, stride, padding, dilation, groups)), inputs
+
+
+ACTIVATIONS = {  # kinks (hardswish at +-3, selu at 0, the shrinks at +-lambd) are kept away from
+    "mish": (F.mish, dict()), "hardswish": (F.hardswish, dict(lo=-4.0, hi=4.0, away=(-3.0, 3.0))),
+    "hardsigmoid": (F.hardsigmoid, dict(lo=-4.0, hi=4.0, away=(-3.0, 3.0))), "selu": (F.selu, dict(away=(0.0,))),
+    "celu": (lambda x: F.celu(x, 0.7), dict()), "softsign": (F.softsign, dict(away=(0.0,))),
+    "tanhshrink": (F.tanhshrink, dict()), "threshold": (lambda x: F.threshold(x, 0.3, -1.5), dict(away=(0.3,))),
+    "hardshrink": (F.hardshrink, dict(away=(-0.5, 0.5))),
+    "softshrink": (lambda x: F.softshrink(x, 0.3), dict(away=(-0.3, 0.3))),
+}
+for _name, (_fn, _kw) in ACTIVATIONS.items():
+    _unary_spec(_name, _fn, _kw)
+
+
+@spec("glu")
+def _glu(draw):
+    shape = list(draw(shapes(min_dims=1, max_dims=3, max_side=4, max_size=30)))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    shape[dim] *= 2
+    return (lambda x: F.glu(x, dim)), [leaf(draw, shape)]
+
+
+@spec("bce_weighted")
+def _bce_weighted(draw):
+    shape, red = draw(shapes(min_dims=1, max_dims=3, max_side=4, max_size=30)), draw(REDUCTIONS)
+    weight = const(draw, shape[-1:], 0.1, 2.0) if draw(st.booleans()) else None
+    if draw(st.booleans()):
+        pos_weight = const(draw, shape[-1:], 0.1, 3.0) if draw(st.booleans()) else None
+        return (lambda x, y: F.binary_cross_entropy_with_logits(x, y, weight, red, pos_weight)), \
+            [leaf(draw, shape, -6.0, 6.0), leaf(draw, shape, 0.0, 1.0)]
+    return (lambda p, y: F.binary_cross_entropy(p, y, weight, red)), \
+        [leaf(draw, shape, 0.05, 0.95), leaf(draw, shape, 0.0, 1.0)]
+
+
 # --- the hypothesis test ---------------------------------------------------------------------------
 LIGHT_NAMES = sorted(set(SPECS) - HEAVY)
 HEAVY_NAMES = sorted(HEAVY)
@@ -862,6 +989,47 @@ FIXED.update({
 })
 
 
+FIXED.update({
+    "scatter": lambda: (lambda x, s: x.scatter(1, tg.Tensor(np.array([[2, 0], [1, 3], [0, 1]])), s) +
+                        x.scatter(0, tg.Tensor(np.array([[2, 0, 1, 1]])), value=0.5),
+                        [L((3, 4), 90), L((3, 3), 91, layout="permuted")]),
+    "scatter_add": lambda: (lambda x, s: x.scatter_add(0, tg.Tensor(np.array([[0, 2, 0], [0, 1, 2], [2, 2, 2]])), s),
+                            [L((3, 3), 92), L((3, 4), 93, layout="sliced")]),
+    "einsum": lambda: (lambda a, b: einsum("bij,bjk->bik", a, b).sum(-1) + einsum("bii->bi", a[:, :, :3]) +
+                       einsum("...j,...j", a[:, :, :2], b[0, :3, 1:3]), [L((2, 3, 4), 94), L((2, 4, 3), 95)]),
+})
+
+
+FIXED.update({
+    "max_pool2d_options": lambda: (lambda x: F.max_pool2d(x, 3, 2, 1, dilation=(1, 2), ceil_mode=True,
+                                                          return_indices=True)[0].sum(-1) +
+                                   F.max_pool2d(x, 2, ceil_mode=True).sum(-1),
+                                   [L((1, 2, 5, 5), 96, distinct_gap=1e-3)]),
+    "avg_pool2d_options": lambda: (lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False) +
+                                   F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, divisor_override=4),
+                                   [L((2, 1, 4, 6), 97, layout="sliced")]),
+    "adaptive_pool2d": lambda: (lambda x: F.adaptive_max_pool2d(x, (3, None)).sum(-1) +
+                                F.adaptive_avg_pool2d(x, 3).sum(-1), [L((1, 2, 5, 4), 98, distinct_gap=1e-3)]),
+    "conv1d": lambda: (lambda x, w, b: F.conv1d(x, w, b, 1, "same", 2, 2) + F.conv1d(x, w, b, 1, 1, 2, 2),
+                       [L((2, 4, 5), 99), L((2, 2, 2), 100, -1, 1), L((2,), 101)]),
+    "mish": lambda: (F.mish, [L((2, 3), 102, -4, 4)]),
+    "hardswish": lambda: (F.hardswish, [L((3, 3), 103, -4, 4, away=(-3.0, 3.0))]),
+    "hardsigmoid": lambda: (F.hardsigmoid, [L((3, 3), 104, -4, 4, away=(-3.0, 3.0))]),
+    "selu": lambda: (F.selu, [L((2, 3), 105, away=(0.0,))]),
+    "celu": lambda: (lambda x: F.celu(x, 0.7), [L((2, 3), 106)]),
+    "softsign": lambda: (F.softsign, [L((2, 3), 107, away=(0.0,))]),
+    "tanhshrink": lambda: (F.tanhshrink, [L((2, 3), 108)]),
+    "threshold": lambda: (lambda x: F.threshold(x, 0.3, -1.5), [L((2, 3), 109, away=(0.3,))]),
+    "hardshrink": lambda: (F.hardshrink, [L((2, 3), 110, away=(-0.5, 0.5))]),
+    "softshrink": lambda: (lambda x: F.softshrink(x, 0.3), [L((2, 3), 111, away=(-0.3, 0.3))]),
+    "glu": lambda: (lambda x: tg.concat([F.glu(x, 0).reshape(-1), F.glu(x, dim=-1).reshape(-1)]), [L((2, 4), 112)]),
+    "bce_weighted": lambda: (lambda x, p, y: F.binary_cross_entropy_with_logits(
+        x, y, tg.Tensor(np.array([0.5, 2.0, 1.0])), "sum", tg.Tensor(np.array([3.0, 0.5, 1.0]))) +
+        F.binary_cross_entropy(p, y, tg.Tensor(np.array([[0.5], [2.0]]))),
+        [L((2, 3), 113, -6, 6), L((2, 3), 114, 0.05, 0.95), L((2, 3), 115, 0, 1)]),
+})
+
+
 def test_every_op_has_a_fixed_example():
     assert set(FIXED) == set(SPECS)
 
@@ -880,7 +1048,7 @@ def test_gradcheck_fixed_on_cuda_kernels(cuda_backend, name):
 
 
 # ops whose fixed example legitimately involves float64 (a float64 closure constant or an explicit cast)
-_NOT_FLOAT32 = {"batch_norm_eval", "astype_roundtrip"}
+_NOT_FLOAT32 = {"batch_norm_eval", "astype_roundtrip", "bce_weighted"}  # bce_weighted: float64 weights
 
 
 @pytest.mark.parametrize("name", sorted(set(FIXED) - _NOT_FLOAT32))

@@ -201,7 +201,7 @@ def run_ours(make_optimizer, steps=5, groups=False):
         loss = ((tg.tensor(A) @ w + b - tg.tensor(TARGET)) ** 2).sum() * 0.5
         loss.backward()
         opt.step()
-        history.append((w.data.copy(), b.data.copy(), unused.data.copy()))
+        history.append((w.numpy(force=True).copy(), b.numpy(force=True).copy(), unused.numpy(force=True).copy()))
     return history
 
 
@@ -921,7 +921,7 @@ def test_lbfgs_matches_torch(options):
             history.append((float(first_loss.item()), to_numpy(w).copy()))
         return history
 
-    ours = run(tg, nn.Parameter, lambda w: w.data)
+    ours = run(tg, nn.Parameter, lambda w: w.detach().numpy())
     theirs = run(torch, lambda a: torch.tensor(a, requires_grad=True), lambda w: w.detach().numpy())
     for (loss, w), (t_loss, t_w) in zip(ours, theirs):
         assert_close(loss, t_loss, rtol=1e-9, atol=1e-12)

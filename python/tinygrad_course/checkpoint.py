@@ -52,7 +52,7 @@ class CheckpointError(ValueError):
 
 
 def _as_storable_array(key: str, value) -> np.ndarray:
-    arr = to_numpy(value.data if isinstance(value, Tensor) else value)  # np.savez cannot take CuPy arrays
+    arr = to_numpy(value._data if isinstance(value, Tensor) else value)  # np.savez cannot take CuPy arrays
     if arr.dtype.kind not in "biufcUS":  # object arrays would need pickle to be read back
         raise TypeError(f"checkpoint entry {key!r} has dtype {arr.dtype}; only numeric, bool and string "
                         "arrays can be saved without pickle")
@@ -369,7 +369,7 @@ def save_object(obj, path) -> None:
 
     def encode(value, where):
         if isinstance(value, Tensor):
-            arrays[str(len(arrays))] = value.data
+            arrays[str(len(arrays))] = value._data
             return {"tensor": str(len(arrays) - 1), "requires_grad": value.requires_grad, "device": value.device}
         if isinstance(value, (np.ndarray, np.generic)):
             if value.dtype.kind not in "biufcUS":

@@ -13,11 +13,14 @@ generator that `manual_seed` seeds, or from the `generator=` given.
 """
 from __future__ import annotations
 
+import builtins
 import inspect
+import string
 from types import SimpleNamespace
 
 import numpy as np
 
+from . import ops as _ops
 from .device import canonical_device, cuda_runtime, emulating_cuda, to_numpy
 # Named one by one: `from . import tensor` would give the package's tensor() function, not the module.
 from .tensor import Tensor, concat as _concat, full as _full, get_default_dtype, get_rng, manual_seed as _manual_seed
@@ -55,6 +58,8 @@ _FROM_METHODS = {
     "broadcast_to": (("size", _REQUIRED),),
     "flip": (("dims", _REQUIRED),),
     "gather": (("dim", _REQUIRED), ("index", _REQUIRED)),
+    "scatter": (("dim", _REQUIRED), ("index", _REQUIRED), ("src", None), "*", ("value", None), ("reduce", None)),
+    "scatter_add": (("dim", _REQUIRED), ("index", _REQUIRED), ("src", _REQUIRED)),
     "masked_fill": (("mask", _REQUIRED), ("value", _REQUIRED)),
     "chunk": (("chunks", _REQUIRED), ("dim", 0)),
     "split": (("split_size_or_sections", _REQUIRED), ("dim", 0)),
@@ -259,6 +264,96 @@ def _checked_matmul(name, a, b, ndim, ndim_b=None):
     if ndim == 3 and a.shape[0] != b.shape[0]:
         raise ValueError(f"bmm: batch sizes differ, shapes {a.shape} and {b.shape}")
     return a.matmul(b)
+
+
+# --- einsum ------------------------------------------------------------------------------------
+_LABELS = string.ascii_uppercase + string.ascii_lowercase  # PyTorch's (and NumPy's) label order
+
+
+def einsum(equation: str, *operands) -> Tensor:
+    """torch.einsum: einsum("ij,jk->ik", a, b), or the operands as one list, einsum("ij,jk", [a, b]).
+
+    As PyTorch: labels a-z and A-Z; without "->" the output holds the labels that occur once, in
+    alphabetical order (after the "..." dims); "..." stands for the leading dims and broadcasts, as do
+    size-1 dims against a label's size elsewhere; a label repeated in one operand takes its diagonal
+    ("ii->i", "ii->" the trace). Operands share one dtype and device. Differentiable in each operand.
+    """
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not isinstance(equation, str):
+        raise TypeError(f"einsum(): the equation must be a string such as 'ij,jk->ik', not {type(equation).__name__}")
+    if not operands:
+        raise ValueError("einsum(): give at least one operand: einsum('ij->ji', a)")
+    for i, t in enumerate(operands):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"einsum(): operand {i} must be a Tensor, not {type(t).__name__}; "
+                            "make one with tinygrad_course.tensor(...)")
+        if t.dtype != operands[0].dtype:
+            raise TypeError(f"einsum(): the operands' dtypes differ ({operands[0].dtype} and {t.dtype} of operand "
+                            f"{i}); convert them with .float() or .double()")
+        if t.device != operands[0].device:
+            raise RuntimeError(f"einsum(): the operands are on different devices ({operands[0].device} and "
+                               f"{t.device} of operand {i}); move them with .to(device) first")
+    inputs, output, sizes = _einsum_labels(equation, [t.shape for t in operands])
+    return _ops.Einsum.apply(*operands, inputs=inputs, output=output, sizes=sizes)
+
+
+def _einsum_term(equation, term, where):
+    """A term's labels with "..." as one "." (and checks that it is made of labels)."""
+    body = term.replace("...", ".", 1)
+    if not all(c in _LABELS or c == "." for c in body) or body.count(".") > 1 or "..." in term.replace("...", "", 1):
+        raise ValueError(f"einsum(): {where} {term!r} of {equation!r} may hold only the letters a-z, A-Z and "
+                         "one '...'")
+    return body
+
+
+def _einsum_labels(equation, shapes):
+    """The equation made explicit: (input label strings, output label string, size of each label), with
+    each "..." replaced by unused labels (right-aligned across operands, as broadcasting aligns dims)."""
+    lhs, arrow, rhs = equation.replace(" ", "").partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(shapes):
+        raise ValueError(f"einsum(): {equation!r} has {len(terms)} operand(s) but {len(shapes)} were given")
+    terms = [_einsum_term(equation, t, "operand") for t in terms]
+    ellipsis_dims = []
+    for i, (t, shape) in enumerate(zip(terms, shapes)):
+        n = len(t) - ("." in t)
+        if len(shape) < n or ("." not in t and len(shape) != n):
+            raise ValueError(f"einsum(): operand {i} has {len(shape)} dims {tuple(shape)} but its subscripts "
+                             f"{t.replace('.', '...')!r} name {n}")
+        ellipsis_dims.append(len(shape) - n)
+    used = set(lhs) | set(rhs)
+    spare = [c for c in _LABELS if c not in used]
+    most = builtins.max(ellipsis_dims)  # (this module's max is torch.max)
+    if most > len(spare):
+        raise ValueError(f"einsum(): too many dims for the 52 labels in {equation!r}")
+    fill = "".join(spare[:most])
+    terms = [t.replace(".", fill[most - k:]) for t, k in zip(terms, ellipsis_dims)]
+    sizes = {}
+    for i, (t, shape) in enumerate(zip(terms, shapes)):
+        own = {}
+        for c, n in zip(t, shape):
+            if own.setdefault(c, n) != n:
+                raise ValueError(f"einsum(): label {c!r} is repeated in operand {i} over dims of different sizes "
+                                 f"{own[c]} and {n} (shape {tuple(shape)})")
+            if sizes.get(c, 1) not in (1, n) and n != 1:
+                raise ValueError(f"einsum(): label {c!r} has sizes {sizes[c]} and {n}, which do not broadcast "
+                                 f"(operand {i}, shape {tuple(shape)})")
+            sizes[c] = builtins.max(sizes.get(c, n), n) if n != 0 and sizes.get(c) != 0 else 0
+    if arrow:
+        out = _einsum_term(equation, rhs, "output")
+        if "." in out and not ("." in lhs.replace("...", ".")):
+            raise ValueError(f"einsum(): the output of {equation!r} has '...' but no operand has")
+        out = out.replace(".", fill)
+        for c in out:
+            if out.count(c) > 1:
+                raise ValueError(f"einsum(): label {c!r} occurs twice in the output of {equation!r}")
+            if c not in sizes:
+                raise ValueError(f"einsum(): output label {c!r} of {equation!r} is in no operand")
+    else:
+        counts = "".join(terms)
+        out = fill + "".join(sorted(c for c in set(counts) if counts.count(c) == 1 and c not in fill))
+    return terms, out, sizes
 
 
 def is_tensor(obj) -> bool:

@@ -405,6 +405,106 @@ class Gather(Function):
         return gx, None
 
 
+def along_axis(xp, index, axis):
+    """The advanced index of a[..., index[i, j, ...], ...] (index's value on `axis`, its position on the
+    others) for each position of `index`: what torch.scatter writes and torch.gather reads. Built from
+    `ix_`, so the same code runs on NumPy and CuPy."""
+    where = list(xp.ix_(*[xp.arange(n) for n in index.shape]))
+    where[axis] = index
+    return tuple(where)
+
+
+class Scatter(Function):
+    """torch.scatter (add=False: out[where] = src) and torch.scatter_add (add=True: out[where] += src) along
+    `axis`; src is an array (read where index has an element: its leading corner) or a scalar.
+
+    Gradients as PyTorch's: scatter gives self the output gradient zeroed where src was written and src
+    the output gradient gathered at index (every duplicate of an index gets it, as in PyTorch, whichever
+    write won); scatter_add gives self the gradient unchanged and src the same gather.
+    """
+
+    def forward(self, a, index, src, axis, add):
+        self.save(index)
+        self.axis, self.add = axis, add
+        self.src_shape = src.shape if getattr(src, "ndim", 0) else None  # None for a scalar src (a, index: >= 1-D)
+        out = a.copy()
+        where = along_axis(self.xp, index, axis)
+        part = src if self.src_shape is None else src[tuple(slice(0, n) for n in index.shape)]
+        if add:
+            self.xp.add.at(out, where, part)
+        else:
+            out[where] = part
+        return out
+
+    def backward(self, g):
+        index, = self.saved
+        where = along_axis(self.xp, index, self.axis)
+        ga = None
+        if self.needs_input_grad[0]:
+            ga = g
+            if not self.add:
+                ga = g.copy()
+                ga[where] = 0
+        gs = None
+        if self.src_shape is not None and self.needs_input_grad[2]:
+            gs = self.xp.zeros(self.src_shape, dtype=g.dtype)
+            gs[tuple(slice(0, n) for n in index.shape)] = g[where]
+        return ga, None, gs
+
+
+class Einsum(Function):
+    """torch.einsum on an explicit equation ("ij,jk->ik": no ellipsis, no implicit output; see
+    functions.einsum, which rewrites the others to this form). Forward is one xp.einsum.
+
+    Broadcasting: an operand's size-1 axis whose label has a larger size elsewhere is squeezed and its
+    label dropped (it does not vary along that label). Backward, for operand k with labels s_k: the
+    einsum of the output gradient with the other operands onto the labels of s_k they hold; labels of
+    s_k found nowhere else (summed out by forward) are broadcast back, a label repeated in s_k (a
+    diagonal, "ii->i") is written onto the diagonal of a zero gradient, and squeezed axes are restored.
+    """
+
+    def forward(self, *arrays, inputs, output, sizes):
+        self.save(*arrays)
+        self.inputs, self.output, self.sizes = inputs, output, sizes
+        subs, ops = self._squeezed(arrays)
+        out = self.xp.asarray(self.xp.einsum(",".join(subs) + "->" + output, *ops, optimize=True))
+        return out.copy() if len(ops) == 1 else out  # one operand: einsum may return a view of it
+
+    def _squeezed(self, arrays):
+        subs, ops = [], []
+        for sub, a in zip(self.inputs, arrays):
+            drop = tuple(i for i, (c, n) in enumerate(zip(sub, a.shape)) if n == 1 and self.sizes[c] != 1)
+            subs.append("".join(c for i, c in enumerate(sub) if i not in drop))
+            ops.append(a.squeeze(drop) if drop else a)
+        return subs, ops
+
+    def backward(self, g):
+        xp = self.xp
+        arrays = self.saved
+        subs, ops = self._squeezed(arrays)
+        grads = []
+        for k, (sub, a) in enumerate(zip(subs, arrays)):
+            if not self.needs_input_grad[k]:
+                grads.append(None)
+                continue
+            unique = "".join(dict.fromkeys(sub))
+            others = [s for j, s in enumerate(subs) if j != k]
+            held = set(self.output).union(*others)
+            kept = "".join(c for c in unique if c in held)
+            gk = xp.asarray(xp.einsum(",".join([self.output, *others]) + "->" + kept, g,
+                                      *[o for j, o in enumerate(ops) if j != k], optimize=True))
+            if kept != unique:  # labels only this operand has: forward summed over them
+                gk = xp.broadcast_to(gk.reshape([self.sizes[c] if c in kept else 1 for c in unique]),
+                                     [self.sizes[c] for c in unique])
+            if len(unique) != len(sub):  # a repeated label: the gradient lives on the diagonal
+                full = xp.zeros([self.sizes[c] for c in sub], dtype=g.dtype)
+                grid = xp.ix_(*[xp.arange(self.sizes[c]) for c in unique])
+                full[tuple(grid[unique.index(c)] for c in sub)] = gk
+                gk = full
+            grads.append(xp.ascontiguousarray(gk.reshape(a.shape)))
+        return tuple(grads)
+
+
 class Pad(Function):
     def forward(self, a, widths, value):
         self.slices = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, a.shape))

@@ -1,7 +1,7 @@
 """Tensor and reverse-mode automatic differentiation (define-by-run).
 
-A Tensor wraps a backend array (`.data`: a NumPy array on "cpu", a CuPy array on
-"cuda"; see `device.py`). Every
+A Tensor wraps a backend array (`._data`: a NumPy array on "cpu", a CuPy array on
+"cuda"; see `device.py`; users reach it through `.numpy()`). Every
 differentiable operation is a `Function` (see `ops.py`): its `forward` maps
 arrays to an array and its `backward` maps the output gradient to one gradient
 per input. `Function.apply` runs the forward and, when grad mode is on and an
@@ -19,8 +19,8 @@ In-place operations (`add_`, `mul_`, `zero_`, `__setitem__`, `copy_`, assigning
 `.data`, ...) bump the tensor's version counter, which views and `detach()`
 share; a backward that needs an array modified since it was saved raises
 instead of returning a wrong gradient. Raw array writes cannot be counted, so
-while a live graph holds a tensor's storage for backward, `.data` and
-`.numpy()` hand it out read-only; array arguments that are not tensors are
+while a live graph holds a tensor's storage for backward, `.data` (a tensor
+sharing the storage) and `.numpy()` hand it out read-only; array arguments that are not tensors are
 copied when saved. (An array obtained before the save, such as the one given
 to `from_numpy`, still aliases the storage: as in PyTorch, writes through it
 are not seen.) Only float results are differentiable: an op whose output
@@ -324,7 +324,7 @@ class Tensor:
     @classmethod
     def _wrap(cls, array, device="cpu", requires_grad=False) -> "Tensor":
         t = cls.__new__(cls)
-        t._data = array
+        t._data = np.asarray(array) if isinstance(array, np.generic) else array  # NumPy ops on 0-d give scalars
         t.device = device
         t.grad = None
         t._ctx = None
@@ -335,25 +335,34 @@ class Tensor:
 
     # --- basic properties ----------------------------------------------------------
     @property
-    def data(self) -> np.ndarray:
-        """The storage array. Assigning `.data` (or `t.data -= ...`) counts as an in-place change.
+    def data(self) -> "Tensor":
+        """This tensor's storage as a new tensor outside the graph (requires_grad False), as in PyTorch:
+        `p.data -= lr * p.grad`, `x.data.numpy()`, `max(out.data, 1)`. `.numpy()` gives the raw array.
 
-        While a live graph saved this storage for backward, the array is a read-only view: a raw
-        write would change the gradient behind autograd's back. Use the in-place methods (`add_`,
-        `copy_`, `t[i] = v`, under no_grad() for tensors that require grad); they are version-checked.
+        Unlike PyTorch's, writes through it are version-counted like any in-place method (they share
+        this tensor's counter), and while a live graph saved this storage for backward it is a
+        read-only view: an in-place write raises instead of changing the gradient behind autograd's back.
         """
-        return self._exposed()
+        t = Tensor._wrap(self._exposed(), self.device)
+        t._vc = self._vc
+        return t
 
     @data.setter
     def data(self, value):
-        value = _as_array(value)
+        """Make this tensor use `value`'s storage (a Tensor, shared as in PyTorch; an array is converted).
+        The shape may change; the dtype must stay (a parameter that requires grad stays float)."""
+        value = value._data if isinstance(value, Tensor) else _as_array(value)
         if _device_of(value) != self.device:  # a NumPy array given to a "cuda" tensor, or the reverse
             value = to_device(value, self.device)
-        if value.shape != self._data.shape or value.dtype != self._data.dtype:
-            raise ValueError(f"data assignment must keep shape {self.shape} and dtype {self.dtype}, "
-                             f"got {value.shape} {value.dtype}")
-        self._data = value
-        self._vc[0] += 1
+        if value.dtype != self._data.dtype:
+            raise ValueError(f"data assignment must keep the dtype {self.dtype}, got {value.dtype}; "
+                             f"convert the value first (value.to({self.dtype.name}))")
+        same = value is self._data or (value.base is self._data and value.shape == self.shape
+                                       and value.strides == self._data.strides)  # our own (read-only) view
+        if not same:
+            self._data = value
+            self._vc[0] += 1
+        # else `t.data -= x`: the in-place write through t.data already counted the change
 
     _version = property(lambda self: self._vc[0])
     shape = property(lambda self: self._data.shape)
@@ -390,16 +399,23 @@ class Tensor:
     def dim(self) -> int:
         return self._data.ndim
 
-    def numpy(self) -> np.ndarray:
+    def numpy(self, *, force: bool = False) -> np.ndarray:
         """The data as a NumPy array (shares memory on "cpu", a copy from "cuda").
 
-        As in PyTorch, a tensor that requires grad refuses: call `t.detach().numpy()`. The array is
-        read-only while a live graph saved this storage for backward (see `data`).
+        As in PyTorch, a tensor that requires grad refuses unless force=True: call `t.detach().numpy()`.
+        The array is read-only while a live graph saved this storage for backward (see `data`).
         """
-        if self.requires_grad:
+        if self.requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
                                "Use tensor.detach().numpy() instead.")
         return to_numpy(self._exposed())
+
+    def __array__(self, dtype=None, copy=None):
+        """np.asarray(t), np.testing on tensors: the values as NumPy, with numpy()'s rules."""
+        arr = self.numpy()
+        if dtype is not None and arr.dtype != np.dtype(dtype):
+            return arr.astype(dtype)
+        return arr.copy() if copy else arr
 
     def _exposed(self):
         """The storage for user code: a read-only view of it while a graph node saved it.
@@ -595,8 +611,8 @@ class Tensor:
         if isinstance(self._data, np.ndarray) and not self._data.flags.writeable:
             raise RuntimeError(
                 f"{name}: the storage of this tensor (shape {self.shape}) is read-only: it is an expand()ed "
-                "view, or was built from a read-only array such as .numpy() of a tensor saved for backward; "
-                "clone() it first")
+                "view, the .data of a tensor that a live graph saved for backward (writable again after backward()), "
+                "or built from a read-only array; clone() it first")
         array_op(self._data)
         self._vc[0] += 1
         return self
@@ -796,6 +812,7 @@ class Tensor:
     def __pow__(self, o): return self._binary(o, _ops.Pow)
     def __rpow__(self, o): return self._binary(o, _ops.Pow, reverse=True)
     def __neg__(self): return _ops.Neg.apply(self)
+    def __abs__(self): return self.abs()
     def __matmul__(self, o): return self.matmul(o)
     def __rmatmul__(self, o): return self._operand_tensor(o).matmul(self)
 
@@ -1280,6 +1297,73 @@ class Tensor:
             raise IndexError(f"gather: index out of range for dim {dim} of size {self.shape[d]}")
         part = self[tuple(slice(None) if k == d else slice(0, i) for k, i in enumerate(index.shape))]
         return _ops.Gather.apply(part, index, axis=d)
+
+    def _scatter_args(self, name, dim, index, src, value=None, reduce=None, scalar_ok=True):
+        """PyTorch's checks of scatter's arguments: (axis, src as a Tensor or as a scalar of this dtype)."""
+        if reduce is not None:
+            raise NotImplementedError(f"{name}: reduce={reduce!r} is not supported (PyTorch deprecates it and "
+                                      "does not differentiate it); for reduce='add' use scatter_add(dim, index, src)")
+        if (src is None) == (value is None):
+            raise TypeError(f"{name}: give exactly one of src (a Tensor) and value (a number): "
+                            f"{name}(dim, index, src) or {name}(dim, index, value=1.0)")
+        src = value if src is None else src
+        if not isinstance(src, Tensor) and not (scalar_ok and isinstance(src, _SCALARS)):
+            raise TypeError(f"{name}: src must be a Tensor{' or a number' if scalar_ok else ''}, "
+                            f"not {type(src).__name__}")
+        if self.ndim == 0:
+            raise ValueError(f"{name}: the tensor is 0-d; reshape(1) it first")
+        d = _axis(dim, self.ndim)
+        if not isinstance(index, Tensor) or index.dtype.kind not in "iu" or index.ndim != self.ndim:
+            got = f"{index.dtype} Tensor of shape {index.shape}" if isinstance(index, Tensor) else type(index).__name__
+            raise TypeError(f"{name}: index must be an int64 Tensor with {self.ndim} dims like self {self.shape}, "
+                            f"got {got}")
+        _check_devices(f"{name} (index)", self, index)
+        if isinstance(src, Tensor):
+            _check_dtypes(f"{name} (src)", self, src)
+            _check_devices(f"{name} (src)", self, src)
+            if src.ndim != self.ndim:
+                raise ValueError(f"{name}: src must have {self.ndim} dims like self {self.shape}, got {src.shape}")
+            if any(i > s for i, s in zip(index.shape, src.shape)):
+                raise ValueError(f"{name}: index shape {index.shape} exceeds the src shape {src.shape}")
+        else:
+            src = self._operand(src)
+        if any(i > s for k, (i, s) in enumerate(zip(index.shape, self.shape)) if k != d):
+            raise ValueError(f"{name}: index shape {index.shape} exceeds the shape of self {self.shape} off dim {dim}")
+        if index.numel() and (int(index._data.min()) < -self.shape[d] or int(index._data.max()) >= self.shape[d]):
+            raise IndexError(f"{name}: index out of range for dim {dim} of size {self.shape[d]} (values "
+                             f"{int(index._data.min())}..{int(index._data.max())})")
+        return d, src
+
+    def scatter(self, dim: int, index: "Tensor", src=None, *, value=None, reduce=None):
+        """A copy with src[i][j] written at [index[i][j]][j] for dim 0 (and so on), as torch.scatter; src a
+        Tensor or a number (value=, e.g. one-hot: zeros(n, k).scatter(1, labels[:, None], 1.0)). Where
+        index repeats a position one of its writes wins. reduce= is not supported (see scatter_add)."""
+        d, src = self._scatter_args("scatter", dim, index, src, value, reduce)
+        return _ops.Scatter.apply(self, index, src, axis=d, add=False)
+
+    def scatter_add(self, dim: int, index: "Tensor", src: "Tensor"):
+        """A copy with src[i][j] added at [index[i][j]][j] for dim 0 (and so on; repeated positions
+        accumulate), as torch.scatter_add."""
+        d, src = self._scatter_args("scatter_add", dim, index, src, scalar_ok=False)
+        return _ops.Scatter.apply(self, index, src, axis=d, add=True)
+
+    def _scatter_inplace(self, name, d, index, src, add):
+        xp = self._xp
+        where = _ops.along_axis(xp, index._data, d)
+        o = src._data[tuple(slice(0, n) for n in index.shape)].copy() if isinstance(src, Tensor) else src
+        if add:
+            return self._inplace(name, lambda a: xp.add.at(a, where, o))
+        return self._inplace(name, lambda a: a.__setitem__(where, o))
+
+    def scatter_(self, dim: int, index: "Tensor", src=None, *, value=None, reduce=None):
+        """In-place scatter (not recorded by autograd, as the other in-place methods)."""
+        d, src = self._scatter_args("scatter_", dim, index, src, value, reduce)
+        return self._scatter_inplace("scatter_", d, index, src, add=False)
+
+    def scatter_add_(self, dim: int, index: "Tensor", src: "Tensor"):
+        """In-place scatter_add (not recorded by autograd, as the other in-place methods)."""
+        d, src = self._scatter_args("scatter_add_", dim, index, src, scalar_ok=False)
+        return self._scatter_inplace("scatter_add_", d, index, src, add=True)
 
     def type_as(self, other: "Tensor"):
         return self.astype(other.dtype)

@@ -45,9 +45,9 @@ def numerical_jacobian(fn, inputs, wrt: Tensor, eps: float = 1e-6) -> np.ndarray
         for idx in np.ndindex(*data.shape):
             orig = data[idx]
             data[idx] = orig + eps
-            plus = _outputs(fn, inputs).data.astype(np.float64).ravel()
+            plus = _outputs(fn, inputs)._data.astype(np.float64).ravel()
             data[idx] = orig - eps
-            minus = _outputs(fn, inputs).data.astype(np.float64).ravel()
+            minus = _outputs(fn, inputs)._data.astype(np.float64).ravel()
             data[idx] = orig
             cols.append((plus - minus) / (2 * eps))
     n_out = _outputs(fn, inputs).numel() if not cols else cols[0].size
@@ -64,7 +64,7 @@ def _analytic_rows(fn, inputs, checked, vectors):
         if not out.requires_grad:
             raise GradcheckError("gradcheck: the output does not require grad; no input reaches it")
         out.backward(v.reshape(out.shape).astype(out.dtype))
-        rows.append([np.zeros(t.numel()) if t.grad is None else t.grad.data.astype(np.float64).ravel()
+        rows.append([np.zeros(t.numel()) if t.grad is None else t.grad._data.astype(np.float64).ravel()
                      for t in checked])
     for t in checked:
         t.grad = None

@@ -65,11 +65,17 @@ class RandomSampler(Sampler):
         return len(self.data_source) if self._num_samples is None else self._num_samples
 
     def __iter__(self):
-        n, rng = len(self.data_source), _rng(self.generator)
-        if self.replacement:
-            return iter(rng.integers(0, n, self.num_samples).tolist())
-        repeats = -(-self.num_samples // n)
-        return iter(np.concatenate([rng.permutation(n) for _ in range(repeats)])[:self.num_samples].tolist())
+        """Drawn lazily, a chunk at a time: num_samples may be far larger than memory (makemore's 1e10).
+        The epoch's own generator is seeded from `generator` now, as PyTorch does, so the draws do not
+        depend on when a loader's prefetching asks for them."""
+        seed = _rng(self.generator).integers(2**63)
+        return self._draw(len(self.data_source), np.random.default_rng(seed), self.num_samples)
+
+    def _draw(self, n, rng, left):
+        while left > 0:
+            chunk = rng.integers(0, n, min(left, 4096)) if self.replacement else rng.permutation(n)[:left]
+            yield from chunk.tolist()
+            left -= len(chunk)
 
     def __len__(self) -> int:
         return self.num_samples

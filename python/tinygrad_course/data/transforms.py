@@ -18,7 +18,8 @@ import threading
 import numpy as np
 
 __all__ = ["Transform", "Compose", "Lambda", "ToTensor", "Normalize", "ToFloat", "Standardize", "ZCA", "RandomCrop",
-           "CenterCrop", "RandomHorizontalFlip", "OneHot", "one_hot"]
+           "CenterCrop", "RandomHorizontalFlip", "OneHot", "one_hot", "Resize",
+           "RandomResizedCrop"]
 
 
 _batch = threading.local()  # the generator of the batch this thread is making, if any
@@ -314,6 +315,157 @@ class CenterCrop(Transform):
             raise ValueError(f"crop {self.size} larger than the images {(h, w)}")
         top, left = (h - ch) // 2, (w - cw) // 2
         return x[:, :, top:top + ch, left:left + cw]
+
+
+def _resized_size(h: int, w: int, size, max_size=None) -> tuple:
+    """torchvision's output size: (h, w) as given, or for one number the smaller edge set to it and the
+    longer one to int(size * long / short) (then both scaled down if the longer one exceeds max_size)."""
+    if len(size) == 2:
+        if max_size is not None:
+            raise ValueError(f"Resize: max_size applies only when size is one number, got size={size}")
+        return size
+    short, long = (w, h) if w <= h else (h, w)
+    new_short, new_long = size[0], int(size[0] * long / short)
+    if max_size is not None:
+        if max_size <= size[0]:
+            raise ValueError(f"Resize: max_size={max_size} must be larger than size={size[0]}")
+        if new_long > max_size:
+            new_short, new_long = int(max_size * new_short / new_long), max_size
+    return (new_long, new_short) if w <= h else (new_short, new_long)
+
+
+def _linear_matrix(n_in: int, n_out: int, antialias: bool, dtype) -> np.ndarray:
+    """The (n_out, n_in) matrix of PyTorch's bilinear resampling along one axis (align_corners=False).
+
+    antialias=False: F.interpolate's two taps (ops.linear_taps). antialias=True: PyTorch's (and PIL's)
+    triangle filter widened by the scale when downsampling, normalised to sum 1 (_upsample_bilinear2d_aa).
+    """
+    m = np.zeros((n_out, n_in), dtype=np.float64)
+    if not antialias:
+        from ..ops import linear_taps
+        i0, i1, w0, w1 = linear_taps(n_in, n_out, False, None, dtype)
+        rows = np.arange(n_out)
+        np.add.at(m, (rows, i0), w0)
+        np.add.at(m, (rows, i1), w1)
+        return m.astype(dtype)
+    scale = n_in / n_out
+    support = scale if scale >= 1.0 else 1.0
+    inv = 1.0 / scale if scale >= 1.0 else 1.0
+    for i in range(n_out):
+        center = scale * (i + 0.5)
+        lo = max(int(center - support + 0.5), 0)  # int(): C's truncation, as PyTorch
+        hi = min(int(center + support + 0.5), n_in)
+        w = np.maximum(0.0, 1.0 - np.abs((np.arange(lo, hi) - center + 0.5) * inv))
+        m[i, lo:hi] = w / w.sum() if w.sum() != 0 else w
+    return m.astype(dtype)
+
+
+
+class Resize(Transform):
+    """torchvision's Resize of an NCHW batch or one image: `size` (h, w), or one number for the smaller
+    edge (the longer one keeps the aspect ratio, torchvision's int(size * long / short), at most max_size).
+
+    interpolation "bilinear" (F.interpolate's align_corners=False rule) or "nearest" (F.interpolate's
+    "nearest"); a torchvision InterpolationMode works too. antialias (bilinear only) is torchvision's
+    low-pass filter when downsampling, as F.interpolate(..., antialias=True); default True as torchvision.
+    Float images keep their dtype; integer ones (uint8) are resampled in float32 and rounded back.
+    """
+
+    def __init__(self, size, interpolation="bilinear", max_size=None, antialias=True):
+        size = (size,) if np.isscalar(size) else tuple(size)
+        if len(size) not in (1, 2) or not all(isinstance(s, (int, np.integer)) and s > 0 for s in size):
+            raise ValueError(f"Resize: size must be a positive int or an (h, w) pair of them, got {size}")
+        mode = str(getattr(interpolation, "value", interpolation)).lower()
+        if mode not in ("bilinear", "nearest"):
+            raise ValueError(f"Resize: interpolation must be 'bilinear' or 'nearest', got {interpolation!r}")
+        self.size, self.interpolation, self.max_size = tuple(int(s) for s in size), mode, max_size
+        self.antialias = bool(antialias) if antialias is not None else True
+        _resized_size(2, 2, self.size, max_size)  # checks max_size now rather than at the first call
+
+    def __call__(self, x, rng=None):
+        one = _one_image(self, x)
+        if one is not None:
+            return one
+        x = np.asarray(x)
+        _check_images(x, "Resize")
+        size = _resized_size(*x.shape[2:], self.size, self.max_size)
+        return _resize(x, size, self.interpolation, self.antialias)
+
+
+def _resize(x: np.ndarray, size, mode: str, antialias: bool) -> np.ndarray:
+    """An NCHW batch resampled to size (oh, ow): see Resize."""
+    h, w = x.shape[2:]
+    oh, ow = size
+    if (oh, ow) == (h, w):
+        return x.copy()
+    if mode == "nearest":
+        from ..ops import nearest_indices
+        return np.ascontiguousarray(x[:, :, nearest_indices(h, oh)][:, :, :, nearest_indices(w, ow)])
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
+    a = x.astype(dtype, copy=False)
+    if ow != w:
+        a = a @ _linear_matrix(w, ow, antialias, dtype).T
+    if oh != h:
+        a = np.einsum("oh,nchw->ncow", _linear_matrix(h, oh, antialias, dtype), a)
+    if x.dtype.kind == "f":
+        return np.ascontiguousarray(a)
+    info = np.iinfo(x.dtype) if x.dtype.kind in "iu" else None
+    a = np.round(a)
+    return (np.clip(a, info.min, info.max) if info else a).astype(x.dtype)
+
+
+class RandomResizedCrop(Transform):
+    """torchvision's RandomResizedCrop of an NCHW batch (one crop per sample) or one image: a crop of a
+    random area (a fraction in `scale` of the image's) and aspect ratio (log-uniform in `ratio`), resized
+    to `size` (an int for a square) as Resize does. The crop is drawn as torchvision's get_params does
+    (ten tries, then a central crop of the ratio's nearest bound), from this library's generator.
+    """
+
+    def __init__(self, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), interpolation="bilinear", antialias=True,
+                 rng=None):
+        self.size = (size, size) if np.isscalar(size) else tuple(size)
+        if len(self.size) == 1:
+            self.size = self.size * 2
+        if scale[0] > scale[1] or ratio[0] > ratio[1]:
+            raise ValueError(f"RandomResizedCrop: scale and ratio must be (min, max) ranges, got {scale} and {ratio}")
+        resize = Resize(self.size, interpolation, antialias=antialias)  # checks size and interpolation
+        self.scale, self.ratio = tuple(scale), tuple(ratio)
+        self.interpolation, self.antialias, self.rng = resize.interpolation, resize.antialias, rng
+
+    @staticmethod
+    def get_params(height: int, width: int, scale, ratio, rng) -> tuple:
+        """(top, left, h, w) of one crop, by torchvision's rule, drawn from the NumPy Generator `rng`."""
+        area = height * width
+        log_ratio = np.log(ratio)
+        for _ in range(10):
+            target_area = area * rng.uniform(scale[0], scale[1])
+            aspect = float(np.exp(rng.uniform(log_ratio[0], log_ratio[1])))
+            w = int(round(np.sqrt(target_area * aspect)))
+            h = int(round(np.sqrt(target_area / aspect)))
+            if 0 < w <= width and 0 < h <= height:
+                return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
+        in_ratio = width / height
+        if in_ratio < min(ratio):
+            w, h = width, int(round(width / min(ratio)))
+        elif in_ratio > max(ratio):
+            h, w = height, int(round(height * max(ratio)))
+        else:
+            w, h = width, height
+        return (height - h) // 2, (width - w) // 2, h, w
+
+    def __call__(self, x, rng=None):
+        one = _one_image(lambda b: self(b, rng=rng), x)
+        if one is not None:
+            return one
+        x = np.asarray(x)
+        _check_images(x, "RandomResizedCrop")
+        g = _generator(rng if rng is not None else self.rng)
+        out = np.empty(x.shape[:2] + self.size, dtype=x.dtype)
+        for k in range(len(x)):
+            top, left, h, w = self.get_params(*x.shape[2:], self.scale, self.ratio, g)
+            out[k] = _resize(x[k:k + 1, :, top:top + h, left:left + w], self.size, self.interpolation,
+                             self.antialias)[0]
+        return out
 
 
 class RandomHorizontalFlip(Transform):

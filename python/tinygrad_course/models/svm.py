@@ -168,7 +168,7 @@ class KernelSVM:
             dual.backward()
             opt.step()
             with no_grad():
-                alpha.data = project_box_hyperplane(alpha.data, ys, self.C)
+                alpha.data = project_box_hyperplane(alpha._data, ys, self.C)
             self.objective_.append(dual.item())
 
         a = alpha.detach().numpy().copy()

@@ -13,7 +13,7 @@ import numpy as np
 from .. import ops
 from ..backend.numpy_backend import conv_output_size
 from ..device import xp_of
-from ..tensor import Tensor, _check_devices, _check_dtypes, _torch_names, where
+from ..tensor import Tensor, _check_devices, _check_dtypes, _torch_names, concat, where
 
 __all__ = [
     "relu", "leaky_relu", "prelu", "tanh", "sigmoid", "softmax", "log_softmax", "linear",
@@ -22,6 +22,8 @@ __all__ = [
     "mse_loss", "one_hot", "conv_transpose2d", "upsample", "interpolate", "dice_loss", "jaccard_loss",
     "focal_loss", "gelu", "silu", "elu", "softplus", "relu6", "hardtanh", "logsigmoid", "softmin", "normalize",
     "cosine_similarity", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div", "pad",
+    "max_pool1d", "avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "conv1d", "mish", "hardswish",
+    "hardsigmoid", "selu", "celu", "softsign", "tanhshrink", "threshold", "hardshrink", "softshrink", "glu",
 ]
 
 
@@ -95,6 +97,78 @@ def logsigmoid(x: Tensor) -> Tensor:
     return where(x < 0, x - x.clamp(max=0).exp().log1p(), -(-x).clamp(max=0).exp().log1p())
 
 
+def mish(x: Tensor, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x)) (Misra 2019), smooth and non-monotonic like silu."""
+    return x * softplus(x).tanh()
+
+
+def hardswish(x: Tensor, inplace: bool = False) -> Tensor:
+    """x * relu6(x + 3) / 6, MobileNetV3's cheap silu; piecewise so that the gradient is PyTorch's:
+    x / 3 + 1/2 strictly inside (-3, 3), 0 below and 1 from 3 on."""
+    return where(x <= -3, 0.0, where(x < 3, x * (x + 3) * (1 / 6), x))
+
+
+def hardsigmoid(x: Tensor, inplace: bool = False) -> Tensor:
+    """relu6(x + 3) / 6: a piecewise-linear sigmoid (gradient 1/6 strictly inside (-3, 3), else 0)."""
+    return relu6(x + 3) * (1 / 6)
+
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def selu(x: Tensor, inplace: bool = False) -> Tensor:
+    """scale * elu(x, alpha) with the self-normalising constants of Klambauer et al. (as PyTorch)."""
+    return elu(x, _SELU_ALPHA) * _SELU_SCALE
+
+
+def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, else alpha * (exp(x / alpha) - 1): an elu with slope 1 at 0 for any alpha."""
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0 (it divides x); use relu for the alpha -> 0 limit")
+    return where(x > 0, x, alpha * ((x * (1 / alpha)).clamp(max=0).exp() - 1))
+
+
+def softsign(x: Tensor) -> Tensor:
+    """x / (1 + |x|)."""
+    return x / (x.abs() + 1)
+
+
+def tanhshrink(x: Tensor) -> Tensor:
+    """x - tanh(x)."""
+    return x - x.tanh()
+
+
+def threshold(x: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, else value (gradient 0 there), as PyTorch's threshold."""
+    return where(x > threshold, x, value)
+
+
+def _check_lambd(name, lambd):
+    if lambd < 0:
+        raise ValueError(f"{name}: lambd must be >= 0, got {lambd}")
+
+
+def hardshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, else 0."""
+    _check_lambd("hardshrink", lambd)
+    return where((x > lambd) | (x < -lambd), x, 0.0)
+
+
+def softshrink(x: Tensor, lambd: float = 0.5) -> Tensor:
+    """x moved lambd towards 0, and 0 where |x| <= lambd (the proximal step of lambd * |x|)."""
+    _check_lambd("softshrink", lambd)
+    return where(x > lambd, x - lambd, where(x < -lambd, x + lambd, 0.0))
+
+
+@_torch_names
+def glu(x: Tensor, axis: int = -1) -> Tensor:
+    """a * sigmoid(b), a and b the two halves of x along `axis` (dim), which must have an even size."""
+    if not -x.ndim <= axis < x.ndim or x.shape[axis] % 2:
+        raise ValueError(f"glu: dim {axis} of input shape {x.shape} must exist and have an even size (it is halved)")
+    a, b = x.chunk(2, axis)
+    return a * b.sigmoid()
+
+
 @_torch_names
 def softmin(x: Tensor, axis: int = -1) -> Tensor:
     return (-x).softmax(axis)
@@ -130,12 +204,16 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
            dilation=1, groups: int = 1) -> Tensor:
-    """2-D cross-correlation, NCHW input, weight (out_channels, in_channels/groups, kh, kw)."""
+    """2-D cross-correlation, NCHW input, weight (out_channels, in_channels/groups, kh, kw); padding may
+    be an int, a pair, "valid" (none) or "same" (stride 1; output size = input size), as in PyTorch."""
     if x.ndim != 4 or weight.ndim != 4:
         raise ValueError(f"conv2d: expected 4-D input (N, C, H, W) and 4-D weight (F, C/groups, KH, KW), "
                          f"got input {x.shape} and weight {weight.shape}")
     _check_dtypes("conv2d", x, weight)
-    stride, padding, dilation = _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation")
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    if isinstance(padding, str):
+        x, padding = _string_padding(x, padding, stride, dilation, weight.shape[2:])
+    padding = _pair(padding, "padding")
     if groups < 1 or x.shape[1] % groups or weight.shape[0] % groups:
         raise ValueError(f"conv2d: groups={groups} must divide the input channels {x.shape[1]} and the "
                          f"output channels {weight.shape[0]}")
@@ -153,6 +231,37 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
         raise ValueError(f"conv2d: input {x.shape} is too small for kernel {weight.shape[2:]} with padding "
                          f"{padding} and dilation {dilation} (output would be {tuple(out)})")
     return ops.Conv2d.apply(x, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+def _string_padding(x: Tensor, padding: str, stride, dilation, kernel):
+    """(input, padding pair) for padding "valid" or "same": a total of d (k - 1) per axis, split evenly, the
+    odd one after (as PyTorch) by padding the input itself, which conv2d's symmetric padding cannot express."""
+    if padding not in ("same", "valid"):
+        raise ValueError(f"conv2d: padding string must be 'same' or 'valid', got {padding!r}")
+    if padding == "valid":
+        return x, (0, 0)
+    if stride != (1, 1):
+        raise ValueError(f"conv2d: padding='same' is only supported with stride 1, got stride {stride}; "
+                         "give the padding as numbers instead")
+    th, tw = (d * (k - 1) for k, d in zip(kernel, dilation))
+    if th % 2 or tw % 2:
+        return x.pad((tw // 2, tw - tw // 2, th // 2, th - th // 2)), (0, 0)
+    return x, (th // 2, tw // 2)
+
+
+def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """1-D cross-correlation over (N, C, L) or unbatched (C, L) input, weight (out_channels,
+    in_channels/groups, k): conv2d on a height of one. padding may be an int, "valid" or "same" (stride 1)."""
+    if x.ndim == 2:
+        return _unbatched(conv1d, x, weight, bias, stride, padding, dilation, groups)
+    if x.ndim != 3 or weight.ndim != 3:
+        raise ValueError(f"conv1d: expected input (N, C, L) or (C, L) and 3-D weight (F, C/groups, K), "
+                         f"got input {x.shape} and weight {weight.shape}")
+    padding = padding if isinstance(padding, str) else (0, _single(padding, "padding"))
+    weight = weight.reshape(weight.shape[0], weight.shape[1], 1, weight.shape[2])
+    return _from_2d(conv2d(_as_2d(x, "conv1d"), weight, bias, (1, _single(stride, "stride")), padding,
+                           (1, _single(dilation, "dilation")), groups))
 
 
 def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
@@ -195,35 +304,222 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
                                      dilation=dilation, groups=groups, out_hw=out)
 
 
-def _pool_args(name, x, kernel_size, stride, padding):
+def _single(v, name):
+    if isinstance(v, (tuple, list)):
+        if len(v) != 1:
+            raise ValueError(f"{name} must be an int or a 1-tuple, got {v}")
+        v = v[0]
+    return int(v)
+
+
+def _unbatched(fn, x: Tensor, *args):
+    """fn on one unbatched sample (C, ...) as a batch of one: the output(s) lose the batch axis again."""
+    out = fn(x.reshape((1,) + x.shape), *args)
+    return tuple(o.reshape(o.shape[1:]) for o in out) if isinstance(out, tuple) else out.reshape(out.shape[1:])
+
+
+def _as_2d(x: Tensor, name: str) -> Tensor:
+    """(N, C, L) -> (N, C, 1, L): the 1-d functions run the 2-d ones on a height of one."""
+    if x.ndim != 3:
+        raise ValueError(f"{name}: expected input (N, C, L), got shape {x.shape}")
+    return x.reshape(x.shape[0], x.shape[1], 1, x.shape[2])
+
+
+def _from_2d(out):
+    """(N, C, 1, L) output(s) of a 2-d function back to (N, C, L)."""
+    if isinstance(out, tuple):
+        return tuple(_from_2d(o) for o in out)
+    return out.reshape(out.shape[0], out.shape[1], out.shape[3])
+
+
+def pool_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1,
+                     ceil_mode: bool = False) -> int:
+    """PyTorch's pooling output size: floor (or ceil) of (size + 2p - d(k-1) - 1) / s, plus one; with
+    ceil_mode the last window must start inside the input or the left padding, else it is dropped."""
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def _pool_args(name, x, kernel_size, stride, padding, dilation=1, ceil_mode=False):
+    """(kernel, stride, padding, dilation, output size), each a pair, checked as PyTorch checks them."""
     if x.ndim != 4:
-        raise ValueError(f"{name}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
+        raise ValueError(f"{name}: expected a 4-D input (N, C, H, W) or 3-D (C, H, W), got shape {x.shape}")
     kernel = _pair(kernel_size, "kernel_size")
     stride = kernel if stride is None else _pair(stride, "stride")
-    padding = _pair(padding, "padding")
-    if min(kernel) < 1 or min(stride) < 1:
-        raise ValueError(f"{name}: kernel {kernel} and stride {stride} must be >= 1")
-    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2 or min(padding) < 0:
+    padding, dilation = _pair(padding, "padding"), _pair(dilation, "dilation")
+    if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1:
+        raise ValueError(f"{name}: kernel {kernel}, stride {stride} and dilation {dilation} must be >= 1")
+    if min(padding) < 0 or any(p > (d * (k - 1) + 1) // 2 for p, k, d in zip(padding, kernel, dilation)):
         raise ValueError(f"{name}: padding {padding} must be between 0 and half the kernel {kernel}")
-    out = [conv_output_size(x.shape[2 + i], kernel[i], stride[i], padding[i]) for i in range(2)]
+    out = tuple(pool_output_size(x.shape[2 + i], kernel[i], stride[i], padding[i], dilation[i], ceil_mode)
+                for i in range(2))
     if min(out) < 1:
-        raise ValueError(f"{name}: input {x.shape} is smaller than the kernel {kernel} with padding {padding}")
-    return kernel, stride, padding
+        raise ValueError(f"{name}: input {x.shape} is smaller than the kernel {kernel} with padding {padding} "
+                         f"and dilation {dilation} (output would be {out})")
+    return kernel, stride, padding, dilation, out
 
 
-def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
-    """Max over kernel windows (stride defaults to the kernel); padding counts as -inf."""
-    kernel, stride, padding = _pool_args("max_pool2d", x, kernel_size, stride, padding)
+def _ceil_extra(x: Tensor, kernel, stride, padding, out) -> tuple[int, int]:
+    """Rows and columns a ceil_mode output needs after the input (beyond the padding) for its last window."""
+    return tuple(max(0, (out[i] - 1) * stride[i] + kernel[i] - x.shape[2 + i] - 2 * padding[i]) for i in range(2))
+
+
+def _max_pool2d_indices(a, kernel, stride, padding, dilation, out):
+    """Flat h * W + w input index of each window's maximum in the (N, C, H, W) array `a`: the first in
+    row-major window order (the first NaN if any), never a padding cell, as the max_pool2d kernels pick."""
+    xp = xp_of(a)
+    h, w = a.shape[2:]
+    rows0 = xp.arange(out[0])[:, None] * stride[0] - padding[0]
+    cols0 = xp.arange(out[1])[None, :] * stride[1] - padding[1]
+    best = xp.full(a.shape[:2] + tuple(out), -xp.inf, dtype=a.dtype)
+    idx = xp.zeros(best.shape, dtype=np.int64)
+    seen = xp.zeros(tuple(out), dtype=bool)
+    for i in range(kernel[0]):
+        rows = rows0 + i * dilation[0]
+        for j in range(kernel[1]):
+            cols = cols0 + j * dilation[1]
+            real = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+            flat = rows.clip(0, h - 1) * w + cols.clip(0, w - 1)
+            v = a[:, :, rows.clip(0, h - 1), cols.clip(0, w - 1)]
+            take = real & (~seen | (v > best) | (xp.isnan(v) & ~xp.isnan(best)))
+            best, idx, seen = xp.where(take, v, best), xp.where(take, flat, idx), seen | real
+    return idx
+
+
+def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False):
+    """Max over kernel windows (stride defaults to the kernel); padding counts as -inf. As PyTorch:
+    dilation spaces the window's taps, ceil_mode keeps a last partial window, and return_indices also
+    returns each maximum's int64 index h * W + w in its (N, C) plane (for max_unpool)."""
+    if x.ndim == 3:
+        return _unbatched(max_pool2d, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    kernel, stride, padding, dilation, out = _pool_args("max_pool2d", x, kernel_size, stride, padding, dilation,
+                                                        ceil_mode)
     if x.dtype.kind in "iub":  # the kernels pad with -inf: pool integers as float64 (exact below 2**53)
-        return max_pool2d(x.double(), kernel, stride, padding).astype(x.dtype)
+        y = max_pool2d(x.double(), kernel, stride, padding, dilation, ceil_mode, return_indices)
+        return (y[0].astype(x.dtype), y[1]) if return_indices else y.astype(x.dtype)
+    if return_indices or dilation != (1, 1):  # the maxima's indices, then a differentiable gather of them
+        n, c, h, w = x.shape
+        idx = Tensor._wrap(_max_pool2d_indices(x._data, kernel, stride, padding, dilation, out), x.device)
+        y = x.reshape(n, c, h * w).gather(2, idx.reshape(n, c, -1)).reshape(idx.shape)
+        return (y, idx) if return_indices else y
+    extra_h, extra_w = _ceil_extra(x, kernel, stride, padding, out)
+    if extra_h or extra_w:  # ceil_mode: repeat the last row/column, which every window reaching there holds
+        x = pad(x, (0, extra_w, 0, extra_h), mode="replicate")
     return ops.MaxPool2d.apply(x, kernel=kernel, stride=stride, padding=padding)
 
 
-def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, count_include_pad: bool = True) -> Tensor:
-    """Mean over kernel windows; zero padding is counted in the divisor unless count_include_pad=False."""
-    kernel, stride, padding = _pool_args("avg_pool2d", x, kernel_size, stride, padding)
-    return ops.AvgPool2d.apply(x, kernel=kernel, stride=stride, padding=padding,
-                               count_include_pad=count_include_pad)
+def _avg_divisor(x: Tensor, kernel, stride, padding, out, count_include_pad: bool) -> Tensor:
+    """PyTorch's divisor of each window: its cells inside the padded input (count_include_pad) or inside
+    the input; the same for every (N, C) plane."""
+    counts = []
+    for i in range(2):
+        start = np.arange(out[i]) * stride[i] - padding[i]
+        end = np.minimum(start + kernel[i], x.shape[2 + i] + padding[i])
+        if not count_include_pad:
+            start, end = np.maximum(start, 0), np.minimum(end, x.shape[2 + i])
+        counts.append(end - start)
+    return Tensor((counts[0][:, None] * counts[1][None, :]).astype(x.dtype), device=x.device)
+
+
+def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """Mean over kernel windows; zero padding is counted in the divisor unless count_include_pad=False.
+    As PyTorch: ceil_mode keeps a last partial window (divided by its cells inside the padded input),
+    and divisor_override divides every window's sum by that number instead."""
+    if x.ndim == 3:
+        return _unbatched(avg_pool2d, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                          divisor_override)
+    kernel, stride, padding, _, out = _pool_args("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
+    if divisor_override is not None and (isinstance(divisor_override, bool) or
+                                         not isinstance(divisor_override, (int, np.integer)) or divisor_override < 1):
+        raise ValueError(f"avg_pool2d: divisor_override must be a positive int or None, got {divisor_override!r}")
+    extra_h, extra_w = _ceil_extra(x, kernel, stride, padding, out)
+    if not (extra_h or extra_w) and divisor_override is None:
+        return ops.AvgPool2d.apply(x, kernel=kernel, stride=stride, padding=padding,
+                                   count_include_pad=count_include_pad)
+    # the kernel's window sums (zeros after the input add nothing), divided by PyTorch's divisor
+    sums = ops.AvgPool2d.apply(x.pad((0, extra_w, 0, extra_h)), kernel=kernel, stride=stride, padding=padding,
+                               count_include_pad=True) * (kernel[0] * kernel[1])
+    if divisor_override is not None:
+        return sums * (1 / divisor_override)
+    return sums / _avg_divisor(x, kernel, stride, padding, out, count_include_pad)
+
+
+def max_pool1d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False):
+    """max_pool2d along the last axis of (N, C, L) input (indices into L)."""
+    if x.ndim == 2:
+        return _unbatched(max_pool1d, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+    stride = None if stride is None else (1, _single(stride, "stride"))
+    return _from_2d(max_pool2d(_as_2d(x, "max_pool1d"), (1, _single(kernel_size, "kernel_size")), stride,
+                               (0, _single(padding, "padding")), (1, _single(dilation, "dilation")), ceil_mode,
+                               return_indices))
+
+
+def avg_pool1d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """avg_pool2d along the last axis of (N, C, L) input."""
+    if x.ndim == 2:
+        return _unbatched(avg_pool1d, x, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    stride = None if stride is None else (1, _single(stride, "stride"))
+    return _from_2d(avg_pool2d(_as_2d(x, "avg_pool1d"), (1, _single(kernel_size, "kernel_size")), stride,
+                               (0, _single(padding, "padding")), ceil_mode, count_include_pad))
+
+
+def _adaptive_windows(size: int, out: int) -> list[tuple[int, int]]:
+    """PyTorch's windows for adaptive pooling: output i covers [floor(i*size/out), ceil((i+1)*size/out))."""
+    return [(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
+
+
+def _adaptive_output_size(name, output_size) -> tuple:
+    """output_size as a pair of positive ints, None meaning 'keep that input size' (checked as PyTorch)."""
+    sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
+    if len(sizes) != 2 or not all(s is None or (isinstance(s, (int, np.integer)) and not isinstance(s, bool)
+                                                and s > 0) for s in sizes):
+        raise ValueError(f"{name}: output_size must be a positive int or a pair of positive ints (None keeps "
+                         f"that input size), got {output_size!r}")
+    return tuple(sizes)
+
+
+def _adaptive_pool2d(name, pool, x: Tensor, output_size, return_indices=False):
+    """Pool (N, C, H, W) or (C, H, W) input to a fixed output size, whatever the input size. When the
+    output size divides the input size the windows are a plain pooling grid (one op); otherwise each
+    output cell pools its own window (windows may overlap or differ in size)."""
+    if x.ndim not in (3, 4):
+        raise ValueError(f"{name}: expected input (N, C, H, W) or (C, H, W), got shape {x.shape}")
+    sizes = _adaptive_output_size(name, output_size)
+    if x.ndim == 3:
+        return _unbatched(lambda x4: _adaptive_pool2d(name, pool, x4, sizes, return_indices), x)
+    (h, w), extra = x.shape[2:], dict(return_indices=True) if return_indices else {}
+    out_h, out_w = (s if s is not None else n for s, n in zip(sizes, (h, w)))
+    if h % out_h == 0 and w % out_w == 0:
+        return pool(x, (h // out_h, w // out_w), **extra)
+    rows, index_rows, xp, windows = [], [], xp_of(x._data), _adaptive_windows(w, out_w)
+    for h0, h1 in _adaptive_windows(h, out_h):
+        cells = [pool(x[:, :, h0:h1, w0:w1], (h1 - h0, w1 - w0), **extra) for w0, w1 in windows]
+        if return_indices:  # each cell's index into its window, made an index into the whole plane
+            index_rows.append(xp.concatenate([(i._data // (w1 - w0) + h0) * w + i._data % (w1 - w0) + w0
+                                              for (_, i), (w0, w1) in zip(cells, windows)], 3))
+            cells = [v for v, _ in cells]
+        rows.append(concat(cells, 3))
+    if return_indices:
+        return concat(rows, 2), Tensor._wrap(xp.concatenate(index_rows, 2), x.device)
+    return concat(rows, 2)
+
+
+def adaptive_avg_pool2d(x: Tensor, output_size) -> Tensor:
+    """Mean over PyTorch's adaptive windows to output_size (an int, a pair, None keeping that input
+    size); output_size 1 is global average pooling."""
+    return _adaptive_pool2d("adaptive_avg_pool2d", avg_pool2d, x, output_size)
+
+
+def adaptive_max_pool2d(x: Tensor, output_size, return_indices: bool = False):
+    """Max over PyTorch's adaptive windows; return_indices also returns the int64 h * W + w indices."""
+    return _adaptive_pool2d("adaptive_max_pool2d", max_pool2d, x, output_size, return_indices)
 
 
 # --- resampling ---------------------------------------------------------------------------------
@@ -439,22 +735,48 @@ def cross_entropy(logits: Tensor, target: Tensor, label_smoothing: float = 0.0, 
     return ops.CrossEntropy.apply(logits, target._data, label_smoothing=float(label_smoothing), reduction=reduction)
 
 
-def binary_cross_entropy_with_logits(logits: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    """-[y log s(x) + (1 - y) log(1 - s(x))] computed stably from logits x (finite for |x| = 100)."""
-    _tensors("binary_cross_entropy_with_logits", input=logits, target=target)
-    if logits.shape != target.shape:
-        raise ValueError(f"binary_cross_entropy_with_logits: input {logits.shape} and target {target.shape} differ")
-    _check_dtypes("binary_cross_entropy_with_logits", logits, target)
-    return _reduce(ops.BCEWithLogits.apply(logits, target), reduction)
+def _bce_args(name, x: Tensor, target: Tensor, **optional) -> None:
+    """Input and target Tensors of one shape and dtype; weight / pos_weight Tensors that broadcast to it."""
+    _tensors(name, input=x, target=target)
+    if x.shape != target.shape:
+        raise ValueError(f"{name}: input {x.shape} and target {target.shape} differ")
+    _check_dtypes(name, x, target)
+    for arg, t in optional.items():
+        if t is None:
+            continue
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name}: {arg} must be a Tensor or None, got {type(t).__name__}"
+                            + ("; pass reduction= by keyword (the third argument is weight, as in PyTorch)"
+                               if isinstance(t, str) else ""))
+        try:
+            fits = np.broadcast_shapes(t.shape, x.shape) == x.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"{name}: {arg} of shape {t.shape} must broadcast to the input shape {x.shape}")
+        _check_dtypes(f"{name} {arg}", x, t)
 
 
-def binary_cross_entropy(probs: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    """-[y log p + (1 - y) log(1 - p)] with the logs clamped at -100, as PyTorch does."""
-    _tensors("binary_cross_entropy", input=probs, target=target)
-    if probs.shape != target.shape:
-        raise ValueError(f"binary_cross_entropy: input {probs.shape} and target {target.shape} differ")
-    _check_dtypes("binary_cross_entropy", probs, target)
-    return _reduce(ops.BinaryCrossEntropy.apply(probs, target), reduction)
+def binary_cross_entropy_with_logits(logits: Tensor, target: Tensor, weight: Tensor | None = None,
+                                     reduction: str = "mean", pos_weight: Tensor | None = None) -> Tensor:
+    """-w [p y log s(x) + (1 - y) log(1 - s(x))] computed stably from logits x (finite for |x| = 100), as
+    PyTorch: `weight` w rescales each element and `pos_weight` p (e.g. one per class, broadcast over the
+    last dim) weighs the positive term, p > 1 favouring recall."""
+    _bce_args("binary_cross_entropy_with_logits", logits, target, weight=weight, pos_weight=pos_weight)
+    if pos_weight is None:
+        loss = ops.BCEWithLogits.apply(logits, target)
+    else:  # (1 - y) x + (1 + (p - 1) y) softplus(-x), with softplus(-x) = -logsigmoid(x) finite in both tails
+        loss = (1 - target) * logits - (1 + (pos_weight - 1) * target) * logsigmoid(logits)
+    return _reduce(loss if weight is None else loss * weight, reduction)
+
+
+def binary_cross_entropy(probs: Tensor, target: Tensor, weight: Tensor | None = None,
+                         reduction: str = "mean") -> Tensor:
+    """-w [y log p + (1 - y) log(1 - p)] with the logs clamped at -100, as PyTorch does; `weight` w
+    rescales each element (it broadcasts to the input)."""
+    _bce_args("binary_cross_entropy", probs, target, weight=weight)
+    loss = ops.BinaryCrossEntropy.apply(probs, target)
+    return _reduce(loss if weight is None else loss * weight, reduction)
 
 
 def _pointwise_loss(name, pred: Tensor, target: Tensor) -> Tensor:

@@ -14,6 +14,7 @@ import numpy as np
 from ..tensor import Tensor, concat, get_default_dtype, get_rng, no_grad, stack, where
 from . import functional as F
 from . import init
+from .functional import _single
 from .module import Module, ModuleList, Parameter
 
 __all__ = [
@@ -23,6 +24,8 @@ __all__ = [
     "Dropout2d", "Embedding", "RNN", "LSTM", "GRU", "MultiheadAttention", "TransformerEncoderLayer",
     "TransformerEncoder",
     "ReLU", "LeakyReLU", "PReLU", "GELU", "SiLU", "ReLU6", "ELU", "Softplus", "Hardtanh", "LogSigmoid", "Tanh",
+    "Mish", "Hardswish", "Hardsigmoid", "SELU", "CELU", "Softsign", "Tanhshrink", "Threshold", "Hardshrink",
+    "Softshrink", "GLU",
     "Sigmoid", "Softmax", "LogSoftmax", "Softmin", "CosineSimilarity", "Flatten", "Unflatten", "Identity",
     "ConstantPad1d", "ConstantPad2d", "ZeroPad2d", "PixelShuffle", "PixelUnshuffle",
     "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
@@ -149,46 +152,11 @@ class Conv2d(Module):
         """Same rule as Linear, with fan_in = in_channels/groups * kh * kw."""
         _default_init(self.weight, self.bias)
 
-    def _same_padding(self):
-        """Total padding d*(k-1) per axis, split with the extra pixel after (as PyTorch does)."""
-        pads = []
-        for k, d in zip(self.kernel_size, self.dilation):
-            total = d * (k - 1)
-            pads.append((total // 2, total - total // 2))
-        return pads
-
     def forward(self, x: Tensor) -> Tensor:
-        padding = self.padding
-        if padding == "valid":
-            padding = (0, 0)
-        elif padding == "same":
-            (top, bottom), (left, right) = self._same_padding()
-            if top == bottom and left == right:
-                padding = (top, left)
-            else:  # an even kernel needs uneven padding, which conv2d's symmetric padding cannot express
-                if x.ndim != 4:
-                    raise ValueError(f"Conv2d: expected a 4-D input (N, C, H, W), got shape {x.shape}")
-                x = x.pad((left, right, top, bottom))
-                padding = (0, 0)
-        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
         return _conv_extra_repr(self, padding=(0, 0), dilation=(1, 1))
-
-
-def _single(v, name: str) -> int:
-    if isinstance(v, (tuple, list)):
-        if len(v) != 1:
-            raise ValueError(f"{name} must be an int or a 1-tuple, got {v}")
-        v = v[0]
-    return int(v)
-
-
-def _as_2d(x: Tensor, layer: str) -> Tensor:
-    """(N, C, L) -> (N, C, 1, L): the 1-d layers run the 2-d kernels on a height of one."""
-    if x.ndim != 3:
-        raise ValueError(f"{layer}: expected input (N, C, L), got shape {x.shape}")
-    return x.reshape(x.shape[0], x.shape[1], 1, x.shape[2])
 
 
 class Conv1d(Module):
@@ -225,53 +193,45 @@ class Conv1d(Module):
         _default_init(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = _as_2d(x, "Conv1d")
-        padding = 0 if self.padding == "valid" else self.padding[0] if self.padding != "same" else None
-        if padding is None:  # "same": total d*(k-1), the extra one after, as PyTorch
-            total = self.dilation[0] * (self.kernel_size[0] - 1)
-            x, padding = x.pad((total // 2, total - total // 2)), 0
-        weight = self.weight.reshape(self.out_channels, self.in_channels // self.groups, 1, self.kernel_size[0])
-        out = F.conv2d(x, weight, self.bias, (1, self.stride[0]), (0, padding), (1, self.dilation[0]), self.groups)
-        return out.reshape(out.shape[0], out.shape[1], out.shape[3])
+        if x.ndim not in (2, 3):
+            raise ValueError(f"Conv1d: expected input (N, C, L) or (C, L), got shape {x.shape}")
+        padding = self.padding if isinstance(self.padding, str) else self.padding[0]
+        return F.conv1d(x, self.weight, self.bias, self.stride[0], padding, self.dilation[0], self.groups)
 
     def extra_repr(self) -> str:
         return _conv_extra_repr(self, padding=(0,), dilation=(1,))
 
 
 class MaxPool1d(Module):
-    """Max over windows along the last axis of (N, C, L) input; the stride defaults to the kernel size."""
+    """Max over windows along the last axis of (N, C, L) input (see F.max_pool1d); arguments in PyTorch's order."""
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
                  ceil_mode: bool = False):
         super().__init__()
-        _unsupported("MaxPool1d", dilation=(_single(dilation, "dilation"), 1),
-                     return_indices=(return_indices, False), ceil_mode=(ceil_mode, False))
         self.kernel_size, self.padding = _single(kernel_size, "kernel_size"), _single(padding, "padding")
         self.stride = _single(stride, "stride") if stride is not None else self.kernel_size
+        self.dilation, self.return_indices, self.ceil_mode = _single(dilation, "dilation"), return_indices, ceil_mode
 
-    def forward(self, x: Tensor) -> Tensor:
-        out = F.max_pool2d(_as_2d(x, "MaxPool1d"), (1, self.kernel_size), (1, self.stride), (0, self.padding))
-        return out.reshape(out.shape[0], out.shape[1], out.shape[3])
+    def forward(self, x: Tensor):
+        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
 
     def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, dilation=1, "
-                "ceil_mode=False")
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
 
 class AvgPool1d(Module):
-    """Mean over windows along the last axis of (N, C, L) input; arguments in PyTorch's order."""
+    """Mean over windows along the last axis of (N, C, L) input (see F.avg_pool1d); arguments in PyTorch's order."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True):
         super().__init__()
-        _unsupported("AvgPool1d", ceil_mode=(ceil_mode, False))
         self.kernel_size, self.padding = _single(kernel_size, "kernel_size"), _single(padding, "padding")
         self.stride = _single(stride, "stride") if stride is not None else self.kernel_size
-        self.count_include_pad = count_include_pad
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
     def forward(self, x: Tensor) -> Tensor:
-        out = F.avg_pool2d(_as_2d(x, "AvgPool1d"), (1, self.kernel_size), (1, self.stride), (0, self.padding),
-                           self.count_include_pad)
-        return out.reshape(out.shape[0], out.shape[1], out.shape[3])
+        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
     def extra_repr(self) -> str:
         return f"kernel_size=({self.kernel_size},), stride=({self.stride},), padding=({self.padding},)"
@@ -685,15 +645,6 @@ class Upsample(Module):
 
 
 # --- pooling --------------------------------------------------------------------------------
-def _ceil_mode_extra(size: int, kernel: int, stride: int, padding: int) -> int:
-    """Rows (or columns) ceil_mode adds after the input: enough for one more window, as long as that
-    window starts inside the input or its left padding (PyTorch's rule)."""
-    out = -(-(size + 2 * padding - kernel) // stride) + 1
-    if (out - 1) * stride >= size + padding:
-        out -= 1
-    return max(0, (out - 1) * stride + kernel - (size + 2 * padding))
-
-
 def _unsupported(layer: str, **options) -> None:
     """Refuse PyTorch options this layer does not implement, rather than ignore them."""
     for name, (value, default) in options.items():
@@ -703,112 +654,72 @@ def _unsupported(layer: str, **options) -> None:
 
 
 class MaxPool2d(Module):
-    """Max over kernel windows; the stride defaults to the kernel size (non-overlapping windows).
-    ceil_mode=True keeps a last, partial window (its missing part counts as -inf)."""
+    """Max over kernel windows (see F.max_pool2d); the stride defaults to the kernel size (non-overlapping
+    windows). ceil_mode=True keeps a last, partial window; return_indices=True also returns the indices."""
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
                  ceil_mode: bool = False):
         super().__init__()
-        _unsupported("MaxPool2d", dilation=(_pair(dilation, "dilation"), (1, 1)),
-                     return_indices=(return_indices, False))
-        self.kernel_size, self.padding = kernel_size, padding
+        self.kernel_size, self.padding, self.dilation = kernel_size, padding, dilation
         self.stride = stride if stride is not None else kernel_size
-        self.ceil_mode = ceil_mode
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
-    def forward(self, x: Tensor) -> Tensor:
-        if self.ceil_mode and x.ndim == 4:
-            (kh, kw), (sh, sw), (ph, pw) = (_pair(v, n) for v, n in [(self.kernel_size, "kernel_size"),
-                                                                      (self.stride, "stride"),
-                                                                      (self.padding, "padding")])
-            extra_h = _ceil_mode_extra(x.shape[2], kh, sh, ph)
-            extra_w = _ceil_mode_extra(x.shape[3], kw, sw, pw)
-            if extra_h or extra_w:
-                x = x.pad((0, extra_w, 0, extra_h), value=-math.inf)
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+    def forward(self, x: Tensor):
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
 
     def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
-                + (", ceil_mode=True" if self.ceil_mode else ""))
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")  # torch's repr
 
 
 class AvgPool2d(Module):
-    """Mean over kernel windows; count_include_pad=False leaves zero padding out of the divisor, and
-    divisor_override divides every window's sum by that number instead. Arguments in PyTorch's order."""
+    """Mean over kernel windows (see F.avg_pool2d); count_include_pad=False leaves zero padding out of the
+    divisor, and divisor_override divides every window's sum by that number instead. Arguments in
+    PyTorch's order."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True,
                  divisor_override: int | None = None):
         super().__init__()
-        _unsupported("AvgPool2d", ceil_mode=(ceil_mode, False))
         if divisor_override is not None:
             _positive_int(divisor_override, "divisor_override")
         self.kernel_size, self.padding = kernel_size, padding
         self.stride = stride if stride is not None else kernel_size
-        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
+        self.ceil_mode, self.count_include_pad, self.divisor_override = ceil_mode, count_include_pad, divisor_override
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.divisor_override is None:
-            return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.count_include_pad)
-        kh, kw = _pair(self.kernel_size, "kernel_size")
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, True) * (kh * kw / self.divisor_override)
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                            self.divisor_override)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-def _adaptive_windows(size: int, out: int) -> list[tuple[int, int]]:
-    """PyTorch's windows for adaptive pooling: output i covers [floor(i*size/out), ceil((i+1)*size/out))."""
-    return [(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
-
-
-class _AdaptivePool2d(Module):
-    """Pool (N, C, H, W) or (C, H, W) input to a fixed output size, whatever the input size.
-
-    When the output size divides the input size the windows are a plain pooling grid (one op);
-    otherwise each output cell pools its own window (windows may overlap or differ in size).
-    """
-
-    _pool = None  # F.avg_pool2d or F.max_pool2d
+class AdaptiveAvgPool2d(Module):
+    """Mean over PyTorch's adaptive windows to a fixed output size (see F.adaptive_avg_pool2d);
+    AdaptiveAvgPool2d(1) is global average pooling."""
 
     def __init__(self, output_size):
         super().__init__()
-        sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
-        if len(sizes) != 2 or not all(s is None or (isinstance(s, (int, np.integer)) and not isinstance(s, bool)
-                                                    and s > 0) for s in sizes):
-            raise ValueError(f"{type(self).__name__}: output_size must be a positive int or a pair of positive "
-                             f"ints (None keeps that input size), got {output_size!r}")
+        F._adaptive_output_size(type(self).__name__, output_size)
         self.output_size = output_size
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim not in (3, 4):
-            raise ValueError(f"{type(self).__name__}: expected input (N, C, H, W) or (C, H, W), got shape {x.shape}")
-        if x.ndim == 3:
-            return self.forward(x.reshape((1,) + x.shape)).reshape(x.shape[:1] + self._out_size(x.shape))
-        out_h, out_w = self._out_size(x.shape)
-        (h, w), pool = x.shape[2:], type(self)._pool
-        if h % out_h == 0 and w % out_w == 0:
-            return pool(x, (h // out_h, w // out_w))
-        rows = []
-        for h0, h1 in _adaptive_windows(h, out_h):
-            cells = [pool(x[:, :, h0:h1, w0:w1], (h1 - h0, w1 - w0)) for w0, w1 in _adaptive_windows(w, out_w)]
-            rows.append(concat(cells, 3))
-        return concat(rows, 2)
-
-    def _out_size(self, shape) -> tuple[int, int]:
-        sizes = self.output_size if isinstance(self.output_size, (tuple, list)) else (self.output_size,) * 2
-        return tuple(int(s) if s is not None else shape[-2 + i] for i, s in enumerate(sizes))
+        return F.adaptive_avg_pool2d(x, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
 
 
-class AdaptiveAvgPool2d(_AdaptivePool2d):
-    """Mean over PyTorch's adaptive windows; AdaptiveAvgPool2d(1) is global average pooling."""
-    _pool = staticmethod(F.avg_pool2d)
+class AdaptiveMaxPool2d(AdaptiveAvgPool2d):
+    """Max over PyTorch's adaptive windows (see F.adaptive_max_pool2d)."""
 
+    def __init__(self, output_size, return_indices: bool = False):
+        super().__init__(output_size)
+        self.return_indices = return_indices
 
-class AdaptiveMaxPool2d(_AdaptivePool2d):
-    """Max over PyTorch's adaptive windows (return_indices is not supported)."""
-    _pool = staticmethod(F.max_pool2d)
+    def forward(self, x: Tensor):
+        return F.adaptive_max_pool2d(x, self.output_size, self.return_indices)
 
 
 # --- normalisation and dropout ------------------------------------------------------------------
@@ -1092,6 +1003,81 @@ class ReLU6(ReLU):
         return F.relu6(x)
 
 
+class Mish(ReLU):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.mish(x)
+
+
+class Hardswish(ReLU):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardswish(x)
+
+
+class Hardsigmoid(ReLU):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardsigmoid(x)
+
+
+class SELU(ReLU):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.selu(x)
+
+
+class Softsign(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softsign(x)
+
+
+class Tanhshrink(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.tanhshrink(x)
+
+
+class Threshold(Module):
+    """x where x > threshold, else value."""
+
+    def __init__(self, threshold: float, value: float, inplace: bool = False):
+        super().__init__()
+        self.threshold, self.value, self.inplace = threshold, value, inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.threshold(x, self.threshold, self.value)
+
+    def extra_repr(self) -> str:
+        return f"threshold={self.threshold}, value={self.value}" + (", inplace=True" if self.inplace else "")
+
+
+class Hardshrink(Module):
+    def __init__(self, lambd: float = 0.5):
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardshrink(x, self.lambd)
+
+    def extra_repr(self) -> str:
+        return f"{self.lambd}"
+
+
+class Softshrink(Hardshrink):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softshrink(x, self.lambd)
+
+
+class GLU(Module):
+    """Gated linear unit: the first half of `dim` times the sigmoid of the second."""
+
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.glu(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
 class ELU(Module):
     def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
@@ -1102,6 +1088,11 @@ class ELU(Module):
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+class CELU(ELU):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.celu(x, self.alpha)
 
 
 class Softplus(Module):
@@ -1312,8 +1303,7 @@ def _legacy_reduction(size_average, reduce, reduction: str) -> str:
 
 
 class _Loss(Module):
-    """Losses take PyTorch's arguments in PyTorch's order; options the functional losses do not
-    implement yet (BCE's weight and pos_weight) are refused rather than ignored."""
+    """Losses take PyTorch's arguments in PyTorch's order (and its deprecated size_average/reduce)."""
 
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__()
@@ -1327,13 +1317,14 @@ class _Loss(Module):
 
 
 class _WeightedLoss(_Loss):
-    """A loss with per-class weights, kept as a buffer (it follows .to() and is saved, as in PyTorch)."""
+    """A loss with weights (per class, or per element for BCE), kept as a buffer (it follows .to() and is
+    saved, as in PyTorch)."""
 
     def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__(size_average, reduce, reduction)
         if weight is not None and not isinstance(weight, Tensor):
-            raise TypeError(f"{type(self).__name__}: weight must be a Tensor of one weight per class, "
-                            f"got a {type(weight).__name__}")
+            raise TypeError(f"{type(self).__name__}: weight must be a Tensor (of one weight per class, or "
+                            f"broadcasting to the input for BCE), got a {type(weight).__name__}")
         self.register_buffer("weight", weight)
 
 
@@ -1364,26 +1355,27 @@ class NLLLoss(_WeightedLoss):
         return F.nll_loss(log_probs, target, self.reduction, weight=self.weight, ignore_index=self.ignore_index)
 
 
-class BCEWithLogitsLoss(_Loss):
-    """Binary cross-entropy with the sigmoid fused in: finite even for logits of +-100."""
+class BCEWithLogitsLoss(_WeightedLoss):
+    """Binary cross-entropy with the sigmoid fused in: finite even for logits of +-100. weight rescales
+    each element, pos_weight the positive term (one per class: broadcast over the last dim); both are
+    buffers, as in PyTorch."""
 
     def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean", pos_weight=None):
-        super().__init__(size_average, reduce, reduction)
-        _unsupported("BCEWithLogitsLoss", weight=(weight, None), pos_weight=(pos_weight, None))
+        super().__init__(weight, size_average, reduce, reduction)
+        if pos_weight is not None and not isinstance(pos_weight, Tensor):
+            raise TypeError(f"BCEWithLogitsLoss: pos_weight must be a Tensor (one weight per class), "
+                            f"got a {type(pos_weight).__name__}")
+        self.register_buffer("pos_weight", pos_weight)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return F.binary_cross_entropy_with_logits(logits, target, self.reduction)
+        return F.binary_cross_entropy_with_logits(logits, target, self.weight, self.reduction, self.pos_weight)
 
 
-class BCELoss(_Loss):
-    """Binary cross-entropy on probabilities (logs clamped at -100 as in PyTorch)."""
-
-    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
-        super().__init__(size_average, reduce, reduction)
-        _unsupported("BCELoss", weight=(weight, None))
+class BCELoss(_WeightedLoss):
+    """Binary cross-entropy on probabilities (logs clamped at -100 as in PyTorch); weight rescales each element."""
 
     def forward(self, probs: Tensor, target: Tensor) -> Tensor:
-        return F.binary_cross_entropy(probs, target, self.reduction)
+        return F.binary_cross_entropy(probs, target, self.weight, self.reduction)
 
 
 class MSELoss(_Loss):

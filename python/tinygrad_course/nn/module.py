@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..device import canonical_device, is_device_array, is_host_array, to_device, to_numpy
+from ..device import canonical_device, is_device_array, is_host_array, to_device
 from ..tensor import Tensor, no_grad
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
@@ -51,10 +51,10 @@ def _retype_in_place(t: Tensor, dtype: np.dtype) -> None:
     """
     if t.dtype == dtype:
         return
-    t._data = t.data.astype(dtype)
+    t._data = t._data.astype(dtype)
     t._vc[0] += 1
     if t.grad is not None:
-        t.grad = Tensor(t.grad.data.astype(dtype), device=t.device)
+        t.grad = Tensor(t.grad._data.astype(dtype), device=t.device)
 
 
 def _move_in_place(t: Tensor, device: str) -> None:
@@ -307,9 +307,11 @@ class Module:
                 out.update(child._state_tensors(prefix + name + "."))
         return out
 
-    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """Dotted name -> a NumPy copy of every parameter and persistent buffer."""
-        return OrderedDict((name, np.array(to_numpy(t.data), copy=True)) for name, t in self._state_tensors().items())
+    def state_dict(self) -> "OrderedDict[str, Tensor]":
+        """Dotted name -> every parameter and persistent buffer, as a Tensor without grad, in PyTorch's
+        order. Unlike PyTorch's (which share the module's storage) they are copies: a state dict kept as
+        "the best weights so far" stays so while training goes on (torch needs copy.deepcopy for that)."""
+        return OrderedDict((name, Tensor._wrap(t._data.copy(), t.device)) for name, t in self._state_tensors().items())
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
         """Copy values into the existing tensors (in place, so optimisers keep working).
@@ -331,7 +333,7 @@ class Module:
             if name not in state_dict:
                 continue
             value = state_dict[name]
-            arr = value.data if isinstance(value, Tensor) else value if is_device_array(value) else np.asarray(value)
+            arr = value._data if isinstance(value, Tensor) else value if is_device_array(value) else np.asarray(value)
             if arr.shape != t.shape:
                 problems.append(f"{name!r}: shape {arr.shape} in the state dict, {t.shape} in the model")
             elif arr.dtype != t.dtype:

@@ -49,7 +49,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     if not grads:
         return Tensor(np.array(0.0, dtype=get_default_dtype()))
     xp, dtype = grads[0]._xp, grads[0].dtype
-    norms = xp.stack([xp.asarray(_norm(g.data, g._xp, norm_type)) for g in grads])
+    norms = xp.stack([xp.asarray(_norm(g._data, g._xp, norm_type)) for g in grads])
     total = _norm(norms, xp, norm_type)
     if error_if_nonfinite and not math.isfinite(float(total)):
         raise RuntimeError(f"the total norm of order {norm_type} of the gradients is {float(total)}, so they "
@@ -94,5 +94,5 @@ def vector_to_parameters(vec: Tensor, parameters) -> None:
     start = 0
     with no_grad():
         for p in parameters:
-            p.copy_(vec.data[start:start + p.numel()].reshape(p.shape))
+            p.copy_(vec._data[start:start + p.numel()].reshape(p.shape))
             start += p.numel()

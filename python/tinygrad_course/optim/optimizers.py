@@ -1,6 +1,6 @@
 """Optimisers with PyTorch's update rules (see the pseudo-code in the torch.optim docs).
 
-Every update is computed on the NumPy arrays (`p.data`, `p.grad.data`) and
+Every update is computed on the NumPy arrays (`p._data`, `p.grad._data`) and
 written back with one in-place Tensor operation per parameter (`p.add_`,
 `p.sub_` or `p.copy_`, under no_grad). That bumps the parameter's version
 counter once, so a graph that saved the old weights refuses to backward
@@ -120,7 +120,7 @@ class Optimizer:
             for group in self.param_groups:
                 for p in group["params"]:
                     if p.grad is not None:
-                        self._update(p, p.grad.data, group, self.state.setdefault(p, {}))
+                        self._update(p, p.grad._data, group, self.state.setdefault(p, {}))
         return loss
 
     def _update(self, p: Tensor, grad: np.ndarray, group: dict, state: dict) -> None:  # pragma: no cover
@@ -133,7 +133,7 @@ class Optimizer:
             grad = -grad
         weight_decay = group.get("weight_decay", 0)
         if weight_decay:
-            grad = grad + weight_decay * p.data
+            grad = grad + weight_decay * p._data
         return grad
 
     # --- (de)serialisation -------------------------------------------------------------------
@@ -249,8 +249,8 @@ def _first_moment(p: Tensor, g, state: dict, beta1: float, second: str):
     the second statistic under the name `second` (zeros at the first step). Returns m and that statistic."""
     if not state:
         state["step"] = 0
-        state["exp_avg"] = p._xp.zeros_like(p.data)
-        state[second] = p._xp.zeros_like(p.data)
+        state["exp_avg"] = p._xp.zeros_like(p._data)
+        state[second] = p._xp.zeros_like(p._data)
     state["step"] += 1
     m = state["exp_avg"]
     m += (1 - beta1) * (g - m)
@@ -321,12 +321,12 @@ class Adam(Optimizer):
         lr, weight_decay = group["lr"], group["weight_decay"]
         g = -grad if group["maximize"] else grad
         if weight_decay and not self.decoupled_weight_decay:
-            g = g + weight_decay * p.data
+            g = g + weight_decay * p._data
         beta1, beta2 = group["betas"]
         m, v = _moments(p, g, state, beta1, beta2)
         t = state["step"]
         if group["amsgrad"]:
-            v_max = state.setdefault("max_exp_avg_sq", p._xp.zeros_like(p.data))
+            v_max = state.setdefault("max_exp_avg_sq", p._xp.zeros_like(p._data))
             p._xp.maximum(v_max, v, out=v_max)
             v = v_max
         step_size = lr / (1 - beta1 ** t)
@@ -384,7 +384,7 @@ class NAdam(Adam):
         lr, weight_decay, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]
         g = -grad if group["maximize"] else grad
         if weight_decay and not group["decoupled_weight_decay"]:
-            g = g + weight_decay * p.data
+            g = g + weight_decay * p._data
         m, v = _moments(p, g, state, beta1, beta2)
         state.setdefault("mu_product", 1.0)
         t, decay = state["step"], group["momentum_decay"]
@@ -412,7 +412,7 @@ class RAdam(Adam):
         lr, weight_decay, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]
         g = -grad if group["maximize"] else grad
         if weight_decay and not group["decoupled_weight_decay"]:
-            g = g + weight_decay * p.data
+            g = g + weight_decay * p._data
         m, v = _moments(p, g, state, beta1, beta2)
         t = state["step"]
         bias_correction2 = 1 - beta2 ** t
@@ -432,7 +432,7 @@ class RAdam(Adam):
 def _apply(p: Tensor, update, shrink: float) -> None:
     """p = p * (1 - shrink) + update in one in-place write (one version bump)."""
     if shrink:
-        p.copy_(p.data * (1 - shrink) + update)
+        p.copy_(p._data * (1 - shrink) + update)
     else:
         p.add_(update)
 
@@ -458,7 +458,7 @@ class Adagrad(Optimizer):
         g = self._prepare_grad(p, grad, group)
         if not state:
             state["step"] = 0
-            state["sum"] = p._xp.full_like(p.data, group["initial_accumulator_value"])
+            state["sum"] = p._xp.full_like(p._data, group["initial_accumulator_value"])
         state["step"] += 1
         clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
         state["sum"] += g * g
@@ -492,8 +492,8 @@ class Adadelta(Optimizer):
         rho, eps, xp = group["rho"], group["eps"], p._xp
         if not state:
             state["step"] = 0
-            state["square_avg"] = xp.zeros_like(p.data)
-            state["acc_delta"] = xp.zeros_like(p.data)
+            state["square_avg"] = xp.zeros_like(p._data)
+            state["acc_delta"] = xp.zeros_like(p._data)
         state["step"] += 1
         square_avg, acc_delta = state["square_avg"], state["acc_delta"]
         square_avg *= rho
@@ -527,11 +527,11 @@ class RMSprop(Optimizer):
         alpha = group["alpha"]
         if not state:
             state["step"] = 0
-            state["square_avg"] = p._xp.zeros_like(p.data)
+            state["square_avg"] = p._xp.zeros_like(p._data)
             if group["momentum"] > 0:
-                state["momentum_buffer"] = p._xp.zeros_like(p.data)
+                state["momentum_buffer"] = p._xp.zeros_like(p._data)
             if group["centered"]:
-                state["grad_avg"] = p._xp.zeros_like(p.data)
+                state["grad_avg"] = p._xp.zeros_like(p._data)
         state["step"] += 1
         square_avg = state["square_avg"]
         square_avg *= alpha
@@ -668,7 +668,7 @@ class LBFGS(Optimizer):
 
     def _flat_grad(self):
         xp = self._params[0]._xp
-        return xp.concatenate([(p.grad.data if p.grad is not None else xp.zeros_like(p.data)).reshape(-1)
+        return xp.concatenate([(p.grad._data if p.grad is not None else xp.zeros_like(p._data)).reshape(-1)
                                for p in self._params])
 
     def _add_to_params(self, t: float, d) -> None:
@@ -732,7 +732,7 @@ class LBFGS(Optimizer):
                     break
                 evals = 0
                 if group["line_search_fn"] == "strong_wolfe":
-                    start = [p.data.copy() for p in self._params]
+                    start = [p._data.copy() for p in self._params]
 
                     def directional(step, direction):  # the loss and gradient at start + step * direction
                         self._add_to_params(step, direction)

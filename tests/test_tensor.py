@@ -286,7 +286,8 @@ def test_in_place_on_a_leaf_requiring_grad_raises_under_grad_mode():
 @pytest.mark.parametrize("data,dtype", [
     ([1.0, 2.0], np.float32), (2.5, np.float32), ([[1, 2]], np.int64), (3, np.int64),
     (np.array([1.0]), np.float64), (np.array([1.0], dtype=np.float32), np.float32),
-    (np.array([1], dtype=np.int32), np.int64), (np.array([1], dtype=np.uint8), np.int64),
+    (np.array([1], dtype=np.int32), np.int32), (np.array([1], dtype=np.uint8), np.uint8),  # kept, as torch
+    (np.array([1], dtype=np.uint16), np.int64), (np.array([1], dtype=np.float16), np.float32),
     ([True, False], np.bool_),
 ])
 def test_tensor_dtype_inference(data, dtype):

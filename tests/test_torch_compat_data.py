@@ -647,3 +647,64 @@ def test_our_generator_as_torch_scripts_pass_it():
     assert all(np.array_equal(p.indices, q.indices) for p, q in zip(a, b))
     order = list(D.RandomSampler(range(8), generator=tg.Generator().manual_seed(2)))
     assert order == list(D.RandomSampler(range(8), generator=tg.Generator().manual_seed(2)))
+
+
+# --- torchvision.utils.make_grid ------------------------------------------------------------------
+def _make_grid_reference(batch, nrow, padding, pad_value):
+    """torchvision's algorithm, written out: rows of nrow images, padding before each and at the end."""
+    b, c, h, w = batch.shape
+    cols, rows = min(nrow, b), -(-b // min(nrow, b))
+    grid = np.full((c, rows * (h + padding) + padding, cols * (w + padding) + padding), pad_value, batch.dtype)
+    for k in range(b):
+        y, x = divmod(k, cols)
+        grid[:, y * (h + padding) + padding:(y + 1) * (h + padding), x * (w + padding) + padding:(x + 1) * (w + padding)] \
+            = batch[k]
+    return grid
+
+
+@pytest.mark.parametrize("b, nrow, padding", [(5, 2, 2), (8, 8, 0), (3, 8, 1), (7, 3, 4)])
+def test_make_grid_lays_out_images_as_torchvision(b, nrow, padding):
+    import tinygrad_course.data as torchvision  # the documented stand-in
+    batch = np.random.default_rng(b).random((b, 3, 4, 5)).astype(np.float32)
+    grid = torchvision.utils.make_grid(tg.tensor(batch), nrow=nrow, padding=padding, pad_value=0.5)
+    assert isinstance(grid, tg.Tensor)
+    np.testing.assert_array_equal(grid.numpy(), _make_grid_reference(batch, nrow, padding, 0.5))
+    assert torchvision.datasets.MNIST is D.MNIST and torchvision.transforms.ToTensor is D.ToTensor
+
+
+def test_make_grid_grey_single_lists_and_normalize():
+    grey = np.arange(2 * 1 * 2 * 2, dtype=np.float32).reshape(2, 1, 2, 2)
+    grid = D.make_grid(list(tg.tensor(grey)), padding=1).numpy()
+    assert grid.shape == (3, 4, 7) and (grid[0] == grid[2]).all()  # one channel repeated to three
+    assert D.make_grid(tg.tensor(grey[:1])).shape == (3, 2, 2)        # a batch of one: the image, unpadded
+    norm = D.make_grid(tg.tensor(grey), normalize=True, padding=0).numpy()
+    assert norm.min() == 0.0 and norm.max() == 1.0 and grey.max() == 7  # the caller's batch is unchanged
+    each = D.make_grid(tg.tensor(grey), normalize=True, scale_each=True, padding=0).numpy()
+    assert each[0, :, 2:].min() == 0.0 and each[0, :, 2:].max() == 1.0
+    with pytest.raises(ValueError, match="one shape"):
+        D.make_grid([tg.zeros(3, 2, 2), tg.zeros(3, 3, 3)])
+    with pytest.raises(ValueError, match="nrow"):
+        D.make_grid(tg.zeros(2, 3, 2, 2), nrow=0)
+
+
+def test_random_sampler_draws_lazily_and_reproducibly():
+    huge = tg.utils.data.RandomSampler(range(10), replacement=True, num_samples=10**10)  # makemore's InfiniteSampler
+    first = [i for _, i in zip(range(5000), iter(huge))]
+    assert len(huge) == 10**10 and len(first) == 5000 and set(first) <= set(range(10))
+    g = tg.Generator().manual_seed(3)
+    sampler = tg.utils.data.RandomSampler(range(6), num_samples=14, generator=g)
+    epoch = list(sampler)
+    assert len(epoch) == 14 and sorted(epoch[:6]) == list(range(6)) and sorted(epoch[6:12]) == list(range(6))
+    g.manual_seed(3)
+    assert list(sampler) == epoch  # the epoch's draws follow the generator, as torch's
+    it = iter(sampler)
+    tg.randn(100)  # other draws from the global generator between batches change nothing
+    assert list(it) != [] and list(tg.utils.data.RandomSampler(range(6), generator=g.manual_seed(3))) == epoch[:6]
+
+
+def test_torch_utils_data_submodules_import_as_torchs():
+    from tinygrad_course.utils.data.dataloader import DataLoader
+    from tinygrad_course.utils.data.dataset import Dataset, TensorDataset
+    from tinygrad_course.utils.data.sampler import RandomSampler, WeightedRandomSampler
+    assert DataLoader is D.DataLoader and Dataset is D.Dataset and TensorDataset is D.TensorDataset
+    assert RandomSampler is D.RandomSampler and WeightedRandomSampler is D.WeightedRandomSampler

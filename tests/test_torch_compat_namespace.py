@@ -195,14 +195,10 @@ def test_everything_in_all_exists():
 
 
 def test_names_we_lack_say_what_to_use():
-    with pytest.raises(AttributeError, match="use int64"):
-        tg.int32  # noqa: B018
     with pytest.raises(AttributeError, match="use float32"):
         tg.half  # noqa: B018
     with pytest.raises(AttributeError, match="no mixed precision"):
         tg.autocast  # noqa: B018
-    with pytest.raises(AttributeError, match="matmul, permute"):
-        tg.einsum  # noqa: B018
     with pytest.raises(AttributeError) as e:
         tg.randint_with_a_typo  # noqa: B018
     assert "randn" not in str(e.value) and "not supported" in str(e.value)  # no guess at a similar name
@@ -617,3 +613,22 @@ def test_rand_and_randn_take_a_generator():
     np.testing.assert_array_equal(b, tg.randn(4, generator=g).numpy())
     with pytest.raises(TypeError, match="generator must be a tinygrad_course.Generator, got int"):
         tg.rand(2, generator=0)
+
+
+@pytest.mark.parametrize("name, args", [
+    ("conv2d", lambda lib, r: (r(1, 2, 5, 5), r(3, 2, 3, 3), r(3), 1, 1)),
+    ("conv1d", lambda lib, r: (r(2, 2, 7), r(3, 2, 3), None, 2)),
+    ("max_pool2d", lambda lib, r: (r(1, 2, 5, 5), 2, 2, 0, 1, True)),
+    ("avg_pool1d", lambda lib, r: (r(1, 2, 7), 3, 2, 1)),
+    ("selu", lambda lib, r: (r(4),)), ("celu", lambda lib, r: (r(4), 0.5)),
+    ("threshold", lambda lib, r: (r(4), 0.1, 20.0)), ("hardshrink", lambda lib, r: (r(4), 0.3)),
+    ("cosine_similarity", lambda lib, r: (r(3, 4), r(3, 4), 1)), ("prelu", lambda lib, r: (r(2, 3), r(3))),
+])
+def test_functional_ops_under_torchs_top_level_names(name, args):
+    import torch
+
+    def arrays(lib):
+        rng = np.random.default_rng(0)
+        return args(lib, lambda *s: lib.tensor(rng.standard_normal(s)))
+    ours, theirs = getattr(tg, name)(*arrays(tg)), getattr(torch, name)(*arrays(torch))
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-10, atol=1e-12)

@@ -810,7 +810,7 @@ def test_bool_and_int_conversions_as_torch():
     a = np.array([-1.5, 0.0, 2.7])
     np.testing.assert_array_equal(tg.tensor(a).bool().numpy(), torch.tensor(a).bool().numpy())
     np.testing.assert_array_equal(tg.tensor(a).int().numpy(), torch.tensor(a).int().numpy())
-    assert tg.tensor(a).int().dtype == np.int64 and tg.tensor(a).bool().dtype == np.bool_
+    assert tg.tensor(a).int().dtype == np.int32 and tg.tensor(a).bool().dtype == np.bool_  # int(): int32, as torch
 
 
 @pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy",
@@ -864,3 +864,129 @@ def test_arange_takes_torchs_forms(args, kwargs):
     got, want = tg.arange(*args, **kwargs), torch.arange(*args, **kwargs)
     np.testing.assert_array_equal(got.numpy(), want.numpy())
     assert str(got.dtype) == str(want.dtype).replace("torch.", "")
+
+
+# --- .data, __array__, numpy(force=) ----------------------------------------------------------
+def test_data_is_a_tensor_sharing_storage_without_grad_as_torch():
+    w = tg.nn.Parameter(tg.tensor(np.array([1.0, 2.0, 3.0])))
+    d = w.data
+    assert isinstance(d, tg.Tensor) and not d.requires_grad and d.is_leaf
+    assert np.shares_memory(d.numpy(), w.detach().numpy())
+    np.testing.assert_array_equal(w.data.numpy(), [1.0, 2.0, 3.0])   # x.data.numpy()
+    values, indices = tg.max(tg.tensor(np.array([[1.0, 5.0], [7.0, 2.0]])).data, 1)  # torch.max(out.data, 1)
+    np.testing.assert_array_equal(indices.numpy(), [1, 0])
+
+
+@pytest.mark.parametrize("lib", ["tg", "torch"])
+def test_the_manual_sgd_step_through_data_matches_torch(lib):
+    mod = tg if lib == "tg" else torch
+    w = mod.tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
+    for _ in range(3):
+        loss = (w * w * w).sum()
+        loss.backward()
+        w.data -= 0.1 * w.grad.data   # the classic update, in place through .data
+        w.grad = None
+    np.testing.assert_allclose(w.detach().numpy(), _manual_sgd_reference(), rtol=1e-12)
+
+
+def _manual_sgd_reference():
+    w = np.array([0.5, -1.0, 2.0])
+    for _ in range(3):
+        w = w - 0.1 * 3 * w ** 2
+    return w
+
+
+def test_assigning_data_shares_the_given_tensor_and_may_change_the_shape_as_torch():
+    w = tg.nn.Parameter(tg.zeros(3))
+    new = tg.ones(2, 2)
+    version = w._version
+    w.data = new
+    assert w.shape == (2, 2) and w.requires_grad and w._version > version
+    new.add_(1.0)  # shared, as after torch's w.data = new
+    np.testing.assert_array_equal(w.detach().numpy(), np.full((2, 2), 2.0))
+    with pytest.raises(ValueError, match="dtype float32.*to\\(float32\\)"):
+        w.data = tg.zeros(3, dtype=tg.float64)
+
+
+def test_a_write_through_data_of_a_saved_tensor_is_refused_until_backward():
+    w = tg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = (w * w).sum()  # Mul saved w
+    with pytest.raises(RuntimeError, match="read-only"):
+        w.data.mul_(2.0)
+    y.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [2.0, 4.0])  # the gradient of the unchanged w
+    w.data.mul_(2.0)  # the graph is freed: allowed again
+    np.testing.assert_array_equal(w.detach().numpy(), [2.0, 4.0])
+
+
+def test_numpy_protocol_follows_numpys_rules():
+    x = _t([1.0, 2.0])
+    assert isinstance(np.asarray(x), np.ndarray) and np.asarray(x, dtype=np.float64).dtype == np.float64
+    assert np.shares_memory(np.asarray(x), x.numpy()) and not np.shares_memory(np.array(x, copy=True), x.numpy())
+    np.testing.assert_array_equal(np.exp(x), np.exp([1.0, 2.0]))  # _t keeps the array's float64
+    assert isinstance(np.float64(2.0) * x, tg.Tensor) and isinstance(np.ones(2) + x, tg.Tensor)  # ours, not NumPy's
+    w = _t([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="requires grad"):
+        np.asarray(w)
+    assert w.numpy(force=True).tolist() == [1.0]  # torch's numpy(force=True)
+    assert abs(_t([-2.0, 3.0])).tolist() == [2.0, 3.0]
+
+
+def test_in_place_ops_on_a_zero_dim_result_work_as_torch():
+    correct = tg.tensor(0) + 0  # 0-d result of an op with a Python scalar
+    for pred, y in [([1, 2, 3], [1, 0, 3]), ([0, 0], [0, 0])]:
+        correct += (tg.tensor(pred) == tg.tensor(y)).sum()
+    assert correct.item() == 4 and correct.shape == ()
+
+
+# --- integer dtypes -------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["int32", "int16", "int8", "uint8", "int64"])
+def test_integer_dtypes_promote_as_torch(name):
+    ours_dtype, torch_dtype = getattr(tg, name), getattr(torch, name)
+    a, b = np.array([250, 3, 7]), np.array([9, 4, 2])
+    x, tx = tg.tensor(a, dtype=ours_dtype), torch.tensor(a, dtype=torch_dtype)
+    cases = [(lambda u, v: u + 10), (lambda u, v: u * 2), (lambda u, v: u + v), (lambda u, v: u / 2),
+             (lambda u, v: u // 3), (lambda u, v: u + 0.5), (lambda u, v: u.sum()), (lambda u, v: u.float() * 1.5)]
+    for case in cases:
+        ours = case(x, tg.tensor(b))   # b: int64, as torch.tensor(b)
+        theirs = case(tx, torch.tensor(b))
+        assert ours.dtype.name == str(theirs.dtype).replace("torch.", ""), case
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_integer_dtype_names_methods_and_indexing_as_torch():
+    assert tg.int is tg.int32 and tg.short is tg.int16
+    x = tg.tensor([[1, 2], [3, 4]], dtype=tg.int32)   # makemore's index tensors
+    table = tg.randn(5, 3)
+    np.testing.assert_array_equal(table[x].numpy(), table.numpy()[x.numpy()])
+    assert tg.ones(2).int().dtype == tg.int32 and tg.ones(2).byte().dtype == tg.uint8
+    assert tg.ones(2).short().dtype == tg.int16 and tg.ones(2).char().dtype == tg.int8
+    assert tg.ones(1).int().type() == torch.ones(1).int().type() == "torch.IntTensor"
+    assert tg.from_numpy(np.arange(3, dtype=np.uint8)).dtype == tg.uint8  # kept, as torch.from_numpy
+    assert (tg.tensor([1], dtype=tg.uint8) + tg.tensor([1], dtype=tg.int8)).dtype == tg.int16  # as torch
+    with pytest.raises(TypeError, match="unsupported dtype float16"):
+        tg.ones(2).astype(np.float16)
+    with pytest.raises(TypeError, match="unsupported dtype"):
+        tg.tensor([1], dtype=np.uint32)
+
+
+# --- devices and seeds ----------------------------------------------------------------------------
+def test_a_tensors_device_is_a_device_object_as_torch():
+    x = tg.ones(2)
+    for t in (x, x + 1, x.sum(), tg.nn.Linear(2, 2).weight, x.to("cpu"), x.detach()):
+        assert t.device.type == "cpu" and t.device == "cpu" and isinstance(t.device, tg.device)
+    assert repr(x.device) == repr(torch.ones(1).device) == "device(type='cpu')"
+
+
+def test_manual_seed_returns_the_default_generator_as_torch():
+    g = tg.manual_seed(7)
+    assert g is tg.default_generator and g.initial_seed() == 7 == tg.initial_seed()
+    a = tg.randn(3)
+    state = g.get_state()
+    b = tg.randn(3)
+    g.set_state(state)
+    assert tg.randn(3).equal(b) and not a.equal(b)
+    tg.manual_seed(7)
+    assert tg.randn(3).equal(a)
+    with pytest.raises(TypeError, match="seed must be an int"):
+        tg.manual_seed(1.5)

@@ -18,8 +18,37 @@ import numpy as np
 DEVICES = ("cpu", "cuda")
 
 
-def canonical_device(device) -> str:
-    """'cpu' or 'cuda' for a device name ('cuda:0' is 'cuda'; there is one GPU device)."""
+class device(str):
+    """A device name, as torch.device: device("cuda"), device("cuda:0"), device("cuda", 0), device("cpu").
+
+    It is the canonical device string itself ("cpu" or "cuda"), so it works wherever a device name
+    does (`.to(device)`, `device=`, `== "cuda"`). A tensor's `.device` is one (`x.device.type`).
+    """
+
+    def __new__(cls, type, index=None):
+        if isinstance(type, device) and index is None:  # device(device("cuda:0")) keeps its index
+            type, index = str(type), type.index
+        name = str(type) if index is None else f"{type}:{index}"
+        if index is not None and ":" in str(type):
+            raise ValueError(f"device(): type {type!r} already has an index; give device({type!r})")
+        self = super().__new__(cls, _canonical_name(name))
+        self.index = int(name.split(":")[1]) if ":" in name else None
+        return self
+
+    @property
+    def type(self) -> str:
+        return str(self)
+
+    def __repr__(self):
+        return f"device(type='{self}'" + ("" if self.index is None else f", index={self.index}") + ")"
+
+
+def canonical_device(device) -> "device":
+    """The device "cpu" or "cuda" for a device name ('cuda:0' is 'cuda'; there is one GPU device)."""
+    return _CANONICAL[_canonical_name(device)]
+
+
+def _canonical_name(device) -> str:
     if device is None:
         return "cpu"
     name = str(device).strip().lower()
@@ -28,6 +57,9 @@ def canonical_device(device) -> str:
     if name not in DEVICES:
         raise ValueError(f"unknown device {device!r}; use 'cpu' or 'cuda' (one GPU: 'cuda:0' is 'cuda')")
     return name
+
+
+_CANONICAL = {name: device(name) for name in DEVICES}
 
 
 def emulating_cuda() -> bool:

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import ops as _ops
-from .device import canonical_device, cuda_runtime, emulating_cuda, to_numpy
+from .device import canonical_device, cuda_runtime, device, emulating_cuda, to_numpy
 # Named one by one: `from . import tensor` would give the package's tensor() function, not the module.
 from .tensor import Tensor, concat as _concat, full as _full, get_default_dtype, get_rng, manual_seed as _manual_seed
 from .tensor import set_grad_enabled, stack as _stack, where as _where, zeros as _zeros
@@ -384,31 +384,6 @@ def inference_mode(mode=True):
 
 
 # --- devices ----------------------------------------------------------------------------------
-class device(str):
-    """A device name, as torch.device: device("cuda"), device("cuda:0"), device("cuda", 0), device("cpu").
-
-    It is the canonical device string itself ("cpu" or "cuda"), so it works wherever a device name
-    does (`.to(device)`, `device=`) and equals a tensor's `.device`.
-    """
-
-    def __new__(cls, type, index=None):
-        if isinstance(type, device) and index is None:  # device(device("cuda:0")) keeps its index
-            type, index = str(type), type.index
-        name = str(type) if index is None else f"{type}:{index}"
-        if index is not None and ":" in str(type):
-            raise ValueError(f"device(): type {type!r} already has an index; give device({type!r})")
-        self = super().__new__(cls, canonical_device(name))
-        self.index = int(name.split(":")[1]) if ":" in name else None
-        return self
-
-    @property
-    def type(self) -> str:
-        return str(self)
-
-    def __repr__(self):
-        return f"device(type='{self}'" + ("" if self.index is None else f", index={self.index}") + ")"
-
-
 class _Cuda:
     """torch.cuda's questions: is the "cuda" device usable here?"""
 
@@ -480,9 +455,7 @@ class Generator:
         self._rng = np.random.default_rng(0)
 
     def manual_seed(self, seed: int) -> "Generator":
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise TypeError(f"Generator.manual_seed: seed must be an int, got {seed!r}")
-        self._seed = int(seed)
+        self._seed = _seed_int(seed)
         self._rng = np.random.default_rng(self._seed)
         return self
 
@@ -495,6 +468,38 @@ class Generator:
     def set_state(self, new_state: dict) -> "Generator":
         _set_state(self._rng, new_state, "Generator.set_state")
         return self
+
+
+class _DefaultGenerator(Generator):
+    """torch.default_generator: the global generator (rand, randn, initialisers, dropout, shuffling)."""
+
+    def __init__(self):
+        self.device, self._seed = canonical_device("cpu"), 0
+
+    _rng = property(lambda self: get_rng())  # looked up at each use: manual_seed replaces it
+
+    def manual_seed(self, seed: int) -> "Generator":
+        self._seed = _seed_int(seed)
+        _manual_seed(self._seed)
+        return self
+
+
+default_generator = _DefaultGenerator()
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seed the global generator (rand/randn, initialisers, dropout, shuffling); returns it, as torch does."""
+    return default_generator.manual_seed(seed)
+
+
+def initial_seed() -> int:
+    return default_generator.initial_seed()
+
+
+def _seed_int(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"manual_seed: seed must be an int, got {seed!r}")
+    return int(seed)
 
 
 def get_rng_state() -> dict:

@@ -39,10 +39,13 @@ from collections import namedtuple
 
 import numpy as np
 
-from .device import array_module, canonical_device, is_device_array, is_host_array, to_device, to_numpy
+from .device import (array_module, canonical_device, device as _device, is_device_array, is_host_array, to_device,
+                     to_numpy)
 
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# PyTorch's dtypes that a Tensor may hold here; other NumPy dtypes are refused (or, inferred from data, converted)
+_DTYPES = (*_FLOAT_DTYPES, *map(np.dtype, (np.int64, np.int32, np.int16, np.int8, np.uint8, np.bool_)))
 _grad_lock = threading.Lock()  # guards accumulation into .grad (concurrent backward on shared leaves)
 _SCALARS = (int, float, bool, np.generic)  # operands that NumPy and CuPy both take as they are
 _default_dtype = np.dtype(np.float32)
@@ -145,17 +148,20 @@ def _as_array(data, dtype=None):
         data = data._data.copy()
     xp = np if is_host_array(data) or not hasattr(data, "__cuda_array_interface__") else array_module("cuda")
     if dtype is not None:
+        if np.dtype(dtype) not in _DTYPES:
+            raise TypeError(f"unsupported dtype {np.dtype(dtype)}; tensors hold {', '.join(map(str, _DTYPES))}")
         return xp.asarray(data, dtype=np.dtype(dtype))
     is_array = isinstance(data, (np.ndarray, xp.ndarray))
     arr = xp.asarray(data)
     if arr.dtype.kind == "f":
-        # Arrays keep float64; Python floats/lists become the default dtype.
+        # Arrays keep float32/64 (float16 becomes float32); Python floats/lists become the default dtype.
         if not is_array or arr.dtype not in _FLOAT_DTYPES:
             arr = arr.astype(_default_dtype if not is_array else np.float32)
-    elif arr.dtype.kind in "iu":
-        arr = arr.astype(np.int64, copy=False)
+    elif arr.dtype.kind in "iu":  # arrays keep int8/16/32/64 and uint8, as torch.from_numpy; wider unsigned: int64
+        if arr.dtype not in _DTYPES:
+            arr = arr.astype(np.int64)
     elif arr.dtype.kind != "b":
-        raise TypeError(f"unsupported data type {arr.dtype}; use float32, float64, int64 or bool")
+        raise TypeError(f"unsupported data type {arr.dtype}; use float32, float64, an integer type or bool")
     return arr
 
 
@@ -325,7 +331,7 @@ class Tensor:
     def _wrap(cls, array, device="cpu", requires_grad=False) -> "Tensor":
         t = cls.__new__(cls)
         t._data = np.asarray(array) if isinstance(array, np.generic) else array  # NumPy ops on 0-d give scalars
-        t.device = device
+        t.device = device if type(device) is _device else canonical_device(device)  # x.device.type works
         t.grad = None
         t._ctx = None
         t._vc = [0, _Savers()]
@@ -726,6 +732,8 @@ class Tensor:
         dtype = np.dtype(dtype)
         if dtype == self.dtype:
             return self
+        if dtype not in _DTYPES:
+            raise TypeError(f"unsupported dtype {dtype}; tensors hold {', '.join(map(str, _DTYPES))}")
         return _ops.Cast.apply(self, dtype=dtype)
 
     def type(self, dtype=None):
@@ -748,8 +756,16 @@ class Tensor:
         return self.astype(np.int64)
 
     def int(self):
-        """int64: the one integer dtype here (PyTorch's int() gives int32; the values are the same)."""
-        return self.astype(np.int64)
+        return self.astype(np.int32)
+
+    def short(self):
+        return self.astype(np.int16)
+
+    def char(self):
+        return self.astype(np.int8)
+
+    def byte(self):
+        return self.astype(np.uint8)
 
     def bool(self):
         return self.astype(np.bool_)
@@ -793,6 +809,9 @@ class Tensor:
                     return self.astype(other.dtype)._binary(other, fn, reverse)
                 if rank[self.dtype.kind] > rank[other.dtype.kind]:
                     return self._binary(other.astype(self.dtype), fn, reverse)
+                if rank[self.dtype.kind] == 1:  # two integer types: the wider, as NumPy's and torch's rule
+                    common = np.promote_types(self.dtype, other.dtype)
+                    return self.astype(common)._binary(other.astype(common), fn, reverse)
             _check_dtypes(fn.__name__.lower(), self, other)
             _check_broadcast(fn.__name__.lower(), self, other)
         else:
@@ -1407,7 +1426,9 @@ class Tensor:
     # --- reductions (axis= and keepdims=, or PyTorch's dim= and keepdim=) --------------------
     @_torch_names
     def sum(self, axis=None, keepdims: bool = False):
-        return _ops.Sum.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
+        """The sum of all elements, or along axes (dim); bools and integers give int64, as in PyTorch."""
+        x = self if self.dtype.kind == "f" or self.dtype == np.int64 else self.astype(np.int64)
+        return _ops.Sum.apply(x, axis=_axes(axis, self.ndim), keepdims=keepdims)
 
     @_torch_names
     def mean(self, axis=None, keepdims: bool = False):
@@ -1568,7 +1589,8 @@ class _HookHandle:
         self._tensor._hooks = tuple(h for h in self._tensor._hooks if h is not self._hook)
 
 
-_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor", "bool": "BoolTensor"}
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor", "int32": "IntTensor",
+               "int16": "ShortTensor", "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
 
 
 def _check_dtypes(op, a: Tensor, b: Tensor):

@@ -15,5 +15,7 @@ from .root import DatasetError, data_root, default_cache_dir, download_url  # no
 from .segmentation import HorizonSky, read_image_mask_folder  # noqa: F401
 from .toy import TOY_DATASETS, make_circles, make_gaussians, make_spirals, make_xor, train_test_split  # noqa: F401
 from .transforms import (  # noqa: F401
-    ZCA, CenterCrop, Compose, Lambda, Normalize, OneHot, RandomCrop, RandomHorizontalFlip, Standardize, ToFloat,
-    ToTensor, Transform, one_hot)
+    ZCA, CenterCrop, Compose, Lambda, Normalize, OneHot, RandomCrop, RandomHorizontalFlip, RandomResizedCrop, Resize,
+    Standardize, ToFloat, ToTensor, Transform, one_hot)
+from .utils import make_grid  # noqa: F401
+from . import datasets, transforms, utils  # noqa: F401,E402  (torchvision's submodule names)

@@ -24,6 +24,7 @@ __all__ = [
     "cosine_similarity", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div", "pad",
     "max_pool1d", "avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "conv1d", "mish", "hardswish",
     "hardsigmoid", "selu", "celu", "softsign", "tanhshrink", "threshold", "hardshrink", "softshrink", "glu",
+    "scaled_dot_product_attention",
 ]
 
 
@@ -605,6 +606,55 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = Fa
         return x
     return ops.Dropout.apply(x, p=p)
 
+
+
+# --- attention ---------------------------------------------------------------------------
+def _attention(query: Tensor, key: Tensor, value: Tensor, attn_mask=None, dropout_p: float = 0.0,
+               is_causal: bool = False, scale=None, name: str = "scaled_dot_product_attention"):
+    """(output, weights) of softmax(Q K^T * scale + mask) V: the one place for attention's arithmetic
+    (scaled_dot_product_attention returns the output, MultiheadAttention also the weights)."""
+    for arg, t in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(t, Tensor) or t.ndim < 2:
+            raise TypeError(f"{name}: {arg} must be a Tensor of at least 2 dims (..., length, features), "
+                            f"got {getattr(t, 'shape', type(t).__name__)}")
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise ValueError(f"{name}: query (..., L, E), key (..., S, E) and value (..., S, Ev) must agree, got "
+                         f"{query.shape}, {key.shape}, {value.shape}")
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"{name}: dropout_p must be in [0, 1], got {dropout_p}")
+    length, source = query.shape[-2], key.shape[-2]
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+    scores = (query @ key.transpose(-2, -1)) * scale  # (..., L, S)
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError(f"{name}: give attn_mask or is_causal=True, not both")
+        attn_mask = Tensor(np.tril(np.ones((length, source), dtype=bool)), device=query.device)
+    if attn_mask is not None:
+        if not isinstance(attn_mask, Tensor):
+            attn_mask = Tensor(np.asarray(attn_mask), device=query.device)
+        try:
+            np.broadcast_shapes(attn_mask.shape, scores.shape)
+        except ValueError:
+            raise ValueError(f"{name}: attn_mask of shape {attn_mask.shape} does not broadcast to the scores' "
+                             f"shape {scores.shape} (..., L, S)") from None
+        # bool: True takes part (False is -inf); a float mask is added to the scores
+        scores = where(attn_mask, scores, -math.inf) if attn_mask.dtype == bool else scores + attn_mask
+    weights = softmax(scores, -1)
+    if dropout_p:
+        weights = dropout(weights, dropout_p, True)
+    return weights @ value, weights
+
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask=None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale=None, enable_gqa: bool = False) -> Tensor:
+    """softmax(Q K^T * scale + mask) V, as torch's: query (..., L, E), key (..., S, E), value (..., S, Ev)
+    give (..., L, Ev), leading dims broadcast. A bool attn_mask is True where attention takes part, a
+    float one is added to the scores; is_causal masks above the diagonal; scale defaults to 1/sqrt(E);
+    dropout_p drops attention weights (always, as torch's: pass 0.0 when evaluating)."""
+    if enable_gqa:
+        raise NotImplementedError("scaled_dot_product_attention: enable_gqa=True (grouped-query attention) is not "
+                                  "supported; repeat key and value over the head dim (repeat_interleave) instead")
+    return _attention(query, key, value, attn_mask, dropout_p, is_causal, scale)[0]
 
 # --- losses ----------------------------------------------------------------------------
 def _reduce(loss: Tensor, reduction: str) -> Tensor:

@@ -21,7 +21,8 @@ __all__ = [
     "Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "Upsample", "MaxPool1d", "AvgPool1d", "MaxPool2d",
     "AvgPool2d", "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d", "Dropout",
-    "Dropout2d", "Embedding", "RNN", "LSTM", "GRU", "MultiheadAttention", "TransformerEncoderLayer",
+    "Dropout2d", "Embedding", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
+    "MultiheadAttention", "TransformerEncoderLayer",
     "TransformerEncoder",
     "ReLU", "LeakyReLU", "PReLU", "GELU", "SiLU", "ReLU6", "ELU", "Softplus", "Hardtanh", "LogSigmoid", "Tanh",
     "Mish", "Hardswish", "Hardsigmoid", "SELU", "CELU", "Softsign", "Tanhshrink", "Threshold", "Hardshrink",
@@ -335,6 +336,34 @@ class Embedding(Module):
             f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
 
 
+# One time step of each recurrent cell, shared by the sequence layers (RNN, LSTM, GRU) and the cells
+# (RNNCell, LSTMCell, GRUCell): x (N, H_in), h and c (N, H); weights as PyTorch lays them out.
+def _rnn_step(x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity="tanh"):
+    """h' = tanh (or relu) of (x W_ih^T + b_ih + h W_hh^T + b_hh)."""
+    pre = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
+    return pre.tanh() if nonlinearity == "tanh" else pre.relu()
+
+
+def _lstm_step(x, state, w_ih, w_hh, b_ih, b_hh):
+    """Gates i, f, g, o (PyTorch's order): c' = f c + i g, h' = o tanh(c'); returns (h', c')."""
+    h, c = state
+    gates = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
+    n = h.shape[-1]
+    i, f, g, o = (gates[:, k * n:(k + 1) * n] for k in range(4))
+    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    return o.sigmoid() * c.tanh(), c
+
+
+def _gru_step(x, h, w_ih, w_hh, b_ih, b_hh):
+    """Gates r, z, n: n = tanh(x W_in + b_in + r (h W_hn + b_hn)), h' = (1 - z) n + z h."""
+    gi, gh = F.linear(x, w_ih, b_ih), F.linear(h, w_hh, b_hh)
+    n = h.shape[-1]
+    r = (gi[:, :n] + gh[:, :n]).sigmoid()
+    z = (gi[:, n:2 * n] + gh[:, n:2 * n]).sigmoid()
+    candidate = (gi[:, 2 * n:] + r * gh[:, 2 * n:]).tanh()
+    return (1.0 - z) * candidate + z * h
+
+
 class _RNNBase(Module):
     """Recurrent layers as PyTorch lays them out: per layer and direction weight_ih_l{k}[_reverse]
     (gates * hidden, input), weight_hh_l{k} (gates * hidden, hidden) and two biases, all U(+-1/sqrt(hidden)).
@@ -453,8 +482,7 @@ class RNN(_RNNBase):
                          dtype)
 
     def _cell(self, x, h, w_ih, w_hh, b_ih, b_hh):
-        pre = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
-        return pre.tanh() if self.nonlinearity == "tanh" else pre.relu()
+        return _rnn_step(x, h, w_ih, w_hh, b_ih, b_hh, self.nonlinearity)
 
 
 class LSTM(_RNNBase):
@@ -474,12 +502,7 @@ class LSTM(_RNNBase):
         return stack([h for h, _ in finals], 0), stack([c for _, c in finals], 0)
 
     def _cell(self, x, state, w_ih, w_hh, b_ih, b_hh):
-        h, c = state
-        gates = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
-        n = self.hidden_size
-        i, f, g, o = (gates[:, k * n:(k + 1) * n] for k in range(4))
-        c = f.sigmoid() * c + i.sigmoid() * g.tanh()
-        return o.sigmoid() * c.tanh(), c
+        return _lstm_step(x, state, w_ih, w_hh, b_ih, b_hh)
 
 
 class GRU(_RNNBase):
@@ -489,12 +512,112 @@ class GRU(_RNNBase):
     _gates = 3
 
     def _cell(self, x, h, w_ih, w_hh, b_ih, b_hh):
-        gi, gh = F.linear(x, w_ih, b_ih), F.linear(h, w_hh, b_hh)
-        n = self.hidden_size
-        r = (gi[:, :n] + gh[:, :n]).sigmoid()
-        z = (gi[:, n:2 * n] + gh[:, n:2 * n]).sigmoid()
-        candidate = (gi[:, 2 * n:] + r * gh[:, 2 * n:]).tanh()
-        return (1.0 - z) * candidate + z * h
+        return _gru_step(x, h, w_ih, w_hh, b_ih, b_hh)
+
+
+class _RNNCellBase(Module):
+    """One step of a recurrent layer, PyTorch's layout: weight_ih (gates * hidden, input), weight_hh
+    (gates * hidden, hidden), bias_ih and bias_hh (gates * hidden), all U(+-1/sqrt(hidden)).
+    forward(input, hx=None): input (N, H_in) or unbatched (H_in,); hx zeros when None."""
+
+    _gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None):
+        super().__init__()
+        self.input_size = _positive_int(input_size, "input_size")
+        self.hidden_size = _positive_int(hidden_size, "hidden_size")
+        self.bias = bias
+        rows = self._gates * hidden_size
+        self.weight_ih = _empty_parameter((rows, input_size), dtype)
+        self.weight_hh = _empty_parameter((rows, hidden_size), dtype)
+        self.register_parameter("bias_ih", _empty_parameter((rows,), dtype) if bias else None)
+        self.register_parameter("bias_hh", _empty_parameter((rows,), dtype) if bias else None)
+        self.reset_parameters()
+        _place(self, device)
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound)
+
+    def _check_input(self, x: Tensor) -> bool:
+        """True when x is unbatched (H_in,); raises for any other shape than (N, H_in)."""
+        if not isinstance(x, Tensor) or x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+            raise ValueError(f"{type(self).__name__}: expected input (N, {self.input_size}) or unbatched "
+                             f"({self.input_size},), got {getattr(x, 'shape', type(x).__name__)}")
+        return x.ndim == 1
+
+    def _state(self, x: Tensor, h, unbatched: bool, what: str = "hx") -> Tensor:
+        """The state as (N, H): zeros when None, checked against the input's batch."""
+        shape = (x.shape[0], self.hidden_size)
+        if h is None:
+            return Tensor(np.zeros(shape, dtype=x.dtype), device=x.device)
+        expected = (self.hidden_size,) if unbatched else shape
+        if tuple(h.shape) != expected:
+            raise ValueError(f"{type(self).__name__}: {what} of shape {h.shape}, expected {expected}")
+        return h.reshape(shape)
+
+    def _weights(self):
+        return self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if not self.bias:
+            s += ", bias=False"
+        if getattr(self, "nonlinearity", "tanh") != "tanh":
+            s += f", nonlinearity={self.nonlinearity}"
+        return s
+
+
+class RNNCell(_RNNCellBase):
+    """An Elman RNN step: h' = tanh (or relu) of (x W_ih^T + b_ih + h W_hh^T + b_hh)."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
+                 device=None, dtype=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, bias, device, dtype)
+
+    def forward(self, input: Tensor, hx=None) -> Tensor:
+        unbatched = self._check_input(input)
+        x = input.reshape(1, -1) if unbatched else input
+        h = _rnn_step(x, self._state(x, hx, unbatched), *self._weights(), self.nonlinearity)
+        return h.reshape(-1) if unbatched else h
+
+
+class LSTMCell(_RNNCellBase):
+    """An LSTM step (gates i, f, g, o); hx is (h, c) or None, and it returns (h', c')."""
+
+    _gates = 4
+
+    def forward(self, input: Tensor, hx=None):
+        unbatched = self._check_input(input)
+        x = input.reshape(1, -1) if unbatched else input
+        if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+            raise TypeError("LSTMCell: hx must be a pair (h, c) of tensors, or None for zeros")
+        h, c = (None, None) if hx is None else hx
+        h, c = _lstm_step(x, (self._state(x, h, unbatched, "h"), self._state(x, c, unbatched, "c")),
+                          *self._weights())
+        return (h.reshape(-1), c.reshape(-1)) if unbatched else (h, c)
+
+
+class GRUCell(_RNNCellBase):
+    """A GRU step (gates r, z, n): h' = (1 - z) n + z h."""
+
+    _gates = 3
+
+    def forward(self, input: Tensor, hx=None) -> Tensor:
+        unbatched = self._check_input(input)
+        x = input.reshape(1, -1) if unbatched else input
+        h = _gru_step(x, self._state(x, hx, unbatched), *self._weights())
+        return h.reshape(-1) if unbatched else h
+
+
+def _additive(mask: Tensor, like: Tensor) -> Tensor:
+    """A bool "masked out" mask as an additive one of like's dtype: -inf where True, 0 elsewhere."""
+    xp = mask._xp
+    return Tensor._wrap(xp.where(mask._data, -math.inf, 0.0).astype(like.dtype), like.device)
 
 
 class MultiheadAttention(Module):
@@ -546,18 +669,19 @@ class MultiheadAttention(Module):
             part = F.linear(x, w[i * e:(i + 1) * e], None if b is None else b[i * e:(i + 1) * e])
             return part.reshape(rows, batch * heads, d).transpose(0, 1)
 
-        q, k, v = project(query, 0, length), project(key, 1, source), project(value, 2, source)
-        scores = (q * (1.0 / math.sqrt(d))) @ k.transpose(1, 2)  # (N * heads, L, S)
+        q, k, v = (t.reshape(batch, heads, t.shape[1], d) for t in
+                   (project(query, 0, length), project(key, 1, source), project(value, 2, source)))
+        mask = None  # additive, (N, heads, L, S) or broadcasting to it; PyTorch's True here means "masked out"
         if attn_mask is not None:
-            scores = (where(attn_mask, -math.inf, scores) if attn_mask.dtype == bool
-                      else scores + attn_mask)
+            m = attn_mask if attn_mask.ndim == 2 else attn_mask.reshape(batch, heads, length, source)
+            mask = _additive(m, q) if m.dtype == bool else m
         if key_padding_mask is not None:
-            padded = key_padding_mask.reshape(batch, 1, 1, source)
-            scores = scores.reshape(batch, heads, length, source)
-            scores = (where(padded, -math.inf, scores) if key_padding_mask.dtype == bool else scores + padded)
-            scores = scores.reshape(batch * heads, length, source)
-        weights = F.dropout(F.softmax(scores, -1), self.dropout, self.training)
-        out = (weights @ v).transpose(0, 1).reshape(length, batch, e)
+            p = key_padding_mask.reshape(batch, 1, 1, source)
+            p = _additive(p, q) if p.dtype == bool else p
+            mask = p if mask is None else mask + p
+        out, weights = F._attention(q, k, v, mask, self.dropout if self.training else 0.0,
+                                    name="MultiheadAttention")  # (N, heads, L, d), (N, heads, L, S)
+        out = out.reshape(batch * heads, length, d).transpose(0, 1).reshape(length, batch, e)
         out = self.out_proj(out)
         if unbatched:
             out = out.reshape(length, e)
@@ -565,7 +689,6 @@ class MultiheadAttention(Module):
             out = out.transpose(0, 1)
         if not need_weights:
             return out, None
-        weights = weights.reshape(batch, heads, length, source)
         if average_attn_weights:
             weights = weights.mean(1)
         return out, (weights.reshape(weights.shape[1:]) if unbatched else weights)

@@ -840,6 +840,89 @@ def _bce_weighted(draw):
 
 
 # --- the hypothesis test ---------------------------------------------------------------------------
+# --- PyTorch ops for ported scripts (cummax ... scaled_dot_product_attention, recurrent cells) -------
+for _name, (_fn, _kw) in {"asinh": (lambda x: x.asinh(), dict()),
+                          "acosh": (lambda x: x.acosh(), dict(lo=1.2, hi=3.0)),
+                          "atanh": (lambda x: x.atanh(), dict(lo=-0.8, hi=0.8))}.items():
+    _unary_spec(_name, _fn, _kw)
+
+
+def _dim_of(draw, shape):
+    return draw(st.integers(-len(shape), len(shape) - 1))
+
+
+@spec("logcumsumexp")
+def _logcumsumexp(draw):
+    shape = draw(small(min_dims=1))
+    d = _dim_of(draw, shape)
+    return (lambda x: x.logcumsumexp(d)), [leaf(draw, shape)]
+
+
+@spec("cummax_cummin")
+def _cummax_cummin(draw):
+    shape = draw(small(min_dims=1))
+    d, use_max = _dim_of(draw, shape), draw(st.booleans())
+    return ((lambda x: x.cummax(d).values) if use_max else (lambda x: x.cummin(d).values),
+            [leaf(draw, shape, distinct_gap=1e-3)])
+
+
+@spec("copysign")
+def _copysign(draw):
+    shape = draw(small())
+    return (lambda a, b: a.copysign(b)), [leaf(draw, shape, away=(0.0,)), const(draw, shape)]
+
+
+@spec("logaddexp")
+def _logaddexp(draw):
+    shape = draw(small())
+    return (lambda a, b: a.logaddexp(b)), [leaf(draw, shape, -4, 4), leaf(draw, shape, -4, 4)]
+
+
+@spec("lerp")
+def _lerp(draw):
+    shape = draw(small())
+    return (lambda a, b, w: a.lerp(b, w)), [leaf(draw, shape), leaf(draw, shape), leaf(draw, shape, 0, 1)]
+
+
+@spec("diagonal")
+def _diagonal(draw):
+    shape = draw(small(min_dims=2))
+    d1 = _dim_of(draw, shape)
+    d2 = draw(st.sampled_from([d for d in range(len(shape)) if d != d1 % len(shape)]))
+    offset = draw(st.integers(-2, 2))
+    return (lambda x: x.diagonal(offset, d1, d2)), [leaf(draw, shape)]
+
+
+@spec("masked_select")
+def _masked_select(draw):
+    shape = draw(small())
+    mask = tg.tensor(draw(arrays(shape, layouts=("contiguous",))) > 0)
+    return (lambda x: x.masked_select(mask)), [leaf(draw, shape)]
+
+
+@spec("scaled_dot_product_attention")
+def _sdpa(draw):
+    n, length, source, e = (draw(st.integers(1, 3)) for _ in range(4))
+    causal = draw(st.booleans())
+    mask = None if causal else const(draw, (length, source))
+    return ((lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)),
+            [leaf(draw, (n, length, e)), leaf(draw, (n, source, e)), leaf(draw, (1, source, 2))])
+
+
+@spec("rnn_cell_steps")
+def _rnn_cell_steps(draw):
+    from tinygrad_course.nn.layers import _gru_step, _lstm_step, _rnn_step
+    kind, n, i, h = draw(st.sampled_from(["rnn", "lstm", "gru"])), draw(st.integers(1, 2)), 2, 2
+    gates = {"rnn": 1, "lstm": 4, "gru": 3}[kind]
+    ws = [leaf(draw, (gates * h, i), -1, 1), leaf(draw, (gates * h, h), -1, 1), leaf(draw, (gates * h,), -1, 1),
+          leaf(draw, (gates * h,), -1, 1)]
+    x, h0, c0 = leaf(draw, (n, i)), leaf(draw, (n, h)), leaf(draw, (n, h))
+    if kind == "lstm":
+        return (lambda x, h, c, *w: tg.concat(list(_lstm_step(x, (h, c), *w)), 1)), [x, h0, c0, *ws]
+    step = _rnn_step if kind == "rnn" else _gru_step
+    return (lambda x, h, *w: step(x, h, *w)), [x, h0, *ws]
+
+
 LIGHT_NAMES = sorted(set(SPECS) - HEAVY)
 HEAVY_NAMES = sorted(HEAVY)
 _N = settings.default.max_examples
@@ -1027,6 +1110,43 @@ FIXED.update({
         x, y, tg.Tensor(np.array([0.5, 2.0, 1.0])), "sum", tg.Tensor(np.array([3.0, 0.5, 1.0]))) +
         F.binary_cross_entropy(p, y, tg.Tensor(np.array([[0.5], [2.0]]))),
         [L((2, 3), 113, -6, 6), L((2, 3), 114, 0.05, 0.95), L((2, 3), 115, 0, 1)]),
+})
+
+
+def _cells_fixed():
+    """One step of each recurrent cell (the step functions RNN/LSTM/GRU and their cells share) on one x, h, c."""
+    from tinygrad_course.nn.layers import _gru_step, _lstm_step, _rnn_step
+    x, h, c = L((2, 3), 218), L((2, 2), 219), L((2, 2), 220)
+    weights = []
+    for gates, seed in ((1, 221), (3, 225), (4, 229)):  # rnn, gru, lstm
+        weights += [L((gates * 2, 3), seed, -1, 1), L((gates * 2, 2), seed + 1, -1, 1),
+                    L((gates * 2,), seed + 2, -1, 1), L((gates * 2,), seed + 3, -1, 1)]
+
+    def fn(x, h, c, *w):
+        return tg.concat([_rnn_step(x, h, *w[:4]), _gru_step(x, h, *w[4:8]), *_lstm_step(x, (h, c), *w[8:])], 1)
+    return fn, [x, h, c, *weights]
+
+FIXED.update({
+    "asinh": lambda: (lambda x: x.asinh(), [L((2, 3), 201)]),
+    "acosh": lambda: (lambda x: x.acosh(), [L((2, 3), 202, 1.2, 3.0)]),
+    "atanh": lambda: (lambda x: x.atanh(), [L((2, 3), 203, -0.8, 0.8, layout="sliced")]),
+    "logcumsumexp": lambda: (lambda x: x.logcumsumexp(1) + x.logcumsumexp(0), [L((3, 4), 204, -3, 3)]),
+    "cummax_cummin": lambda: (lambda x: x.cummax(1).values + x.cummin(-1).values,
+                              [L((3, 4), 205, distinct_gap=1e-3, layout="permuted")]),
+    "copysign": lambda: (lambda a, b: a.copysign(b), [L((2, 3), 206, away=(0.0,)),
+                                                     tg.Tensor(np.array([[-1.0, 2.0, -0.5]]))]),
+    "logaddexp": lambda: (lambda a, b: a.logaddexp(b), [L((2, 3), 207, -4, 4), L((1, 3), 208, -4, 4)]),
+    "lerp": lambda: (lambda a, b, w: a.lerp(b, w), [L((2, 3), 209), L((2, 3), 210), L((3,), 211, 0, 1)]),
+    "diagonal": lambda: (lambda x: tg.concat([x.diagonal().reshape(-1), x.diagonal(1, 2, 0).reshape(-1),
+                                              x.diagonal(-1, -1, 1).reshape(-1)]), [L((3, 4, 2), 212)]),
+    "masked_select": lambda: (lambda x, m: x.masked_select(m),
+                              [L((2, 3), 213), tg.tensor(np.array([True, False, True]))]),
+    "scaled_dot_product_attention": lambda: (
+        lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, m) +
+        F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.3),
+        [L((2, 3, 4), 214), L((2, 3, 4), 215), L((1, 3, 2), 216),
+         tg.Tensor(np.random.default_rng(217).uniform(-1, 1, (3, 3)))]),
+    "rnn_cell_steps": _cells_fixed,
 })
 
 

@@ -1,6 +1,8 @@
 """PyTorch code runs unchanged: Tensor's names, keywords, return types and results follow torch's."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -990,3 +992,48 @@ def test_manual_seed_returns_the_default_generator_as_torch():
     assert tg.randn(3).equal(a)
     with pytest.raises(TypeError, match="seed must be an int"):
         tg.manual_seed(1.5)
+
+
+# --- found by peer projects' test suites run against torch -----------------------------------------
+def test_float_functions_of_integer_tensors_give_the_default_float_as_torch():
+    for name in ("exp", "log", "sqrt", "sigmoid", "tanh", "log1p", "sin", "erf"):
+        ours, theirs = getattr(tg.tensor([1, 2, 3]), name)(), getattr(torch.tensor([1, 2, 3]), name)()
+        assert ours.dtype == tg.float32 and str(theirs.dtype) == "torch.float32", name
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
+
+
+def test_a_float_scalar_on_the_left_of_an_integer_tensor_stays_float_as_torch():
+    for op in (lambda a, t: a % t, lambda a, t: a // t):
+        ours, theirs = op(100.5, tg.tensor([2, -3])), op(100.5, torch.tensor([2, -3]))
+        assert ours.dtype == tg.float32
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    np.testing.assert_array_equal((7 % tg.tensor([2, -3])).numpy(), (7 % torch.tensor([2, -3])).numpy())
+
+
+@pytest.mark.parametrize("reduce, shape, dim", [("mean", (1, 0, 3), 1), ("var", (3, 1), 1), ("std", (3, 1), 1),
+                                                ("var", (3, 0), 1), ("std", (3, 0), 1)])
+def test_reductions_over_nothing_are_nan_as_torch(reduce, shape, dim):
+    x, tx = tg.ones(*shape, dtype=tg.float64, requires_grad=True), torch.ones(shape, dtype=torch.float64,
+                                                                              requires_grad=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out, t_out = getattr(x, reduce)(dim=dim), getattr(tx, reduce)(dim=dim)
+    assert len(caught) == (0 if reduce == "mean" else 2)  # torch's warning and ours
+    np.testing.assert_array_equal(out.detach().numpy(), t_out.detach().numpy())  # NaN where torch has NaN
+    out.sum().backward()
+    t_out.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+
+def test_cumulative_ops_check_dim_and_take_empty_axes_as_torch():
+    x = tg.zeros(2, 0, 4, requires_grad=True)
+    tg.cumprod(x, dim=1).sum().backward()
+    assert x.grad.shape == (2, 0, 4)
+    for name in ("cumsum", "cumprod"):
+        assert getattr(tg, name)(tg.tensor(2.0), dim=-1).item() == 2.0
+        with pytest.raises(IndexError):
+            getattr(tg, name)(tg.tensor(1.0), dim=1)
+        with pytest.raises(IndexError):
+            getattr(torch, name)(torch.tensor(1.0), dim=1)
+    with pytest.raises(TypeError, match="bool"):
+        tg.linspace(5, 10, 3, dtype=tg.bool)

@@ -20,7 +20,8 @@ from .tensor import (Function, Tensor, arange, from_numpy, full, get_default_dty
 from .functions import (METHOD_FUNCTIONS as _METHOD_FUNCTIONS, MISSING_METHODS as _MISSING_METHODS, Generator,
                         accelerator, as_tensor, backends, bernoulli, bmm, cat, concat, concatenate, cuda,
                         default_generator, device, einsum, empty, empty_like, eye, full_like, get_rng_state, hstack,
-                        inference_mode, initial_seed, is_tensor, linspace, manual_seed, max, min, mm, multinomial, mv,
+                        inference_mode, initial_seed, is_tensor, linspace, manual_seed, max, meshgrid, min, mm,
+                        multinomial, mv, std_mean, var_mean,
                         normal, rand_like, randint, randint_like, randn_like, randperm, set_rng_state, stack, vstack,
                         where)
 # `tinygrad_course.device` is now torch.device's counterpart; the module device.py stays importable by
@@ -41,6 +42,7 @@ __all__ = [
     "linspace", "zeros_like", "ones_like", "full_like", "empty_like", "rand", "randn", "randint", "rand_like",
     "randn_like", "randint_like", "randperm", "normal", "multinomial", "bernoulli", "arange", "concat", "cat", "einsum",
     "concatenate", "stack", "hstack", "vstack", "where", "max", "min", "mm", "bmm", "mv", "no_grad",
+    "meshgrid", "std_mean", "var_mean",
     "inference_mode", "set_grad_enabled", "is_grad_enabled", "manual_seed", "initial_seed", "default_generator", "get_rng_state", "set_rng_state",
     "Generator", "set_default_dtype", "get_default_dtype", "device", "cuda", "accelerator", "backends", "set_backend",
     "get_backend", "get_backend_name", "use_backend", "available_backends", "nn", "optim", "data", "checkpoint",

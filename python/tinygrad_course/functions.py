@@ -87,6 +87,14 @@ _FROM_METHODS = {
     "unbind": (("dim", 0),),
     "repeat_interleave": (("repeats", _REQUIRED), ("dim", None)),
     "nan_to_num": (("nan", 0.0), ("posinf", None), ("neginf", None)),
+    "div": (("other", _REQUIRED), "*", ("rounding_mode", None)),  # replaces the entry above, same position
+    **dict.fromkeys(("cummax", "cummin", "logcumsumexp"), (("dim", _REQUIRED),)),
+    **dict.fromkeys(("acosh", "asinh", "atanh", "arccosh", "arcsinh", "arctanh"), ()),
+    **dict.fromkeys(("copysign", "logaddexp", "bitwise_left_shift", "bitwise_right_shift"), (("other", _REQUIRED),)),
+    "lerp": (("end", _REQUIRED), ("weight", _REQUIRED)),
+    "diagonal": (("offset", 0), ("dim1", 0), ("dim2", 1)),
+    "masked_select": (("mask", _REQUIRED),),
+    "unflatten": (("dim", _REQUIRED), ("sizes", _REQUIRED)),
 }
 # How a Tensor method may spell a PyTorch parameter while tensor.py moves to PyTorch's names.
 _SPELLINGS = {"dim": ("dim", "axis"), "keepdim": ("keepdim", "keepdims"), "dims": ("dims", "axes"),
@@ -238,6 +246,56 @@ def vstack(tensors) -> Tensor:
     """Join along dim 0, 0-D and 1-D tensors taken as rows, as torch.vstack."""
     return _concat([t.reshape(1, -1) if t.ndim < 2 else t for t in _tensor_list("vstack", tensors)], 0)
 
+
+def meshgrid(*tensors, indexing: str | None = None) -> tuple:
+    """Coordinate grids from 0-D or 1-D tensors (torch.meshgrid): indexing "ij" gives shape (len0, len1, ...),
+    "xy" swaps the first two dims. Without indexing= it warns and uses "ij", as PyTorch does."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing is None:
+        import warnings
+        warnings.warn("meshgrid: pass indexing='ij' (the default used now) or indexing='xy', as PyTorch will "
+                      "require", UserWarning, stacklevel=2)
+        indexing = "ij"
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    tensors = _tensor_list("meshgrid", tensors)
+    for t in tensors:
+        if t.ndim > 1:
+            raise ValueError(f"meshgrid: expects 0-D or 1-D tensors, got shape {t.shape}; flatten it first")
+        if t.dtype != tensors[0].dtype or t.device != tensors[0].device:
+            raise TypeError(f"meshgrid: all tensors need one dtype and device, got {tensors[0].dtype} on "
+                            f"{tensors[0].device} and {t.dtype} on {t.device}")
+    axes = list(range(len(tensors)))
+    if indexing == "xy" and len(tensors) > 1:
+        axes[0], axes[1] = 1, 0
+    shape = [0] * len(tensors)
+    for t, axis in zip(tensors, axes):
+        shape[axis] = t.numel()
+    grids = []
+    for t, axis in zip(tensors, axes):
+        view = [1] * len(tensors)
+        view[axis] = -1
+        grids.append(t.reshape(*view).expand(*shape))
+    return tuple(grids)
+
+
+def _stat_mean(name, input, dim, correction, keepdim, unbiased):
+    _check_input(name, input)
+    if unbiased is not None:
+        correction = int(builtins.bool(unbiased))
+    stat = getattr(input, name.split("_")[0])(dim, keepdims=keepdim, correction=correction)
+    return stat, input.mean(dim, keepdims=keepdim)
+
+
+def std_mean(input, dim=None, *, correction=1, keepdim: bool = False, unbiased=None) -> tuple:
+    """(std, mean) over dim (all elements by default), as torch.std_mean; correction=1 is Bessel's."""
+    return _stat_mean("std_mean", input, dim, correction, keepdim, unbiased)
+
+
+def var_mean(input, dim=None, *, correction=1, keepdim: bool = False, unbiased=None) -> tuple:
+    """(var, mean) over dim (all elements by default), as torch.var_mean; correction=1 is Bessel's."""
+    return _stat_mean("var_mean", input, dim, correction, keepdim, unbiased)
 
 def mm(input, mat2) -> Tensor:
     """The product of two matrices (2-D only, as torch.mm; matmul broadcasts)."""
@@ -566,6 +624,8 @@ def linspace(start, end, steps: int, *, dtype=None, device="cpu", requires_grad=
     """`steps` evenly spaced values from start to end, both included."""
     (steps,) = _size("linspace", (steps,), "steps")
     dtype = _dtype(dtype)
+    if dtype.kind == "b":
+        raise TypeError("linspace: dtype bool is not supported (as in PyTorch); use a float or integer dtype")
     values = np.linspace(start, end, steps)
     if dtype.kind in "iu":
         values = np.trunc(values)  # PyTorch rounds toward zero for integer dtypes

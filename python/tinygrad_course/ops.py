@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 
 import numpy as np
 
@@ -198,6 +199,9 @@ UNARY = {
     "ceil": (lambda xp, a: xp.ceil(a), None),
     "round": (lambda xp, a: xp.round(a), None),  # halves to even, as torch.round
     "trunc": (lambda xp, a: xp.trunc(a), None),
+    "asinh": (lambda xp, a: xp.arcsinh(a), lambda xp, a, y: 1 / xp.sqrt(a * a + 1)),
+    "acosh": (lambda xp, a: xp.arccosh(a), lambda xp, a, y: 1 / xp.sqrt(a * a - 1)),
+    "atanh": (lambda xp, a: xp.arctanh(a), lambda xp, a, y: 1 / (1 - a * a)),
 }
 
 
@@ -589,6 +593,8 @@ class CumProd(Function):
         a, = self.saved
         xp, ax = self.xp, self.axis
         a_m, g_m = xp.moveaxis(a, ax, 0), xp.moveaxis(g, ax, 0)
+        if a_m.shape[0] == 0:  # nothing along the axis: an empty gradient
+            return xp.zeros_like(a)
         t = xp.empty_like(g_m)
         t[-1] = g_m[-1]
         for i in range(a_m.shape[0] - 2, -1, -1):
@@ -599,11 +605,13 @@ class CumProd(Function):
 class Var(Function):
     def forward(self, a, axis, keepdims, correction):
         n = a.size if axis is None else int(np.prod([a.shape[i] for i in axis]))
-        if n - correction <= 0:
-            raise ValueError(f"var: {n} elements per reduction with correction={correction} give no degrees of freedom")
         self.axis, self.keepdims = axis, keepdims
-        self.centered = a - a.mean(axis=axis, keepdims=True)
-        self.scale = 1.0 / (n - correction)
+        self.centered = a - a.mean(axis=axis, keepdims=True) if n else a
+        # no degrees of freedom left (one element, correction 1; or none): NaN, value and gradient, as PyTorch
+        self.scale = 1.0 / (n - correction) if n > correction else math.nan
+        if n <= correction:
+            warnings.warn(f"var/std: {n} elements per reduction with correction={correction} leave no degrees of "
+                          "freedom: the result is NaN", UserWarning, stacklevel=4)
         return self.xp.asarray((self.centered ** 2).sum(axis=axis, keepdims=keepdims) * self.scale, dtype=a.dtype)
 
     def backward(self, g):
@@ -947,6 +955,14 @@ def nearest_indices(n_in: int, n_out: int, scale_factor=None) -> np.ndarray:
     return np.minimum(src, n_in - 1)
 
 
+def nearest_exact_indices(n_in: int, n_out: int, scale_factor=None) -> np.ndarray:
+    """Source index of each output index under PyTorch's "nearest-exact" rule (pixel centres):
+    src = min(floor((dst + 0.5) * r), n_in - 1) in float32, r as in `nearest_indices`."""
+    r = np.float32(1.0 / scale_factor) if scale_factor else np.float32(n_in) / np.float32(n_out)
+    src = np.floor((np.arange(n_out, dtype=np.float32) + np.float32(0.5)) * r).astype(np.int64)
+    return np.minimum(src, n_in - 1)
+
+
 def linear_taps(n_in: int, n_out: int, align_corners: bool, scale_factor=None, dtype=np.float64):
     """Linear interpolation along one axis: (i0, i1, w0, w1), output k = w0[k] x[i0[k]] + w1[k] x[i1[k]].
 
@@ -1010,7 +1026,8 @@ def _scatter_add(g, idx, n_in, axis, weight=None):
 
 
 class Interpolate2d(Function):
-    """Resize the last two axes of NCHW input: mode "nearest" or "bilinear" (PyTorch's index rules).
+    """Resize the last two axes of NCHW input: mode "nearest", "nearest-exact" or "bilinear" (PyTorch's
+    index rules).
 
     Both modes are separable: the width axis is resampled, then the height axis. The gradient is the
     transpose: a scatter-add of the output gradient (times the interpolation weights) back onto the
@@ -1019,8 +1036,9 @@ class Interpolate2d(Function):
 
     def forward(self, x, size, mode, align_corners, scale_factors):
         self.in_hw, self.mode = x.shape[2:], mode
-        if mode == "nearest":
-            self.taps = [self._on_device(nearest_indices(n, m, s)) for n, m, s in zip(x.shape[2:], size, scale_factors)]
+        if mode in ("nearest", "nearest-exact"):
+            index = nearest_indices if mode == "nearest" else nearest_exact_indices
+            self.taps = [self._on_device(index(n, m, s)) for n, m, s in zip(x.shape[2:], size, scale_factors)]
             return self.xp.ascontiguousarray(_take(_take(x, self.taps[1][0], 3), self.taps[0][0], 2))
         self.taps = [self._on_device(*linear_taps(n, m, align_corners, s, x.dtype))
                      for n, m, s in zip(x.shape[2:], size, scale_factors)]
@@ -1034,7 +1052,7 @@ class Interpolate2d(Function):
 
     def backward(self, g):
         h, w = self.in_hw
-        if self.mode == "nearest":
+        if self.mode in ("nearest", "nearest-exact"):
             (ih,), (iw,) = self.taps
             return _scatter_add(_scatter_add(g, ih, h, 2), iw, w, 3)
         (h0, h1, a0, a1), (w0, w1, b0, b1) = self.taps
@@ -1092,3 +1110,40 @@ class SigmoidFocalLoss(Function):
             dalpha = 0.0 if self.alpha is None else 2 * self.alpha - 1
             gt = g * (dalpha * ce * mod + alpha_t * (-x * mod + ce_dmod))
         return gx, gt
+
+
+# --- cumulative log-sum-exp and copysign -------------------------------------------------------
+class LogCumSumExp(Function):
+    """log(cumsum(exp(a))) along `axis`, without overflow (logaddexp accumulated); -inf inputs stay exact."""
+
+    def forward(self, a, axis):
+        self.axis = axis
+        with np.errstate(invalid="ignore"):  # NaN inputs give NaN, as in PyTorch
+            out = np.logaddexp.accumulate(to_numpy(a), axis=axis)
+        out = to_device(out, self.device).astype(a.dtype, copy=False)
+        self.save(a, out)
+        return out
+
+    def backward(self, g):  # d out_i / d a_j = exp(a_j - out_i) for j <= i: a reversed cumulative sum
+        a, out = self.saved
+        xp, axis = self.xp, self.axis
+        shift = xp.max(xp.where(xp.isfinite(out), out, 0), axis=axis, keepdims=True)  # keeps exp() in range
+        with np.errstate(over="ignore", invalid="ignore"):
+            tail = xp.flip(xp.cumsum(xp.flip(g * xp.exp(shift - out), axis), axis=axis), axis)
+            return xp.where(xp.isneginf(a), 0, tail * xp.exp(a - shift)).astype(g.dtype, copy=False)
+
+
+class CopySign(Function):
+    """|a| with the sign of b (elementwise, broadcasting); b's gradient is zero, as in PyTorch."""
+
+    def forward(self, a, b):
+        out = self.xp.copysign(a, b)
+        self.save(a, out)
+        return out
+
+    def backward(self, g):
+        a, out = self.saved
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = self.xp.where(a == 0, 0, self.xp.sign(out) * self.xp.sign(a))
+        return (g * ratio.astype(g.dtype, copy=False),
+                self.xp.zeros_like(g) if self.needs_input_grad[1] else None)  # zeros, as PyTorch's

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import threading
 from collections import namedtuple
 
@@ -835,7 +836,7 @@ class Tensor:
     def __matmul__(self, o): return self.matmul(o)
     def __rmatmul__(self, o): return self._operand_tensor(o).matmul(self)
 
-    add, sub, mul, div, pow = __add__, __sub__, __mul__, __truediv__, __pow__
+    add, sub, mul, pow = __add__, __sub__, __mul__, __pow__
 
     def _true_div(self, other, reverse=False):
         """Division of integers (or bools) gives the default float dtype, as in PyTorch (NumPy: float64)."""
@@ -843,6 +844,22 @@ class Tensor:
             self = self.astype(_default_dtype)
             other = other.astype(_default_dtype) if isinstance(other, Tensor) else other
         return self._binary(other, _ops.Div, reverse)
+
+    def div(self, other, *, rounding_mode=None):
+        """self / other (torch.div): rounding_mode None divides exactly (integers give a float), "trunc"
+        rounds toward zero and "floor" down (integers stay integers; not differentiable, as in PyTorch)."""
+        if rounding_mode is None:
+            return self._true_div(other)
+        if rounding_mode == "floor":
+            return self.floor_divide(other)
+        if rounding_mode != "trunc":
+            raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+        if self._integer_with(other):
+            o = other._data if isinstance(other, Tensor) else self._operand(other)
+            if (o == 0).any():
+                raise ZeroDivisionError("div: integer division by zero")
+            return Tensor._wrap(self._xp.asarray((self._data - self._xp.fmod(self._data, o)) // o), self.device)
+        return (self / other).trunc().detach()
 
     # comparisons give bool tensors (not differentiable)
     def _compare(self, other, fn):
@@ -871,8 +888,15 @@ class Tensor:
         return bool(self._xp.allclose(self._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
     def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-        return Tensor._wrap(self._xp.isclose(self._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan),
-                            self.device)
+        """|self - other| <= atol + rtol * |other| elementwise (broadcasting); other a Tensor, or a number
+        or array (which torch itself refuses with a TypeError)."""
+        if isinstance(other, Tensor):
+            _check_devices("isclose", self, other)
+            o = other._data
+        else:
+            o = _on_device(other, self.device)
+        return Tensor._wrap(self._xp.asarray(self._xp.isclose(self._data, o, rtol=rtol, atol=atol,
+                                                              equal_nan=equal_nan)), self.device)
 
     # bool results, never differentiable
     def isnan(self): return Tensor._wrap(self._xp.isnan(self._data), self.device)
@@ -951,15 +975,19 @@ class Tensor:
         return self.ne(o) if isinstance(o, (Tensor, _SCALARS, list, tuple, np.ndarray)) or is_device_array(o) else True
 
     # --- elementwise ---------------------------------------------------------------------
-    def exp(self): return _ops.Exp.apply(self)
-    def log(self): return _ops.Log.apply(self)
-    def log1p(self): return _ops.Log1p.apply(self)
+    def _floating(self) -> "Tensor":
+        """This tensor, or for integers and bools its values in the default float dtype: the input
+        of a float function (exp, log, sin, ...), as PyTorch computes them (float32, not NumPy's float64)."""
+        return self if self.dtype.kind == "f" else self.astype(_default_dtype)
+
+    def exp(self): return _ops.Exp.apply(self._floating())
+    def log(self): return _ops.Log.apply(self._floating())
+    def log1p(self): return _ops.Log1p.apply(self._floating())
     def log10(self): return self.log() * (1 / np.log(10))
 
     def _unary(self, name, keeps_int=False):
         """An op of ops.UNARY; integers become the default float first, as in PyTorch, unless `keeps_int`."""
-        x = self if keeps_int or self.dtype.kind == "f" else self.astype(_default_dtype)
-        return _ops.Unary.apply(x, name=name)
+        return _ops.Unary.apply(self if keeps_int else self._floating(), name=name)
 
     def sin(self): return self._unary("sin")
     def cos(self): return self._unary("cos")
@@ -1024,9 +1052,16 @@ class Tensor:
         return x - (x / other).trunc().detach() * other
 
     def __floordiv__(self, o): return self.floor_divide(o)
-    def __rfloordiv__(self, o): return self._operand_tensor(o).floor_divide(self)
+    def __rfloordiv__(self, o): return self._left_operand(o).floor_divide(self)
     def __mod__(self, o): return self.remainder(o)
-    def __rmod__(self, o): return self._operand_tensor(o).remainder(self)
+    def __rmod__(self, o): return self._left_operand(o).remainder(self)
+
+    def _left_operand(self, value) -> "Tensor":
+        """The left operand of a reflected // or % as a Tensor: a Python float with an integer tensor is
+        the default float (100.5 % t is 0.5, not 0, as in PyTorch), anything else takes this dtype."""
+        if isinstance(value, float) and self.dtype.kind in "iub":
+            return Tensor(value, dtype=_default_dtype, device=self.device)
+        return self._operand_tensor(value)
 
     def nan_to_num(self, nan: float = 0.0, posinf=None, neginf=None):
         """NaN, +inf and -inf replaced (by 0 and the dtype's largest and smallest finite values by default);
@@ -1041,10 +1076,10 @@ class Tensor:
     def masked_fill(self, mask, value):
         """`value` where `mask` is True, else this tensor (differentiable in both where they are kept)."""
         return where(mask, value, self)
-    def sqrt(self): return _ops.Sqrt.apply(self)
+    def sqrt(self): return _ops.Sqrt.apply(self._floating())
     def abs(self): return _ops.Abs.apply(self)
-    def tanh(self): return _ops.Tanh.apply(self)
-    def sigmoid(self): return _ops.Sigmoid.apply(self)
+    def tanh(self): return _ops.Tanh.apply(self._floating())
+    def sigmoid(self): return _ops.Sigmoid.apply(self._floating())
     def relu(self): return _ops.Relu.apply(self)
 
     def leaky_relu(self, negative_slope: float = 0.01):
@@ -1384,6 +1419,129 @@ class Tensor:
         d, src = self._scatter_args("scatter_add_", dim, index, src, scalar_ok=False)
         return self._scatter_inplace("scatter_add_", d, index, src, add=True)
 
+    # --- PyTorch ops for ported scripts: cummax ... unflatten, shifts --------------------------
+    def _cumulative_extreme(self, dim, better):
+        """(values, indices) of the running max or min along dim (torch.cummax / cummin): a tie takes the
+        later index, a NaN wins and stays; the values are a gather of self, so they are differentiable."""
+        if self.ndim == 0:
+            return ValuesIndices(self.clone(), Tensor._wrap(self._xp.zeros((), dtype=np.int64), self.device))
+        d = _axis(dim, self.ndim)
+        a = np.moveaxis(to_numpy(self._data), d, -1)
+        isnan = np.isnan if a.dtype.kind == "f" else (lambda v: np.zeros(np.shape(v), dtype=bool))
+        idx = np.zeros(a.shape, dtype=np.int64)
+        if a.shape[-1]:
+            best, at = a[..., 0], np.zeros(a.shape[:-1], dtype=np.int64)
+            for t in range(a.shape[-1]):
+                x = a[..., t]
+                take = isnan(x) | (~isnan(best) & better(x, best))
+                best, at = np.where(take, x, best), np.where(take, t, at)
+                idx[..., t] = at
+        indices = Tensor(np.ascontiguousarray(np.moveaxis(idx, -1, d)), device=self.device)
+        return ValuesIndices(self.gather(d, indices), indices)
+
+    def cummax(self, dim: int):
+        """The running maximum along dim as (values, indices), as torch.cummax."""
+        return self._cumulative_extreme(dim, np.greater_equal)
+
+    def cummin(self, dim: int):
+        """The running minimum along dim as (values, indices), as torch.cummin."""
+        return self._cumulative_extreme(dim, np.less_equal)
+
+    def logcumsumexp(self, dim: int):
+        """log(cumsum(exp(self), dim)) without overflow (torch.logcumsumexp); integers become the default float."""
+        x = self if self.dtype.kind == "f" else self.astype(_default_dtype)
+        return _ops.LogCumSumExp.apply(x, axis=_axis(dim, self.ndim)) if self.ndim else x.clone()
+
+    def asinh(self): return self._unary("asinh")
+    def acosh(self): return self._unary("acosh")
+    def atanh(self): return self._unary("atanh")
+    arcsinh, arccosh, arctanh = asinh, acosh, atanh
+
+    def _float_pair(self, name, other):
+        """self and other (a Tensor or a number) as tensors of one float dtype, as PyTorch promotes them."""
+        if not isinstance(other, Tensor):
+            x = self if self.dtype.kind == "f" else self.astype(_default_dtype)
+            return x, x._operand_tensor(other)
+        _check_devices(name, self, other)
+        floats = [t.dtype for t in (self, other) if t.dtype.kind == "f"]
+        dtype = np.result_type(*floats) if floats else _default_dtype
+        x, o = (t if t.dtype == dtype else t.astype(dtype) for t in (self, other))
+        _check_broadcast(name, x, o)
+        return x, o
+
+    def copysign(self, other):
+        """|self| with the sign of other (a Tensor or number), as a float (torch.copysign); the gradient
+        flows to self only."""
+        return _ops.CopySign.apply(*self._float_pair("copysign", other))
+
+    def logaddexp(self, other):
+        """log(exp(self) + exp(other)) without overflow (torch.logaddexp)."""
+        x, o = self._float_pair("logaddexp", other)
+        xp = x._xp
+        top = xp.maximum(x._data, o._data)
+        shift = Tensor._wrap(xp.where(xp.isfinite(top), top, 0).astype(x.dtype), x.device)  # a constant
+        return ((x - shift).exp() + (o - shift).exp()).log() + shift
+
+    def lerp(self, end, weight):
+        """self + weight * (end - self) (torch.lerp); weight a number or a Tensor; differentiable in all."""
+        return self + weight * (end - self)
+
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1):
+        """The diagonal of each (dim1, dim2) plane, appended as the last dim, as torch.diagonal (a copy here,
+        not a view); offset > 0 is above the main diagonal, < 0 below."""
+        if self.ndim < 2:
+            raise ValueError(f"diagonal: needs at least 2 dims, got shape {self.shape}")
+        d1, d2 = _axis(dim1, self.ndim), _axis(dim2, self.ndim)
+        if d1 == d2:
+            raise ValueError(f"diagonal: dim1 and dim2 must be different dims, both are {d1}")
+        x = self.permute(*[i for i in range(self.ndim) if i not in (d1, d2)], d1, d2)
+        start, stop = max(0, -offset), min(x.shape[-2], x.shape[-1] - offset)
+        rows = np.arange(start, max(start, stop))
+        return x[(Ellipsis, rows, rows + offset)]
+
+    def masked_select(self, mask):
+        """The elements where the bool mask (broadcast with self) is True, as a 1-D tensor (torch.masked_select)."""
+        if not isinstance(mask, Tensor) or mask.dtype != bool:
+            got = getattr(mask, "dtype", type(mask).__name__)
+            raise TypeError(f"masked_select: mask must be a bool Tensor, got {got}; make one with a comparison (x > 0)")
+        _check_devices("masked_select", self, mask)
+        try:
+            shape = np.broadcast_shapes(self.shape, mask.shape)
+        except ValueError:
+            raise ValueError(f"masked_select: mask of shape {mask.shape} does not broadcast with {self.shape}") \
+                from None
+        x = self if self.shape == shape else self.expand(*shape)
+        return x[self._xp.broadcast_to(mask._data, shape)]
+
+    def _shift(self, other, fn, reverse=False):
+        """<< and >> of integer tensors (and Python ints), as in PyTorch; floats and bools refuse."""
+        if self.dtype.kind not in "iu" or (isinstance(other, Tensor) and other.dtype.kind not in "iu") \
+                or isinstance(other, (float, bool)):
+            raise TypeError(f"{fn}: needs integer tensors (or an int), got {self.dtype} and "
+                            f"{getattr(other, 'dtype', type(other).__name__)}; convert with .long()")
+        if isinstance(other, Tensor):
+            _check_devices(fn, self, other)
+        o = other._data if isinstance(other, Tensor) else self._operand(other)  # an int keeps this dtype
+        a, b = (o, self._data) if reverse else (self._data, o)
+        return Tensor._wrap(self._xp.asarray(getattr(self._xp, fn)(a, b)), self.device)
+
+    def __lshift__(self, o): return self._shift(o, "left_shift")
+    def __rshift__(self, o): return self._shift(o, "right_shift")
+    def __rlshift__(self, o): return self._shift(o, "left_shift", reverse=True)
+    def __rrshift__(self, o): return self._shift(o, "right_shift", reverse=True)
+    bitwise_left_shift, bitwise_right_shift = __lshift__, __rshift__
+
+    def unflatten(self, dim: int, sizes):
+        """Split dim into the shape `sizes` (one entry may be -1), as torch.unflatten."""
+        d = _axis(dim, self.ndim)
+        sizes = tuple(int(s) for s in sizes)
+        known = int(np.prod([s for s in sizes if s != -1]))
+        if not sizes or sizes.count(-1) > 1 or any(s < -1 for s in sizes) or (
+                self.shape[d] != known if -1 not in sizes else known == 0 or self.shape[d] % known):
+            raise ValueError(f"unflatten: sizes {sizes} do not multiply to dim {dim}'s size {self.shape[d]} "
+                             "(at most one -1 is inferred)")
+        return self.reshape(*self.shape[:d], *sizes, *self.shape[d + 1:])
+
     def type_as(self, other: "Tensor"):
         return self.astype(other.dtype)
 
@@ -1434,9 +1592,7 @@ class Tensor:
     def mean(self, axis=None, keepdims: bool = False):
         axes = _axes(axis, self.ndim)
         n = int(np.prod([self.shape[a] for a in axes])) if axes is not None else self.numel()
-        if n == 0:
-            raise ValueError(f"mean of an empty selection of a tensor of shape {self.shape}")
-        return self.sum(axes, keepdims) * (1.0 / n)
+        return self.sum(axes, keepdims) * (1.0 / n if n else math.nan)  # the mean of nothing is NaN, as in PyTorch
 
     @_torch_names
     def var(self, axis=None, keepdims: bool = False, correction: int = 1, unbiased: bool | None = None):
@@ -1491,7 +1647,8 @@ class Tensor:
     @_torch_names
     def cumsum(self, axis: int):
         x = self if self.dtype.kind == "f" else self.astype(np.int64)  # bools count as integers
-        return _ops.CumSum.apply(x, axis=_axis(axis, self.ndim)) if self.ndim else x.clone()
+        axis = _axis(axis, max(self.ndim, 1))  # a 0-d tensor takes dim 0 or -1, as in PyTorch
+        return _ops.CumSum.apply(x, axis=axis) if self.ndim else x.clone()
 
     @_torch_names
     def median(self, axis=None, keepdims: bool = False):
@@ -1518,7 +1675,8 @@ class Tensor:
     @_torch_names
     def cumprod(self, axis: int):
         x = self if self.dtype.kind == "f" else self.astype(np.int64)
-        return _ops.CumProd.apply(x, axis=_axis(axis, self.ndim)) if self.ndim else x.clone()
+        axis = _axis(axis, max(self.ndim, 1))  # a 0-d tensor takes dim 0 or -1, as in PyTorch
+        return _ops.CumProd.apply(x, axis=axis) if self.ndim else x.clone()
 
     def sort(self, dim: int = -1, descending: bool = False):
         """(values, indices) sorted along `dim` (stable); values are differentiable."""

@@ -527,14 +527,15 @@ def adaptive_max_pool2d(x: Tensor, output_size, return_indices: bool = False):
 def upsample(x: Tensor, scale_factor=None, size=None, mode: str = "nearest", align_corners: bool = False) -> Tensor:
     """Resize NCHW input to `size` (int or (H, W)) or by `scale_factor` (float or pair), like PyTorch's
     interpolate: the output is floor(in * scale_factor) and the scale factor itself sets the source
-    coordinates. mode "nearest" (PyTorch's index rule, floor(dst / scale)) or "bilinear" (with
-    align_corners False: pixel centres; True: corner pixels aligned).
+    coordinates. mode "nearest" (PyTorch's index rule, floor(dst / scale)), "nearest-exact" (pixel
+    centres, floor((dst + 0.5) / scale)) or "bilinear" (with align_corners False: pixel centres; True:
+    corner pixels aligned).
     """
     if x.ndim != 4:
         raise ValueError(f"upsample: expected a 4-D input (N, C, H, W), got shape {x.shape}")
-    if mode not in ("nearest", "bilinear"):
-        raise ValueError(f"upsample: mode must be 'nearest' or 'bilinear', got {mode!r}")
-    if mode == "nearest" and align_corners:
+    if mode not in ("nearest", "nearest-exact", "bilinear"):
+        raise ValueError(f"upsample: mode must be 'nearest', 'nearest-exact' or 'bilinear', got {mode!r}")
+    if mode != "bilinear" and align_corners:
         raise ValueError("upsample: align_corners=True only applies to mode='bilinear'")
     if mode == "bilinear" and x.dtype.kind != "f":
         raise TypeError(f"upsample: bilinear mode needs a float input, got {x.dtype}")

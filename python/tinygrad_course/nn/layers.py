@@ -747,15 +747,16 @@ class TransformerEncoder(Module):
 
 
 class Upsample(Module):
-    """Resize NCHW input to `size` or by `scale_factor`, mode "nearest" or "bilinear" (see F.upsample)."""
+    """Resize NCHW input to `size` or by `scale_factor`, mode "nearest", "nearest-exact" or "bilinear"
+    (see F.upsample)."""
 
     def __init__(self, size=None, scale_factor=None, mode: str = "nearest", align_corners: bool = False):
         super().__init__()
         if (size is None) == (scale_factor is None):
             raise ValueError("Upsample: give exactly one of size and scale_factor")
-        if mode not in ("nearest", "bilinear"):
-            raise ValueError(f"Upsample: mode must be 'nearest' or 'bilinear', got {mode!r}")
-        if mode == "nearest" and align_corners:
+        if mode not in ("nearest", "nearest-exact", "bilinear"):
+            raise ValueError(f"Upsample: mode must be 'nearest', 'nearest-exact' or 'bilinear', got {mode!r}")
+        if mode != "bilinear" and align_corners:
             raise ValueError("Upsample: align_corners=True only applies to mode='bilinear'")
         self.size, self.scale_factor, self.mode, self.align_corners = size, scale_factor, mode, align_corners
 

@@ -1038,7 +1038,7 @@ class Tensor:
         """self - floor(self / other) * other: the sign of the divisor, as Python's % and torch.remainder."""
         if self._integer_with(other):
             return self - self.floor_divide(other) * other
-        x = self if self.dtype.kind == "f" else self.astype(_default_dtype)
+        x = self._floating()
         return x - (x / other).floor().detach() * other
 
     def fmod(self, other):
@@ -1048,7 +1048,7 @@ class Tensor:
             if (o == 0).any():
                 raise ZeroDivisionError("fmod: integer division by zero")
             return Tensor._wrap(self._xp.fmod(self._data, o), self.device)
-        x = self if self.dtype.kind == "f" else self.astype(_default_dtype)
+        x = self._floating()
         return x - (x / other).trunc().detach() * other
 
     def __floordiv__(self, o): return self.floor_divide(o)
@@ -1449,7 +1449,7 @@ class Tensor:
 
     def logcumsumexp(self, dim: int):
         """log(cumsum(exp(self), dim)) without overflow (torch.logcumsumexp); integers become the default float."""
-        x = self if self.dtype.kind == "f" else self.astype(_default_dtype)
+        x = self._floating()
         return _ops.LogCumSumExp.apply(x, axis=_axis(dim, self.ndim)) if self.ndim else x.clone()
 
     def asinh(self): return self._unary("asinh")
@@ -1460,7 +1460,7 @@ class Tensor:
     def _float_pair(self, name, other):
         """self and other (a Tensor or a number) as tensors of one float dtype, as PyTorch promotes them."""
         if not isinstance(other, Tensor):
-            x = self if self.dtype.kind == "f" else self.astype(_default_dtype)
+            x = self._floating()
             return x, x._operand_tensor(other)
         _check_devices(name, self, other)
         floats = [t.dtype for t in (self, other) if t.dtype.kind == "f"]

@@ -708,3 +708,16 @@ def test_torch_utils_data_submodules_import_as_torchs():
     from tinygrad_course.utils.data.sampler import RandomSampler, WeightedRandomSampler
     assert DataLoader is D.DataLoader and Dataset is D.Dataset and TensorDataset is D.TensorDataset
     assert RandomSampler is D.RandomSampler and WeightedRandomSampler is D.WeightedRandomSampler
+
+
+def test_a_loader_draws_a_huge_samplers_indices_as_it_goes():
+    """makemore's InfiniteDataLoader: RandomSampler(num_samples=10**10) must not be listed up front."""
+    ds = tg.utils.data.TensorDataset(tg.arange(10))
+    sampler = tg.utils.data.RandomSampler(ds, replacement=True, num_samples=10**10)
+    loader = tg.utils.data.DataLoader(ds, batch_size=4, sampler=sampler)
+    batches = iter(loader)
+    first = [next(batches)[0] for _ in range(3)]
+    assert all(b.shape == (4,) and 0 <= int(b.min()) and int(b.max()) < 10 for b in first)
+    again = iter(tg.utils.data.DataLoader(ds, batch_size=4, sampler=tg.utils.data.RandomSampler(
+        ds, replacement=True, num_samples=10**10, generator=tg.Generator().manual_seed(1))))
+    assert next(again)[0].shape == (4,)

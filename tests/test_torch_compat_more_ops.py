@@ -445,3 +445,34 @@ def test_interpolate_nearest_exact_matches_torch(kwargs):
            torch.nn.Upsample(mode="nearest-exact", **kwargs)(torch.tensor(a)).numpy())
     with pytest.raises(ValueError, match="align_corners"):
         F.interpolate(tg.tensor(a), mode="nearest-exact", align_corners=True, **kwargs)
+
+
+def test_logcumsumexp_gradient_stays_finite_far_apart_as_torch():
+    torch = pytest.importorskip("torch")
+    for dtype in ("float32", "float64"):
+        x = tg.tensor(np.array([0.0, 100.0, -30.0]), dtype=dtype, requires_grad=True)
+        tx = torch.tensor([0.0, 100.0, -30.0], dtype=getattr(torch, dtype), requires_grad=True)
+        g = np.array([1.0, -2.0, 0.5])
+        tg.logcumsumexp(x, 0).backward(tg.tensor(g, dtype=dtype))
+        torch.logcumsumexp(tx, 0).backward(torch.tensor(g, dtype=getattr(torch, dtype)))
+        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6, atol=1e-30)
+
+
+@pytest.mark.parametrize("name", ["cummax", "cummin", "logcumsumexp", "cumsum"])
+def test_cumulative_ops_of_a_zero_dim_tensor_check_dim_as_torch(name):
+    torch = pytest.importorskip("torch")
+    out = getattr(tg, name)(tg.tensor(1.5), -1)
+    assert float(out[0] if isinstance(out, tuple) else out) == 1.5
+    for lib in (tg, torch):
+        with pytest.raises(IndexError):
+            getattr(lib, name)(lib.tensor(1.0), 1)
+
+
+def test_var_with_no_degrees_of_freedom_left_is_inf_or_nan_as_torch():
+    torch = pytest.importorskip("torch")
+    for correction in (3, 5):
+        with pytest.warns(UserWarning, match="degrees of freedom"):
+            ours = tg.tensor([1.0, 2.0, 3.0]).var(correction=correction)
+        with pytest.warns(UserWarning):
+            theirs = torch.tensor([1.0, 2.0, 3.0]).var(correction=correction)
+        assert ours.item() == theirs.item() == math.inf

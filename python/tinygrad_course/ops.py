@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 
 import numpy as np
 
@@ -607,16 +606,16 @@ class Var(Function):
         n = a.size if axis is None else int(np.prod([a.shape[i] for i in axis]))
         self.axis, self.keepdims = axis, keepdims
         self.centered = a - a.mean(axis=axis, keepdims=True) if n else a
-        # no degrees of freedom left (one element, correction 1; or none): NaN, value and gradient, as PyTorch
-        self.scale = 1.0 / (n - correction) if n > correction else math.nan
-        if n <= correction:
-            warnings.warn(f"var/std: {n} elements per reduction with correction={correction} leave no degrees of "
-                          "freedom: the result is NaN", UserWarning, stacklevel=4)
-        return self.xp.asarray((self.centered ** 2).sum(axis=axis, keepdims=keepdims) * self.scale, dtype=a.dtype)
+        # no degrees of freedom left (one element with correction 1, or none): divided by 0, as PyTorch,
+        # so the value is inf, or NaN where the data are constant
+        self.scale = 1.0 / (n - correction) if n > correction else math.inf
+        with np.errstate(invalid="ignore"):  # 0 * inf: NaN, wanted
+            return self.xp.asarray((self.centered ** 2).sum(axis=axis, keepdims=keepdims) * self.scale, dtype=a.dtype)
 
     def backward(self, g):
         g = _expand_reduced(g, self.centered.shape, self.axis, self.keepdims)
-        return g * (2 * self.scale) * self.centered
+        with np.errstate(invalid="ignore"):
+            return g * (2 * self.scale) * self.centered
 
 
 class Std(Var):
@@ -1124,13 +1123,19 @@ class LogCumSumExp(Function):
         self.save(a, out)
         return out
 
-    def backward(self, g):  # d out_i / d a_j = exp(a_j - out_i) for j <= i: a reversed cumulative sum
-        a, out = self.saved
-        xp, axis = self.xp, self.axis
-        shift = xp.max(xp.where(xp.isfinite(out), out, 0), axis=axis, keepdims=True)  # keeps exp() in range
-        with np.errstate(over="ignore", invalid="ignore"):
-            tail = xp.flip(xp.cumsum(xp.flip(g * xp.exp(shift - out), axis), axis=axis), axis)
-            return xp.where(xp.isneginf(a), 0, tail * xp.exp(a - shift)).astype(g.dtype, copy=False)
+    def backward(self, g):
+        """d out_i / d a_j = exp(a_j - out_i) for j <= i, so grad_j = sum_{i >= j} g_i exp(a_j - out_i),
+        summed in the log domain (a reversed logcumsumexp) for the positive and the negative parts of g,
+        as PyTorch does: no exp() of a large difference ever overflows ([0, 100] has gradient [1, 1])."""
+        a, out, g = (to_numpy(v) for v in (*self.saved, g))
+        axis = self.axis
+
+        def tail(part):  # log(sum_{i >= j} part_i exp(-out_i)) + a_j, then exp
+            with np.errstate(divide="ignore", invalid="ignore"):
+                v = np.flip(np.logaddexp.accumulate(np.flip(np.log(part) - out, axis), axis=axis), axis)
+                return np.exp(v + a)
+        grad = np.where(np.isneginf(a), 0, tail(np.maximum(g, 0)) - tail(np.maximum(-g, 0)))
+        return to_device(grad.astype(g.dtype, copy=False), self.device)
 
 
 class CopySign(Function):

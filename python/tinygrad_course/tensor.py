@@ -36,6 +36,7 @@ import contextlib
 import functools
 import math
 import threading
+import warnings
 from collections import namedtuple
 
 import numpy as np
@@ -1423,9 +1424,9 @@ class Tensor:
     def _cumulative_extreme(self, dim, better):
         """(values, indices) of the running max or min along dim (torch.cummax / cummin): a tie takes the
         later index, a NaN wins and stays; the values are a gather of self, so they are differentiable."""
+        d = _axis(dim, max(self.ndim, 1))  # a 0-d tensor takes dim 0 or -1, as in PyTorch
         if self.ndim == 0:
             return ValuesIndices(self.clone(), Tensor._wrap(self._xp.zeros((), dtype=np.int64), self.device))
-        d = _axis(dim, self.ndim)
         a = np.moveaxis(to_numpy(self._data), d, -1)
         isnan = np.isnan if a.dtype.kind == "f" else (lambda v: np.zeros(np.shape(v), dtype=bool))
         idx = np.zeros(a.shape, dtype=np.int64)
@@ -1449,8 +1450,8 @@ class Tensor:
 
     def logcumsumexp(self, dim: int):
         """log(cumsum(exp(self), dim)) without overflow (torch.logcumsumexp); integers become the default float."""
-        x = self._floating()
-        return _ops.LogCumSumExp.apply(x, axis=_axis(dim, self.ndim)) if self.ndim else x.clone()
+        x, axis = self._floating(), _axis(dim, max(self.ndim, 1))  # a 0-d tensor takes dim 0 or -1
+        return _ops.LogCumSumExp.apply(x, axis=axis) if self.ndim else x.clone()
 
     def asinh(self): return self._unary("asinh")
     def acosh(self): return self._unary("acosh")
@@ -1598,13 +1599,24 @@ class Tensor:
     def var(self, axis=None, keepdims: bool = False, correction: int = 1, unbiased: bool | None = None):
         """Variance with PyTorch's default Bessel correction (correction=1, or unbiased=True); 0 for the biased one."""
         correction = correction if unbiased is None else int(bool(unbiased))
+        self._warn_without_freedom("var", axis, correction)
         return _ops.Var.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims, correction=correction)
 
     @_torch_names
     def std(self, axis=None, keepdims: bool = False, correction: int = 1, unbiased: bool | None = None):
         """Standard deviation; its gradient is 0 (not NaN) where the data are constant, as in PyTorch."""
         correction = correction if unbiased is None else int(bool(unbiased))
+        self._warn_without_freedom("std", axis, correction)
         return _ops.Std.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims, correction=correction)
+
+    def _warn_without_freedom(self, name, axis, correction):
+        """PyTorch's warning when the correction leaves no degrees of freedom (the result is inf or NaN)."""
+        axes = _axes(axis, self.ndim)
+        n = self.numel() if axes is None else int(np.prod([self.shape[a] for a in axes]))
+        if n <= correction:
+            warnings.warn(f"{name}(): {n} elements per reduction with correction={correction} leave no degrees "
+                          "of freedom: the result is inf, or NaN where the data are constant", UserWarning,
+                          stacklevel=4)
 
     @_torch_names
     def norm(self, p=2, axis=None, keepdims: bool = False):

@@ -226,7 +226,8 @@ class DataLoader:
         self.epoch += 1
         if self.num_workers > 0 and self._iterable:
             return self._from_workers(None, entropy)  # each worker iterates its own copy
-        batches = self._index_batches(np.random.default_rng(np.random.SeedSequence(entropy).spawn(1)[0]))
+        batches = self._index_batches(np.random.default_rng(np.random.SeedSequence(entropy).spawn(1)[0]),
+                                      lazy=self.num_workers == 0)
         if self.num_workers > 0:
             return self._from_workers(batches, entropy)
         prepared = (_to_tensors_unless(self, self._make_batch(idx, _batch_rng(entropy, k)))
@@ -234,18 +235,21 @@ class DataLoader:
         return prepared if self.prefetch == 0 else self._prefetching(prepared)
 
     # --- one batch ---------------------------------------------------------------------------------
-    def _index_batches(self, order_rng):
+    def _index_batches(self, order_rng, lazy=False):
         """The epoch's batches of indices (single indices when batch_size is None); for an
-        IterableDataset, an iterator over lists of its samples (single samples)."""
+        IterableDataset, an iterator over lists of its samples (single samples). With `lazy`, a
+        sampler's indices are drawn as batches are made (a sampler may be far longer than memory, as
+        makemore's RandomSampler(num_samples=10**10)); worker processes get the whole epoch's list."""
         if self._iterable:
             return _chunks(iter(self.dataset), self.batch_size, self.drop_last)
         if self.batch_sampler is not None:
-            return [list(b) for b in self.batch_sampler]
+            batches = (list(b) for b in self.batch_sampler)
+            return batches if lazy else list(batches)
         if self.sampler is not None:
-            order = list(self.sampler)
-        else:
-            n = len(self.dataset)
-            order = order_rng.permutation(n) if self.shuffle else np.arange(n)
+            batches = _chunks(iter(self.sampler), self.batch_size, self.drop_last)  # iter() now: the epoch's seed
+            return batches if lazy else list(batches)
+        n = len(self.dataset)
+        order = order_rng.permutation(n) if self.shuffle else np.arange(n)
         if self.batch_size is None:
             return list(order)
         bs = self.batch_size

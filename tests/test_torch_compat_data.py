@@ -721,3 +721,14 @@ def test_a_loader_draws_a_huge_samplers_indices_as_it_goes():
     again = iter(tg.utils.data.DataLoader(ds, batch_size=4, sampler=tg.utils.data.RandomSampler(
         ds, replacement=True, num_samples=10**10, generator=tg.Generator().manual_seed(1))))
     assert next(again)[0].shape == (4,)
+
+
+def test_worker_processes_take_a_huge_samplers_indices_as_they_go():
+    ds = tg.utils.data.TensorDataset(tg.arange(10))
+    sampler = tg.utils.data.RandomSampler(ds, replacement=True, num_samples=10**10,
+                                          generator=tg.Generator().manual_seed(2))
+    with_workers = iter(tg.utils.data.DataLoader(ds, batch_size=4, sampler=sampler, num_workers=2))
+    first = [next(with_workers)[0].tolist() for _ in range(5)]
+    sampler.generator.manual_seed(2)
+    without = iter(tg.utils.data.DataLoader(ds, batch_size=4, sampler=sampler))
+    assert first == [next(without)[0].tolist() for _ in range(5)]  # the same batches, in order

@@ -2,6 +2,7 @@
 into Tensors, seeded shuffling, per-batch transforms, and a background thread or worker processes."""
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import pickle
@@ -226,8 +227,7 @@ class DataLoader:
         self.epoch += 1
         if self.num_workers > 0 and self._iterable:
             return self._from_workers(None, entropy)  # each worker iterates its own copy
-        batches = self._index_batches(np.random.default_rng(np.random.SeedSequence(entropy).spawn(1)[0]),
-                                      lazy=self.num_workers == 0)
+        batches = self._index_batches(np.random.default_rng(np.random.SeedSequence(entropy).spawn(1)[0]))
         if self.num_workers > 0:
             return self._from_workers(batches, entropy)
         prepared = (_to_tensors_unless(self, self._make_batch(idx, _batch_rng(entropy, k)))
@@ -235,19 +235,17 @@ class DataLoader:
         return prepared if self.prefetch == 0 else self._prefetching(prepared)
 
     # --- one batch ---------------------------------------------------------------------------------
-    def _index_batches(self, order_rng, lazy=False):
+    def _index_batches(self, order_rng):
         """The epoch's batches of indices (single indices when batch_size is None); for an
-        IterableDataset, an iterator over lists of its samples (single samples). With `lazy`, a
-        sampler's indices are drawn as batches are made (a sampler may be far longer than memory, as
-        makemore's RandomSampler(num_samples=10**10)); worker processes get the whole epoch's list."""
+        IterableDataset, an iterator over lists of its samples (single samples). A sampler's indices
+        are drawn as batches are made: it may be far longer than memory (makemore's
+        RandomSampler(num_samples=10**10)); iter() is called now, so its epoch seed is drawn now."""
         if self._iterable:
             return _chunks(iter(self.dataset), self.batch_size, self.drop_last)
         if self.batch_sampler is not None:
-            batches = (list(b) for b in self.batch_sampler)
-            return batches if lazy else list(batches)
+            return (list(b) for b in self.batch_sampler)
         if self.sampler is not None:
-            batches = _chunks(iter(self.sampler), self.batch_size, self.drop_last)  # iter() now: the epoch's seed
-            return batches if lazy else list(batches)
+            return _chunks(iter(self.sampler), self.batch_size, self.drop_last)
         n = len(self.dataset)
         order = order_rng.permutation(n) if self.shuffle else np.arange(n)
         if self.batch_size is None:
@@ -334,16 +332,20 @@ class DataLoader:
     # --- worker processes (num_workers > 0) --------------------------------------------------------
     def _from_workers(self, batches, entropy):
         """Generator: worker w is sent requests through a pipe and answers each, in order, with a batch.
-        Batch k of a map-style data set is worker k % n's (the request is k); an IterableDataset's
-        workers each batch their own stream, taken in turns until every one has ended."""
+        Batch k of a map-style data set is worker k % n's (the request is k and its indices, drawn as
+        the loader goes); an IterableDataset's workers each batch their own stream, taken in turns
+        until every one has ended."""
         ctx = self.multiprocessing_context
         ctx = multiprocessing.get_context(ctx) if ctx is None or isinstance(ctx, str) else ctx
-        n = self.num_workers if self._iterable else min(self.num_workers, len(batches))
+        n = self.num_workers
+        if not self._iterable:
+            with contextlib.suppress(TypeError):  # a sampler without len(): start them all
+                n = max(1, min(n, len(self)))
         procs, conns, finished = [], [], False
         try:
             for w in range(n):
                 here, there = ctx.Pipe()
-                args = (self, None if self._iterable else batches, entropy, w, n, there)
+                args = (self, not self._iterable, entropy, w, n, there)
                 proc = ctx.Process(target=_worker_loop, args=args, name=f"tinygrad_course-worker-{w}", daemon=True)
                 try:
                     proc.start()
@@ -360,13 +362,21 @@ class DataLoader:
                 yield from self._stream_from_workers(procs, conns)
                 finished = True
                 return
-            ahead = self.prefetch_factor * n  # a multiple of n: batch k + ahead goes to batch k's worker
-            for k in range(min(ahead, len(batches))):
-                conns[k % n].send(k)
-            for k in range(len(batches)):
+            batches, sent = iter(batches), 0
+
+            def request():  # batch `sent` to worker sent % n, if the epoch has one more
+                nonlocal sent
+                idx = next(batches, _END)
+                if idx is not _END:
+                    conns[sent % n].send((sent, idx))
+                    sent += 1
+            for _ in range(self.prefetch_factor * n):  # a multiple of n: batch k + ahead goes to k's worker
+                request()
+            k = 0
+            while k < sent:
                 _, batch = self._receive(conns[k % n], procs[k % n], k % n, f"batch {k}")
-                if k + ahead < len(batches):
-                    conns[k % n].send(k + ahead)
+                request()
+                k += 1
                 yield _to_tensors_unless(self, batch)
             finished = True
         finally:
@@ -437,9 +447,10 @@ class _Message(str):
         return str(self)
 
 
-def _worker_loop(loader: DataLoader, batches, entropy, worker_id: int, num_workers: int, conn) -> None:
-    """A worker process: answer each request k with ("batch", batch k) or ("error", ...); for an
-    IterableDataset (batches None), with the next batch of its own stream or ("end", None)."""
+def _worker_loop(loader: DataLoader, mapped: bool, entropy, worker_id: int, num_workers: int, conn) -> None:
+    """A worker process: answer each request (k, indices) with ("batch", batch k) or ("error", ...); for
+    an IterableDataset (not mapped; the request is k), with the next batch of its own stream or
+    ("end", None)."""
     global _worker_info
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle; it stops us
     seed = int(np.random.SeedSequence(entropy, spawn_key=(2, worker_id)).generate_state(1, np.uint64)[0]) >> 1
@@ -457,16 +468,17 @@ def _worker_loop(loader: DataLoader, batches, entropy, worker_id: int, num_worke
     stream = None
     while True:
         try:
-            k = conn.recv()
+            request = conn.recv()
         except (EOFError, OSError):  # the main process went away
             return
-        if k is None:
+        if request is None:
             return
+        k, idx = request if mapped else (request, None)
         try:
             if init_error is not None:
                 raise init_error
-            if batches is not None:
-                conn.send(("batch", loader._make_batch(batches[k], _batch_rng(entropy, k))))
+            if mapped:
+                conn.send(("batch", loader._make_batch(idx, _batch_rng(entropy, k))))
                 continue
             stream = loader._index_batches(None) if stream is None else stream
             samples = next(stream, _END)

@@ -1037,3 +1037,13 @@ def test_cumulative_ops_check_dim_and_take_empty_axes_as_torch():
             getattr(torch, name)(torch.tensor(1.0), dim=1)
     with pytest.raises(TypeError, match="bool"):
         tg.linspace(5, 10, 3, dtype=tg.bool)
+
+
+def test_where_with_two_numbers_takes_their_common_dtype_as_torch():
+    mask, t_mask = tg.tensor([True, False, True]), torch.tensor([True, False, True])
+    for a, b in [(1.0, 0.0), (1, 0), (True, False), (2, 0.5)]:
+        ours, theirs = tg.where(mask, a, b), torch.where(t_mask, a, b)
+        assert ours.dtype.name == str(theirs.dtype).replace("torch.", "")
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    with pytest.raises(TypeError, match="Tensor condition and two numbers"):
+        tg.where([True, False], 1.0, 0.0)

@@ -1995,10 +1995,13 @@ def stack(tensors, axis: int = 0) -> Tensor:
 
 
 def where(condition, a, b) -> Tensor:
-    """Elementwise `a if condition else b` (broadcasting); differentiable in a and b."""
+    """Elementwise `a if condition else b` (broadcasting); differentiable in a and b. With two numbers
+    (and a Tensor condition) their common dtype, as torch.where(mask, 1.0, 0.0)."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        if not (isinstance(condition, Tensor) and isinstance(a, _SCALARS) and isinstance(b, _SCALARS)):
+            raise TypeError("where: give at least one of a and b as a Tensor, or a Tensor condition and two numbers")
+        a = Tensor(np.asarray(a, dtype=_as_array([a, b]).dtype), device=condition.device)
     ref = a if isinstance(a, Tensor) else b
-    if not isinstance(ref, Tensor):
-        raise TypeError("where: at least one of a and b must be a Tensor")
     if isinstance(condition, Tensor):  # passed to the op as a Tensor: its version counter covers it
         _check_devices("where", ref, condition)
         cond = condition if condition.dtype == bool else condition.astype(bool)

@@ -144,3 +144,25 @@ def shared_datasets():
     if not path.is_dir():
         pytest.skip(f"offline data sets not found at {path}")
     return path
+
+
+def _real_runtime_or_skip():
+    from tinygrad_course.backend.cuda import CudaUnavailableError, cuda_runtime
+    try:
+        cuda_runtime()
+    except CudaUnavailableError as e:
+        pytest.skip(f"no usable GPU: {e}")
+
+
+@pytest.fixture(params=["emulated", pytest.param("gpu", marks=pytest.mark.gpu)])
+def cuda(request, monkeypatch):
+    """The device name "cuda", backed by the CPU emulation of our kernels or by a real GPU (skipped
+    without one): for tests of the "cuda" device's plumbing and of ops on it."""
+    if request.param == "emulated":
+        if shutil.which("g++") is None and shutil.which("c++") is None:
+            pytest.skip("the CUDA emulation needs a host C++ compiler")
+        monkeypatch.setenv("TINYGRAD_COURSE_CUDA_EMULATE", "1")
+    else:
+        monkeypatch.delenv("TINYGRAD_COURSE_CUDA_EMULATE", raising=False)
+        _real_runtime_or_skip()
+    return "cuda"

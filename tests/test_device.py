@@ -7,7 +7,6 @@ with the same computation on "cpu".
 """
 from __future__ import annotations
 
-import shutil
 import warnings
 
 import numpy as np
@@ -17,27 +16,6 @@ import tinygrad_course as tg
 from tinygrad_course import nn, optim
 from tinygrad_course.device import canonical_device
 from tinygrad_course.nn import functional as F
-
-
-def _real_runtime_or_skip():
-    from tinygrad_course.backend.cuda import CudaUnavailableError, cuda_runtime
-    try:
-        cuda_runtime()
-    except CudaUnavailableError as e:
-        pytest.skip(f"no usable GPU: {e}")
-
-
-@pytest.fixture(params=["emulated", pytest.param("gpu", marks=pytest.mark.gpu)])
-def cuda(request, monkeypatch):
-    """The device name "cuda", backed by the CPU emulation or by a real GPU."""
-    if request.param == "emulated":
-        if shutil.which("g++") is None and shutil.which("c++") is None:
-            pytest.skip("the CUDA emulation needs a host C++ compiler")
-        monkeypatch.setenv("TINYGRAD_COURSE_CUDA_EMULATE", "1")
-    else:
-        monkeypatch.delenv("TINYGRAD_COURSE_CUDA_EMULATE", raising=False)
-        _real_runtime_or_skip()
-    return "cuda"
 
 
 def test_device_names():

@@ -184,22 +184,6 @@ def test_factory_arguments_are_validated():
         nn.Conv2d(1, 1, 3, device="tpu")
 
 
-@pytest.fixture(params=["emulated", pytest.param("gpu", marks=pytest.mark.gpu)])
-def cuda(request, monkeypatch):
-    """The device name "cuda", backed by the CPU emulation of our kernels or by a real GPU."""
-    from tinygrad_course.backend.cuda import CudaUnavailableError
-    from tinygrad_course.device import cuda_runtime  # the emulation when the variable asks for it
-    if request.param == "emulated":
-        monkeypatch.setenv("TINYGRAD_COURSE_CUDA_EMULATE", "1")
-    else:
-        monkeypatch.delenv("TINYGRAD_COURSE_CUDA_EMULATE", raising=False)
-    try:
-        cuda_runtime()
-    except CudaUnavailableError as e:
-        pytest.skip(f"no usable cuda device: {e}")
-    return "cuda"
-
-
 def test_layers_built_on_cuda_hold_the_weights_a_seed_gives_on_cpu(cuda):
     tg.manual_seed(3)
     on_cpu = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.Flatten(), nn.Linear(12, 2))

@@ -422,24 +422,6 @@ def test_random_resized_crop_takes_one_image_and_checks_its_arguments():
 
 
 # --- on the "cuda" device (the CPU emulation here; a real GPU where there is one) ----------------------
-@pytest.fixture(params=["emulated", pytest.param("gpu", marks=pytest.mark.gpu)])
-def cuda(request, monkeypatch):
-    """The device name "cuda", backed by the CPU emulation or by a real GPU."""
-    import shutil
-    if request.param == "emulated":
-        if shutil.which("g++") is None and shutil.which("c++") is None:
-            pytest.skip("the CUDA emulation needs a host C++ compiler")
-        monkeypatch.setenv("TINYGRAD_COURSE_CUDA_EMULATE", "1")
-    else:
-        monkeypatch.delenv("TINYGRAD_COURSE_CUDA_EMULATE", raising=False)
-        from tinygrad_course.backend.cuda import CudaUnavailableError, cuda_runtime
-        try:
-            cuda_runtime()
-        except CudaUnavailableError as e:
-            pytest.skip(f"no usable GPU: {e}")
-    return "cuda"
-
-
 def test_scatter_and_einsum_on_cuda_match_the_cpu(cuda):
     rng = np.random.default_rng(10)
     x, s, w = rng.standard_normal((3, 4)), rng.standard_normal((2, 4)), rng.standard_normal((4, 3))

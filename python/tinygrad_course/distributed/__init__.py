@@ -1,0 +1,137 @@
+"""Data-parallel training across processes, as torch.distributed: a process group over MPI.
+
+    mpiexec -n 4 python train.py          # every rank runs the same script
+    import tinygrad_course.distributed as dist
+    dist.init_process_group()             # MPI's world: rank 0..3
+    dist.all_reduce(t)                    # t summed over the ranks, in place
+
+The collectives move the tensors' own buffers with mpi4py's upper-case calls (`Allreduce`,
+`Bcast`: no pickling, which is several times slower), on CPU tensors. mpi4py and an MPI are the
+optional extra `distributed` (`pip install "tinygrad_course[distributed]"`: mpi4py and the MPICH
+wheel); importing this module never needs them, the first call does.
+"""
+from __future__ import annotations
+
+import os
+
+from ..tensor import Tensor
+from .sampler import DistributedSampler  # noqa: F401
+
+__all__ = ["init_process_group", "destroy_process_group", "is_initialized", "is_available", "get_rank",
+           "get_world_size", "barrier", "all_reduce", "broadcast", "ReduceOp", "DistributedSampler"]
+
+
+class ReduceOp:
+    """The reductions of all_reduce, by PyTorch's names."""
+    SUM, PRODUCT, MIN, MAX, AVG = "sum", "product", "min", "max", "avg"
+
+
+_group = None  # the communicator of init_process_group, or None
+
+
+def is_available() -> bool:
+    """True when mpi4py (and so an MPI library) can be imported."""
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _mpi():
+    try:
+        from mpi4py import MPI
+    except ImportError as e:
+        raise RuntimeError("distributed training needs mpi4py and an MPI library: "
+                           'pip install "tinygrad_course[distributed]" (mpi4py and the mpich wheel), then '
+                           f"launch with mpiexec -n N python script.py ({e})") from None
+    return MPI
+
+
+def init_process_group(backend: str = "mpi", *, world_size: int | None = None, rank: int | None = None,
+                       **unused) -> None:
+    """Join the group of all processes started by `mpiexec -n N`. `backend` "mpi" (PyTorch's "gloo" is
+    taken as "mpi": both are CPU). world_size and rank, or the launcher's WORLD_SIZE and RANK variables,
+    are checked against MPI's world: they cannot choose another one. (init_method, timeout and the
+    other torch arguments are accepted and have no effect.)"""
+    global _group
+    if backend not in ("mpi", "gloo"):
+        raise ValueError(f"init_process_group: backend {backend!r} is not supported; use 'mpi' (CPU tensors)")
+    if _group is not None:
+        raise RuntimeError("init_process_group: the process group is initialised already; "
+                           "call destroy_process_group() first")
+    comm = _mpi().COMM_WORLD
+    for name, given in (("world_size", world_size if world_size is not None else os.environ.get("WORLD_SIZE")),
+                        ("rank", rank if rank is not None else os.environ.get("RANK"))):
+        actual = comm.Get_size() if name == "world_size" else comm.Get_rank()
+        if given is not None and int(given) != actual:
+            raise ValueError(f"init_process_group: {name}={given} but MPI's world has {name} {actual}; "
+                             f"launch with mpiexec -n N and leave {name} out")
+    _group = comm
+
+
+def destroy_process_group() -> None:
+    global _group
+    _group = None
+
+
+def is_initialized() -> bool:
+    return _group is not None
+
+
+def _comm():
+    if _group is None:
+        raise RuntimeError("the default process group is not initialised: call "
+                           "tinygrad_course.distributed.init_process_group() first (under mpiexec)")
+    return _group
+
+
+def get_rank() -> int:
+    return _comm().Get_rank()
+
+
+def get_world_size() -> int:
+    return _comm().Get_size()
+
+
+def barrier() -> None:
+    _comm().Barrier()
+
+
+def _check(name: str, tensor: Tensor) -> None:
+    """MPI reads and writes the tensor's own storage: a contiguous CPU array (written in place through
+    the tensor's in-place path, so its version counter and the read-only guards apply)."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(tensor).__name__}")
+    if tensor.device != "cpu":
+        raise RuntimeError(f"{name}: MPI moves CPU tensors; this one is on {tensor.device}")
+    if not tensor._data.flags.c_contiguous:
+        raise ValueError(f"{name}: the tensor (shape {tensor.shape}) must be contiguous; pass t.contiguous()")
+
+
+def all_reduce(tensor: Tensor, op: str = ReduceOp.SUM) -> None:
+    """Reduce `tensor` over all ranks, in place on every rank (op: ReduceOp.SUM, AVG, PRODUCT, MIN, MAX)."""
+    MPI = _mpi()
+    ops = {ReduceOp.SUM: MPI.SUM, ReduceOp.AVG: MPI.SUM, ReduceOp.PRODUCT: MPI.PROD,
+           ReduceOp.MIN: MPI.MIN, ReduceOp.MAX: MPI.MAX}
+    if op not in ops:
+        raise ValueError(f"all_reduce: op must be one of {sorted(ops)} (ReduceOp.SUM, ...), got {op!r}")
+    _check("all_reduce", tensor)
+    if op == ReduceOp.AVG and tensor.dtype.kind != "f":
+        raise TypeError(f"all_reduce: ReduceOp.AVG needs a float tensor, got {tensor.dtype}")
+    comm = _comm()
+
+    def reduce(a):
+        comm.Allreduce(MPI.IN_PLACE, a, op=ops[op])
+        if op == ReduceOp.AVG:
+            a /= comm.Get_size()
+    tensor._inplace("all_reduce", reduce)
+
+
+def broadcast(tensor: Tensor, src: int = 0) -> None:
+    """Rank `src`'s values of `tensor` on every rank, in place."""
+    comm = _comm()
+    if not isinstance(src, int) or not 0 <= src < comm.Get_size():
+        raise ValueError(f"broadcast: src must be a rank in [0, {comm.Get_size()}), got {src!r}")
+    _check("broadcast", tensor)
+    tensor._inplace("broadcast", lambda a: comm.Bcast(a, root=src))

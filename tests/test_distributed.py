@@ -1,0 +1,115 @@
+"""tinygrad_course.distributed: the process group's collectives over MPI (several ranks started by
+mpiexec in a subprocess; skipped without mpi4py) and DistributedSampler (no MPI needed)."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import tinygrad_course.distributed as dist
+
+
+# --- DistributedSampler ------------------------------------------------------------------------
+@pytest.mark.parametrize("n, replicas, drop_last", [(10, 4, False), (10, 4, True), (2, 5, False), (12, 3, False),
+                                                    (7, 2, True), (1, 1, False)])
+def test_sampler_shares_follow_torchs_rule_without_shuffle(n, replicas, drop_last):
+    torch_sampler = pytest.importorskip("torch.utils.data.distributed").DistributedSampler
+    for rank in range(replicas):
+        ours = dist.DistributedSampler(range(n), replicas, rank, shuffle=False, drop_last=drop_last)
+        theirs = torch_sampler(range(n), replicas, rank, shuffle=False, drop_last=drop_last)
+        assert list(ours) == list(theirs) and len(ours) == len(theirs)
+
+
+@pytest.mark.parametrize("n, replicas", [(12, 3), (10, 4), (5, 2)])
+def test_shuffled_shares_are_disjoint_cover_and_reshuffle_per_epoch(n, replicas):
+    samplers = [dist.DistributedSampler(range(n), replicas, r, seed=7) for r in range(replicas)]
+    epochs = []
+    for epoch in range(3):
+        for s in samplers:
+            s.set_epoch(epoch)
+        shares = [list(s) for s in samplers]
+        assert len({len(share) for share in shares}) == 1  # every rank runs the same number of steps
+        flat = [i for share in shares for i in share]
+        assert set(flat) == set(range(n))  # covering
+        padding = len(flat) - n
+        assert padding < replicas and len(set(flat)) == n  # disjoint up to the padding
+        epochs.append(shares)
+        assert [list(s) for s in samplers] == shares  # the same epoch gives the same shares again
+    assert epochs[0] != epochs[1] != epochs[2]
+
+
+def test_sampler_arguments_are_checked():
+    with pytest.raises(ValueError, match=r"rank must be in \[0, 2\)"):
+        dist.DistributedSampler(range(4), 2, 2)
+    with pytest.raises(ValueError, match="num_replicas"):
+        dist.DistributedSampler(range(4), 0, 0)
+    with pytest.raises(RuntimeError, match="init_process_group"):
+        dist.DistributedSampler(range(4))  # no process group to ask
+    with pytest.raises(RuntimeError, match="not initialised"):
+        dist.get_rank()
+
+
+# --- collectives over MPI, several ranks ------------------------------------------------------------
+def run_ranks(tmp_path, n: int, body: str, timeout: float = 120) -> list:
+    """Run `body` on n ranks under mpiexec; each rank's `report(dict)` is returned, in rank order (files,
+    not stdout: mpiexec interleaves the ranks' output)."""
+    pytest.importorskip("mpi4py")
+    mpiexec = shutil.which("mpiexec")
+    if mpiexec is None:
+        pytest.skip("no mpiexec on PATH (pip install mpich)")
+    script = textwrap.dedent(f"""\
+        import json
+        import numpy as np
+        import tinygrad_course as tg
+        import tinygrad_course.distributed as dist
+        dist.init_process_group()
+
+        def report(row):
+            with open({str(tmp_path)!r} + f"/rank{{dist.get_rank()}}.json", "w") as f:
+                json.dump(row, f)
+        """) + textwrap.dedent(body)
+    done = subprocess.run([mpiexec, "-n", str(n), sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(n)]
+
+
+def test_all_reduce_broadcast_and_barrier_on_three_ranks(tmp_path):
+    rows = run_ranks(tmp_path, 3, """
+        r, n = dist.get_rank(), dist.get_world_size()
+        s = tg.tensor(np.arange(4.0) + r); dist.all_reduce(s)
+        a = tg.tensor(np.full(2, float(r))); dist.all_reduce(a, dist.ReduceOp.AVG)
+        m = tg.tensor(np.array([r, -r])); dist.all_reduce(m, dist.ReduceOp.MAX)
+        b = tg.tensor(np.full(3, 10.0 * r)); version = b._version; dist.broadcast(b, src=2)
+        dist.barrier()
+        report({"rank": r, "n": n, "s": s.tolist(), "a": a.tolist(), "m": m.tolist(), "b": b.tolist(),
+                "bumped": b._version > version})
+    """)
+    assert [row["rank"] for row in rows] == [0, 1, 2] and all(row["n"] == 3 for row in rows)
+    for row in rows:
+        assert row["s"] == [3.0, 6.0, 9.0, 12.0] and row["a"] == [1.0, 1.0] and row["m"] == [2, 0]
+        assert row["b"] == [20.0, 20.0, 20.0] and row["bumped"]  # in place, version-counted
+
+
+def test_collectives_refuse_bad_input_by_name(tmp_path):
+    rows = run_ranks(tmp_path, 2, """
+        errors = []
+        for call in (lambda: dist.all_reduce(np.ones(2)), lambda: dist.all_reduce(tg.ones(4, 2).T),
+                     lambda: dist.all_reduce(tg.ones(2), "median"), lambda: dist.broadcast(tg.ones(2), src=5),
+                     lambda: dist.all_reduce(tg.tensor([1, 2]), dist.ReduceOp.AVG),
+                     lambda: dist.all_reduce(tg.ones(2, requires_grad=True))):
+            try:
+                call()
+                errors.append(None)
+            except (TypeError, ValueError, RuntimeError) as e:
+                errors.append(type(e).__name__ + ": " + str(e))
+        report({"rank": dist.get_rank(), "errors": errors})
+    """)
+    errors = rows[0]["errors"]
+    assert errors[0].startswith("TypeError: all_reduce: expected a Tensor")
+    assert "contiguous" in errors[1] and "op must be one of" in errors[2] and "src must be a rank" in errors[3]
+    assert "AVG needs a float" in errors[4] and "requires grad" in errors[5]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 import tinygrad_course.distributed as dist
@@ -113,3 +114,79 @@ def test_collectives_refuse_bad_input_by_name(tmp_path):
     assert errors[0].startswith("TypeError: all_reduce: expected a Tensor")
     assert "contiguous" in errors[1] and "op must be one of" in errors[2] and "src must be a rank" in errors[3]
     assert "AVG needs a float" in errors[4] and "requires grad" in errors[5]
+
+
+# --- DistributedDataParallel ----------------------------------------------------------------------
+DDP_SETUP = """
+from tinygrad_course import nn, optim
+from tinygrad_course.distributed import DistributedDataParallel as DDP
+r, n = dist.get_rank(), dist.get_world_size()
+
+def model(seed):
+    tg.manual_seed(seed)  # a different seed per rank: the broadcast must make the replicas equal
+    return nn.Sequential(nn.Linear(5, 16, dtype="float64"), nn.Tanh(), nn.Linear(16, 8, dtype="float64"),
+                         nn.ReLU(), nn.Linear(8, 3, dtype="float64"))
+
+def batch(step, rank, size=4):
+    rng = np.random.default_rng(1000 * step + rank)
+    return tg.tensor(rng.standard_normal((size, 5))), tg.tensor(rng.integers(0, 3, size))
+
+def train(net, opt, steps, ranks, per_rank):
+    for step in range(steps):
+        xs, ys = zip(*[batch(step, k, per_rank) for k in ranks])
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(tg.cat(list(xs))), tg.cat(list(ys))).backward()
+        opt.step()
+"""
+
+
+@pytest.mark.parametrize("bucket_cap_mb", [25, 0.0004])
+def test_ddp_on_three_ranks_equals_one_process_on_the_whole_batch(tmp_path, bucket_cap_mb):
+    rows = run_ranks(tmp_path, 3, DDP_SETUP + f"""
+ddp = DDP(model(seed=r), bucket_cap_mb={bucket_cap_mb})
+opt = optim.SGD(ddp.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01)
+train(ddp, opt, 4, [r], 4)                       # each rank its own 4 samples
+ref = model(seed=0)                              # rank 0's start, on all 12 samples in one process
+ref_opt = optim.SGD(ref.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01)
+train(ref, ref_opt, 4, range(n), 4)
+diff = max(float(abs(a.detach() - b.detach()).max()) for a, b in zip(ddp.parameters(), ref.parameters()))
+report({{"rank": r, "diff": diff, "buckets": len(ddp.buckets()), "early": ddp.buckets_started_during_backward,
+         "first": ddp.buckets()[0]}})
+""")
+    for row in rows:
+        assert row["diff"] < 1e-10, row  # float64: the same parameters as one process after 4 steps
+    assert rows[0]["first"][0] == "4.bias"  # reverse order: the last layer's gradients come first
+    if bucket_cap_mb < 0.001:  # small buckets: each starts its reduction during backward, not at the end
+        assert rows[0]["buckets"] >= 3 and rows[0]["early"] == rows[0]["buckets"]
+    else:
+        assert rows[0]["buckets"] == 1
+
+
+def test_ddp_no_sync_accumulates_and_unused_parameters_do_not_hang(tmp_path):
+    rows = run_ranks(tmp_path, 2, DDP_SETUP + """
+class TwoHeads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body, self.a, self.b = nn.Linear(5, 4, dtype="float64"), nn.Linear(4, 3, dtype="float64"), \\
+            nn.Linear(4, 3, dtype="float64")
+    def forward(self, x, head):
+        return getattr(self, head)(self.body(x).tanh())
+
+tg.manual_seed(r)
+ddp = DDP(TwoHeads(), bucket_cap_mb=0.0001)
+x0, y0 = batch(0, r)
+x1, y1 = batch(1, r)
+with ddp.no_sync():
+    nn.functional.cross_entropy(ddp(x0, "a"), y0).backward()
+local = ddp.module.a.weight.grad.numpy().copy()
+nn.functional.cross_entropy(ddp(x1, "a"), y1).backward()   # head b unused on every rank: no hang
+averaged = ddp.module.a.weight.grad.numpy()
+report({"rank": r, "local": local.tolist(), "averaged": averaged.tolist(),
+        "b_grad": None if ddp.module.b.weight.grad is None else ddp.module.b.weight.grad.numpy().tolist()})
+""")
+    local = [np.array(row["local"]) for row in rows]
+    # each rank accumulated two steps locally; the synchronised step averages the accumulated sums
+    for row in rows:
+        np.testing.assert_allclose(row["averaged"], rows[0]["averaged"], rtol=0, atol=0)
+        assert row["b_grad"] is None or not np.any(row["b_grad"])
+    assert not np.allclose(local[0], local[1])  # the ranks' own gradients differed before averaging

@@ -312,6 +312,7 @@ class Tensor:
 
     __array_priority__ = 1000  # make ndarray (op) Tensor defer to Tensor's reflected op
     _hooks = ()  # functions of the gradient, called by backward (see register_hook)
+    _post_accumulate_hooks = ()  # functions of the tensor, called after its .grad took a gradient
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, device: str = "cpu"):
         device = canonical_device(device)
@@ -511,6 +512,14 @@ class Tensor:
         self._hooks = self._hooks + (hook,)
         return _HookHandle(self, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call hook(self) each time backward has accumulated a gradient into this leaf's `.grad`, as
+        PyTorch's (data-parallel training starts reducing a gradient there). Returns a handle with remove()."""
+        if not self.is_leaf or not self.requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaves that require grad accumulate a .grad")
+        self._post_accumulate_hooks = self._post_accumulate_hooks + (hook,)
+        return _HookHandle(self, hook, "_post_accumulate_hooks")
+
     def _run_hooks(self, g):
         for hook in self._hooks:
             out = hook(Tensor._wrap(g, self.device))
@@ -552,6 +561,16 @@ class Tensor:
             if grad.shape != self.shape:
                 raise ValueError(f"backward(): gradient shape {grad.shape} does not match output shape {self.shape}")
 
+        outer = getattr(_callbacks, "queue", None)
+        _callbacks.queue = []
+        try:
+            self._backward_walk(grad, retain_graph)
+            for fn in _callbacks.queue:  # a callback may queue more: the list is walked as it grows
+                fn()
+        finally:
+            _callbacks.queue = outer
+
+    def _backward_walk(self, grad, retain_graph):
         grads = {id(self): grad}
         for node in self._topological_order():
             g = grads.pop(id(node), None)
@@ -564,6 +583,8 @@ class Tensor:
                 g = node._run_hooks(g)
             if ctx is None or node._retains_grad:
                 node._accumulate_grad(g)
+                for hook in node._post_accumulate_hooks:
+                    hook(node)
             if ctx is None:
                 continue
             if ctx.parents is None:
@@ -1752,11 +1773,24 @@ class Tensor:
 
 # --- helpers used by Tensor methods ---------------------------------------------------
 class _HookHandle:
-    def __init__(self, tensor, hook):
-        self._tensor, self._hook = tensor, hook
+    def __init__(self, tensor, hook, kind="_hooks"):
+        self._tensor, self._hook, self._kind = tensor, hook, kind
 
     def remove(self):
-        self._tensor._hooks = tuple(h for h in self._tensor._hooks if h is not self._hook)
+        setattr(self._tensor, self._kind, tuple(h for h in getattr(self._tensor, self._kind) if h is not self._hook))
+
+
+_callbacks = threading.local()  # per thread: functions to call when the running backward() ends
+
+
+def queue_backward_callback(fn) -> None:
+    """Call fn() once the backward() now running on this thread has finished (a hook's way to act after
+    all gradients are in: data-parallel training waits for its reductions there). Outside a backward
+    it is an error."""
+    queued = getattr(_callbacks, "queue", None)
+    if queued is None:
+        raise RuntimeError("queue_backward_callback: no backward() is running on this thread")
+    queued.append(fn)
 
 
 _TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor", "int32": "IntTensor",

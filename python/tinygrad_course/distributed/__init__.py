@@ -18,7 +18,8 @@ from ..tensor import Tensor
 from .sampler import DistributedSampler  # noqa: F401
 
 __all__ = ["init_process_group", "destroy_process_group", "is_initialized", "is_available", "get_rank",
-           "get_world_size", "barrier", "all_reduce", "broadcast", "ReduceOp", "DistributedSampler"]
+           "get_world_size", "barrier", "all_reduce", "broadcast", "ReduceOp", "DistributedSampler",
+           "DistributedDataParallel"]
 
 
 class ReduceOp:
@@ -135,3 +136,6 @@ def broadcast(tensor: Tensor, src: int = 0) -> None:
         raise ValueError(f"broadcast: src must be a rank in [0, {comm.Get_size()}), got {src!r}")
     _check("broadcast", tensor)
     tensor._inplace("broadcast", lambda a: comm.Bcast(a, root=src))
+
+
+from .ddp import DistributedDataParallel  # noqa: E402  (it uses the functions above)

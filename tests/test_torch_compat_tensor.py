@@ -1047,3 +1047,29 @@ def test_where_with_two_numbers_takes_their_common_dtype_as_torch():
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
     with pytest.raises(TypeError, match="Tensor condition and two numbers"):
         tg.where([True, False], 1.0, 0.0)
+
+
+def test_post_accumulate_grad_hooks_see_the_accumulated_grad_as_torch():
+    seen = {"tg": [], "torch": []}
+    for name, lib in (("tg", tg), ("torch", torch)):
+        w = lib.tensor(np.array([1.0, 2.0]), requires_grad=True)
+        handle = w.register_post_accumulate_grad_hook(lambda p, name=name: seen[name].append(p.grad.tolist()))
+        (w * 3).sum().backward()
+        (w * w).sum().backward()
+        handle.remove()
+        (w * 5).sum().backward()
+    assert seen["tg"] == seen["torch"] == [[3.0, 3.0], [5.0, 7.0]]
+    with pytest.raises(RuntimeError, match="only leaves"):
+        (tg.ones(2, requires_grad=True) * 2).register_post_accumulate_grad_hook(print)
+
+
+def test_backward_callbacks_run_once_when_the_backward_ends():
+    from tinygrad_course.tensor import queue_backward_callback
+    order = []
+    w = tg.ones(3, requires_grad=True)
+    w.register_post_accumulate_grad_hook(
+        lambda p: (order.append("grad"), queue_backward_callback(lambda: order.append(("end", p.grad.tolist())))))
+    (w * 2).sum().backward()
+    assert order == ["grad", ("end", [2.0, 2.0, 2.0])]
+    with pytest.raises(RuntimeError, match="no backward"):
+        queue_backward_callback(print)

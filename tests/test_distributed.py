@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -190,3 +191,33 @@ report({"rank": r, "local": local.tolist(), "averaged": averaged.tolist(),
         np.testing.assert_allclose(row["averaged"], rows[0]["averaged"], rtol=0, atol=0)
         assert row["b_grad"] is None or not np.any(row["b_grad"])
     assert not np.allclose(local[0], local[1])  # the ranks' own gradients differed before averaging
+
+
+@pytest.mark.parametrize("failure", ["raise", "kill"])
+def test_a_failing_rank_stops_the_others_within_seconds(tmp_path, failure):
+    """Rank 1 raises (or is killed) while ranks 0 and 2 wait in all_reduce: the job ends, non-zero,
+    naming the failure, instead of hanging."""
+    pytest.importorskip("mpi4py")
+    mpiexec = shutil.which("mpiexec")
+    if mpiexec is None:
+        pytest.skip("no mpiexec on PATH (pip install mpich)")
+    script = textwrap.dedent(f"""\
+        import os, signal
+        import tinygrad_course as tg
+        import tinygrad_course.distributed as dist
+        dist.init_process_group()
+        if dist.get_rank() == 1:
+            if {failure!r} == "raise":
+                raise ValueError("rank 1 broke")
+            os.kill(os.getpid(), signal.SIGKILL)
+        dist.all_reduce(tg.ones(3))
+        """)
+    start = time.monotonic()
+    done = subprocess.run([mpiexec, "-n", "3", sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=90)
+    assert done.returncode != 0 and time.monotonic() - start < 60
+    output = done.stdout + done.stderr
+    if failure == "raise":
+        assert "ValueError: rank 1 broke" in output and "rank 1 of 3 stopped on ValueError" in output
+    else:
+        assert "Killed" in output or "signal 9" in output

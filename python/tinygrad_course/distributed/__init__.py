@@ -13,6 +13,7 @@ wheel); importing this module never needs them, the first call does.
 from __future__ import annotations
 
 import os
+import sys
 
 from ..tensor import Tensor
 from .sampler import DistributedSampler  # noqa: F401
@@ -69,11 +70,29 @@ def init_process_group(backend: str = "mpi", *, world_size: int | None = None, r
             raise ValueError(f"init_process_group: {name}={given} but MPI's world has {name} {actual}; "
                              f"launch with mpiexec -n N and leave {name} out")
     _group = comm
+    _abort_all_on_uncaught_exception(comm)
+
+
+def _abort_all_on_uncaught_exception(comm) -> None:
+    """A rank that stops on an exception would leave the others waiting in a collective forever: print
+    its traceback, then abort the whole job (mpiexec ends every rank and exits non-zero). A rank that
+    dies outright (killed, out of memory) is ended the same way by mpiexec itself."""
+    previous = sys.excepthook
+
+    def abort(kind, value, traceback):
+        previous(kind, value, traceback)
+        sys.stderr.write(f"tinygrad_course.distributed: rank {comm.Get_rank()} of {comm.Get_size()} stopped on "
+                         f"{kind.__name__}; aborting all ranks\n")
+        sys.stderr.flush()
+        comm.Abort(1)
+    abort.previous = previous
+    sys.excepthook = abort
 
 
 def destroy_process_group() -> None:
     global _group
     _group = None
+    sys.excepthook = getattr(sys.excepthook, "previous", sys.excepthook)
 
 
 def is_initialized() -> bool:

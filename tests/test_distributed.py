@@ -56,13 +56,19 @@ def test_sampler_arguments_are_checked():
 
 
 # --- collectives over MPI, several ranks ------------------------------------------------------------
-def run_ranks(tmp_path, n: int, body: str, timeout: float = 120) -> list:
-    """Run `body` on n ranks under mpiexec; each rank's `report(dict)` is returned, in rank order (files,
-    not stdout: mpiexec interleaves the ranks' output)."""
+def _mpiexec() -> str:
+    """mpiexec's path; skips the test without mpi4py or an MPI launcher."""
     pytest.importorskip("mpi4py")
     mpiexec = shutil.which("mpiexec")
     if mpiexec is None:
         pytest.skip("no mpiexec on PATH (pip install mpich)")
+    return mpiexec
+
+
+def run_ranks(tmp_path, n: int, body: str, timeout: float = 120) -> list:
+    """Run `body` on n ranks under mpiexec; each rank's `report(dict)` is returned, in rank order (files,
+    not stdout: mpiexec interleaves the ranks' output)."""
+    mpiexec = _mpiexec()
     script = textwrap.dedent(f"""\
         import json
         import numpy as np
@@ -197,10 +203,7 @@ report({"rank": r, "local": local.tolist(), "averaged": averaged.tolist(),
 def test_a_failing_rank_stops_the_others_within_seconds(tmp_path, failure):
     """Rank 1 raises (or is killed) while ranks 0 and 2 wait in all_reduce: the job ends, non-zero,
     naming the failure, instead of hanging."""
-    pytest.importorskip("mpi4py")
-    mpiexec = shutil.which("mpiexec")
-    if mpiexec is None:
-        pytest.skip("no mpiexec on PATH (pip install mpich)")
+    mpiexec = _mpiexec()
     script = textwrap.dedent(f"""\
         import os, signal
         import tinygrad_course as tg

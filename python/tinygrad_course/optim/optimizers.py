@@ -257,6 +257,15 @@ def _first_moment(p: Tensor, g, state: dict, beta1: float, second: str):
     return m, state[second]
 
 
+def _adam_gradient(p: Tensor, grad, group: dict, decoupled: bool):
+    """The gradient the Adam family's moments follow: negated to maximize, plus L2 weight decay unless
+    the decay is decoupled (AdamW's form, applied to the parameter instead)."""
+    g = -grad if group["maximize"] else grad
+    if group["weight_decay"] and not decoupled:
+        g = g + group["weight_decay"] * p._data
+    return g
+
+
 def _moments(p: Tensor, g, state: dict, beta1: float, beta2: float):
     """Adam's moment estimates m and v (the mean of g * g), updated; returns them."""
     m, v = _first_moment(p, g, state, beta1, "exp_avg_sq")
@@ -319,9 +328,7 @@ class Adam(Optimizer):
 
     def _update(self, p, grad, group, state):
         lr, weight_decay = group["lr"], group["weight_decay"]
-        g = -grad if group["maximize"] else grad
-        if weight_decay and not self.decoupled_weight_decay:
-            g = g + weight_decay * p._data
+        g = _adam_gradient(p, grad, group, self.decoupled_weight_decay)
         beta1, beta2 = group["betas"]
         m, v = _moments(p, g, state, beta1, beta2)
         t = state["step"]
@@ -382,9 +389,7 @@ class NAdam(Adam):
 
     def _update(self, p, grad, group, state):
         lr, weight_decay, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]
-        g = -grad if group["maximize"] else grad
-        if weight_decay and not group["decoupled_weight_decay"]:
-            g = g + weight_decay * p._data
+        g = _adam_gradient(p, grad, group, group["decoupled_weight_decay"])
         m, v = _moments(p, g, state, beta1, beta2)
         state.setdefault("mu_product", 1.0)
         t, decay = state["step"], group["momentum_decay"]
@@ -410,9 +415,7 @@ class RAdam(Adam):
 
     def _update(self, p, grad, group, state):
         lr, weight_decay, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]
-        g = -grad if group["maximize"] else grad
-        if weight_decay and not group["decoupled_weight_decay"]:
-            g = g + weight_decay * p._data
+        g = _adam_gradient(p, grad, group, group["decoupled_weight_decay"])
         m, v = _moments(p, g, state, beta1, beta2)
         t = state["step"]
         bias_correction2 = 1 - beta2 ** t

@@ -224,3 +224,131 @@ def test_a_failing_rank_stops_the_others_within_seconds(tmp_path, failure):
         assert "ValueError: rank 1 broke" in output and "rank 1 of 3 stopped on ValueError" in output
     else:
         assert "Killed" in output or "signal 9" in output
+
+
+# --- the Trainer and the recipes, distributed ---------------------------------------------------------
+TRAINER_SETUP = """
+import numpy as np
+import tinygrad_course as tg
+from tinygrad_course import nn, optim
+from tinygrad_course.data import DataLoader
+from tinygrad_course.training import Trainer
+
+def make_trainer(out, distributed):
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((48, 6)), rng.integers(0, 4, 48)
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16, dtype="float64"), nn.Tanh(), nn.Linear(16, 4, dtype="float64"))
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+    return Trainer(model, opt, nn.functional.cross_entropy, DataLoader((x, y), batch_size=12, shuffle=True, seed=3),
+                   {"test": DataLoader((x[:20], y[:20]), batch_size=3)}, num_classes=4, out_dir=out,
+                   show_progress=False, distributed=distributed)
+
+def finals(trainer):
+    return {"params": [p.detach().numpy().tolist() for p in trainer.model.parameters()], "history": trainer.history}
+"""
+
+
+def _trainer_ranks(tmp_path, n, out, epochs, resume=False):
+    rows = run_ranks(tmp_path, n, TRAINER_SETUP + f"""
+trainer = make_trainer({str(out)!r}, distributed=True)
+trainer.fit({epochs}, resume={resume})
+report(dict(finals(trainer), rank=dist.get_rank()))
+""")
+    return rows
+
+
+def _assert_same_run(row, reference):
+    for ours, theirs in zip(row["params"], reference["params"]):
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-10)
+    assert len(row["history"]) == len(reference["history"])
+    for ours, theirs in zip(row["history"], reference["history"]):
+        for key in ("train_loss", "train_top1", "test_loss", "test_top1"):
+            assert ours[key] == pytest.approx(theirs[key], abs=1e-10), key
+
+
+def _single_process_reference(tmp_path, epochs):
+    scope = {}
+    exec(TRAINER_SETUP, scope)
+    trainer = scope["make_trainer"](tmp_path / "reference", False)
+    trainer.fit(epochs)
+    return json.loads(json.dumps(scope["finals"](trainer)))
+
+
+def test_training_shares_make_up_the_single_process_batches():
+    """Rank r's k-th batch of b samples is every N-th sample of the one-process loader's k-th batch of N*b."""
+    from tinygrad_course.data import DataLoader
+    from tinygrad_course.training import _training_share
+    x = np.arange(40.0)
+    loader = DataLoader((x, x), batch_size=8, shuffle=True, seed=5)
+    firsts = []
+    for epoch in (1, 2):
+        shares = [_training_share(loader, r, 4) for r in range(4)]
+        for d in (loader, *shares):
+            d.set_epoch(epoch)
+        whole = [b[0].numpy() for b in loader]
+        parts = [[b[0].numpy() for b in share] for share in shares]
+        assert all(len(p) == len(whole) for p in parts)
+        for k, batch in enumerate(whole):
+            assert sorted(np.concatenate([p[k] for p in parts])) == sorted(batch)
+            np.testing.assert_array_equal(parts[1][k], batch[1::4])
+        firsts.append(whole[0])
+    assert not np.array_equal(*firsts)  # reshuffled per epoch
+
+
+def test_training_share_refuses_a_batch_the_ranks_cannot_divide():
+    from tinygrad_course.data import DataLoader
+    from tinygrad_course.training import SettingsError, _training_share
+    with pytest.raises(SettingsError, match=r"batch size 128 is the global batch, shared by 3 ranks.*126, 129"):
+        _training_share(DataLoader((np.zeros(300), np.zeros(300)), batch_size=128), 0, 3)
+    with pytest.raises(SettingsError, match="DistributedSampler"):
+        _training_share(DataLoader(np.zeros(10), sampler=[1, 2]), 0, 2)
+
+
+def test_trainer_on_two_ranks_equals_one_process(tmp_path):
+    reference = _single_process_reference(tmp_path, 2)
+    rows = _trainer_ranks(tmp_path, 2, tmp_path / "run", 2)
+    for row in rows:  # every rank holds the same model and the global metrics
+        _assert_same_run(row, reference)
+    assert rows[0]["history"][-1]["ranks"] == 2
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["history"][-1]["ranks"] == 2
+
+
+@pytest.mark.parametrize("ranks", [1, 4])
+def test_resume_on_another_number_of_ranks(tmp_path, ranks):
+    """A checkpoint written by 2 ranks after epoch 1, resumed on 1 or 4 ranks to epoch 2: the same
+    parameters and metrics as one uninterrupted process (the global batches do not depend on N)."""
+    reference = _single_process_reference(tmp_path, 2)
+    _trainer_ranks(tmp_path, 2, tmp_path / "run", 1)
+    rows = _trainer_ranks(tmp_path, ranks, tmp_path / "run", 2, resume=True)
+    for row in rows:
+        _assert_same_run(row, reference)
+    assert [r["ranks"] for r in rows[0]["history"]] == [2, ranks]
+
+
+def test_distributed_recipe_from_the_command_line(tmp_path):
+    """`mpiexec -n 2 python -m tinygrad_course train mnist-mlp --distributed`: one writer, one summary,
+    and a resume on 1 rank; without --distributed under mpiexec the command says what to add."""
+    mpiexec = _mpiexec()
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from data_writers import write_mnist
+    write_mnist(tmp_path / "data" / "mnist", n_train=48, n_test=16)
+    args = ["-m", "tinygrad_course", "train", "mnist-mlp", "--data-root", str(tmp_path / "data"),
+            "--out", str(tmp_path / "run"), "--batch-size", "16", "--no-plots"]
+
+    def launch(n, *extra):
+        return subprocess.run([mpiexec, "-n", str(n), sys.executable, *args, *extra], capture_output=True,
+                              text=True, timeout=180)
+    done = launch(2, "--epochs", "1", "--distributed")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("mnist-mlp (backend") == 1  # rank 0 alone reports
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["final"]["ranks"] == 2 and summary["epochs"] == 1
+    done = launch(1, "--epochs", "2", "--distributed", "--resume")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resumed from" in done.stdout
+    assert [row["ranks"] for row in json.loads((tmp_path / "run" / "metrics.json").read_text())["history"]] == [2, 1]
+    done = launch(2, "--epochs", "1")
+    assert done.returncode == 2 and "add --distributed" in done.stderr
+    done = launch(2, "--epochs", "1", "--distributed", "--batch-size", "15")
+    assert done.returncode == 2 and "divisible by 2" in done.stderr and "Traceback" not in done.stderr

@@ -212,16 +212,21 @@ def _run_recipe(args) -> int:
     from .course import recipes
     given = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "data_root", "subset", "test_subset")
              if hasattr(args, k)}  # svm-circles has no epochs, data or subsets
+    distributed = getattr(args, "distributed", False)
+    if distributed:
+        from . import distributed as dist
+        dist.init_process_group()
     opts = recipes.RunOptions(**given, seed=args.seed, out=args.out, resume=getattr(args, "resume", False),
                               force=getattr(args, "force", False), plots=not args.no_plots, progress=not args.quiet,
-                              device=args.device)
+                              device=args.device, distributed=distributed)
     kwargs = {k: getattr(args, k) for k in args.recipe_kwargs}
     if "size" in kwargs:
         kwargs["size"] = tuple(kwargs["size"])
     if getattr(args, "zca_eps", None) is not None:
         opts.extra["zca_eps"] = args.zca_eps
     summary = args.recipe_fn(opts, **kwargs)
-    _print_summary(summary)
+    if opts.writes:
+        _print_summary(summary)
     return 0
 
 
@@ -236,7 +241,7 @@ def _print_summary(summary: dict) -> None:
         return
     final = summary.get("final", {})
     shown = ", ".join(f"{k} {v:.4f}" for k, v in final.items()
-                      if k not in ("epoch", "lr", "seconds", "train_seconds"))
+                      if k not in ("epoch", "lr", "seconds", "train_seconds", "ranks"))
     print(f"  after {summary.get('epochs')} epochs ({summary.get('train_seconds_total')} s): {shown}")
     print(f"  reported: {summary.get('reported')}")
     for path in summary.get("plots", []):
@@ -261,6 +266,9 @@ def _training_options(p, default_epochs_note: str) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in the output folder")
     p.add_argument("--force", action="store_true",
                    help="with --resume: continue even from a checkpoint written with other settings")
+    p.add_argument("--distributed", action="store_true",
+                   help="train with every process of `mpiexec -n N` (data parallel; --batch-size is the "
+                        "global batch, divided among the ranks; rank 0 writes the output)")
 
 
 def _add_recipe_parsers(recipes_parser) -> None:
@@ -351,8 +359,32 @@ def _check(args) -> None:
         raise argparse.ArgumentTypeError("--force only applies with --resume")
     if getattr(args, "zca_eps", None) is not None and args.rung != "zca":
         raise argparse.ArgumentTypeError(f"--zca-eps only applies to --rung zca (got --rung {args.rung})")
+    launched = _launched_ranks()
+    if launched > 1 and args.command == "train" and not getattr(args, "distributed", False):
+        raise argparse.ArgumentTypeError(
+            f"this is one of {launched} processes started by mpiexec: add --distributed to train one model "
+            "with all of them" + ("" if hasattr(args, "distributed") else f" (the {args.recipe} recipe cannot)")
+            + ", or run without mpiexec")
     if getattr(args, "check", None):
         args.check(args)
+
+
+def _share_cores_among_local_ranks() -> None:
+    """Give each rank on this machine its share of the cores (OMP_NUM_THREADS, read when the native
+    kernels load), unless the user chose: N ranks of all-core kernels would fight over the cores."""
+    local = next((int(os.environ[k]) for k in ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE")
+                  if os.environ.get(k, "").isdigit()), 1)
+    if "OMP_NUM_THREADS" not in os.environ and local > 1:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        os.environ["OMP_NUM_THREADS"] = str(max(1, cores // local))
+
+
+def _launched_ranks() -> int:
+    """How many processes the MPI launcher started (1 without one): MPICH's and Open MPI's variables."""
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 1
 
 
 def _user_errors() -> tuple:
@@ -378,6 +410,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         _check(args)
+        if getattr(args, "distributed", False):
+            _share_cores_among_local_ranks()
         from .backend import get_backend_name, set_backend
         if args.backend:
             set_backend(args.backend)  # ImportError: native without the compiled extension
@@ -389,10 +423,24 @@ def main(argv=None) -> int:
         return args.func(args)
     except KeyboardInterrupt as e:
         print(_interrupted(e), file=sys.stderr)
-        return 130
+        return _stop_all_ranks(130)
     except _user_errors() as e:
-        print(f"{args.command_parser.prog}: error: {e}", file=sys.stderr)
-        return 2
+        print(f"{args.command_parser.prog}: error: {_rank_prefix()}{e}", file=sys.stderr)
+        return _stop_all_ranks(2)
+
+
+def _rank_prefix() -> str:
+    from . import distributed as dist
+    return f"rank {dist.get_rank()} of {dist.get_world_size()}: " if dist.is_initialized() else ""
+
+
+def _stop_all_ranks(code: int) -> int:
+    """A rank that stops while the others go on would leave them waiting in a collective: end them all."""
+    from . import distributed as dist
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        sys.stderr.flush()
+        dist._comm().Abort(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -16,6 +16,17 @@ Resume is exact: at the start of epoch e the global generator (dropout masks, ra
 augmentation drawn from it) is reseeded from (seed, e), and loaders with a `set_epoch` method
 shuffle from (their seed, e), so a resumed run computes the same numbers as an uninterrupted one.
 
+Distributed (`distributed=True`, after `distributed.init_process_group()`, one process per rank
+under `mpiexec -n N`): the model is wrapped in DistributedDataParallel; the training loader's batch
+size is the global one, and each rank takes every N-th sample of it (a DataLoader over the same data
+with a DistributedSampler that draws the loader's own permutation), so N ranks take the same steps
+as one process (exactly, when N divides the data set and the batch; batch-norm statistics are per
+rank, dropout masks and augmentation differ). Evaluation splits are striped over the ranks; the
+metrics of every pass are summed over the ranks, so every rank holds the global figures. Rank 0
+alone shows progress and writes the output folder (checkpoints atomically, as always); a resume
+reads the checkpoint on every rank (the folder must be shared: one machine, or a shared file
+system) and works with any number of ranks: the checkpoint holds no per-rank state.
+
 Tasks:
   "classification": logits (N, classes), integer targets (N,); metrics loss, top1, top5 (top-k
                     needs at least k classes) and, at the end, a confusion matrix per split;
@@ -127,6 +138,54 @@ def _numpy(batch) -> np.ndarray:
     return batch.detach().numpy() if isinstance(batch, Tensor) else np.asarray(batch)
 
 
+def _training_share(loader, rank: int, world_size: int):
+    """Rank `rank`'s part of a training DataLoader of global batch size B: a loader over the same data
+    set with batch size B / world_size and a DistributedSampler drawing the loader's own permutation
+    (its k-th batch is every world_size-th sample of the loader's k-th batch). A loader that has a
+    DistributedSampler already is taken as this rank's share."""
+    from .data import DataLoader
+    from .distributed import DistributedSampler
+    if isinstance(getattr(loader, "sampler", None), DistributedSampler):
+        return loader
+    if not isinstance(loader, DataLoader) or loader.sampler is not None or loader.batch_sampler is not None \
+            or loader.batch_size is None or loader._iterable:
+        raise SettingsError("distributed training shares out a DataLoader(dataset, batch_size, shuffle=...) "
+                            "itself; give it one (without sampler or batch_sampler), or a DataLoader whose "
+                            "sampler is a DistributedSampler")
+    if loader.batch_size % world_size:
+        b = loader.batch_size
+        fits = ", ".join(str(v) for v in sorted({max(world_size, b - b % world_size), b - b % world_size + world_size}))
+        raise SettingsError(f"the batch size {b} is the global batch, shared by {world_size} ranks: it must be "
+                            f"divisible by {world_size} (--batch-size {fits}, for instance)")
+    sampler = DistributedSampler(loader.dataset, world_size, rank, shuffle=loader.shuffle, seed=loader.seed)
+    return _like(loader, batch_size=loader.batch_size // world_size, sampler=sampler,
+                 seed=(loader.seed + rank * 2 ** 40) % 2 ** 63)  # each rank its own augmentation draws
+
+
+def _evaluation_share(name: str, loader, rank: int, world_size: int):
+    """Every world_size-th sample of an evaluation DataLoader, from `rank` on (no padding: the sums over
+    the ranks count every sample once)."""
+    from .data import DataLoader
+    if not isinstance(loader, DataLoader) or loader.sampler is not None or loader.batch_sampler is not None \
+            or loader.shuffle or loader._iterable:
+        raise SettingsError(f"distributed evaluation shares out the {name!r} loader itself: give a "
+                            "DataLoader(dataset, batch_size) without shuffle, sampler or batch_sampler")
+    return _like(loader, sampler=range(rank, len(loader.dataset), world_size))
+
+
+def _like(loader, **changes):
+    """A DataLoader like `loader` (data set, transforms, workers) with some arguments changed."""
+    from .data import DataLoader
+    kept = dict(dataset=loader.dataset, batch_size=loader.batch_size, num_workers=loader.num_workers,
+                collate_fn=loader.collate_fn, drop_last=loader.drop_last, timeout=loader.timeout,
+                worker_init_fn=loader.worker_init_fn, multiprocessing_context=loader.multiprocessing_context,
+                seed=loader.seed, transform=loader.transform, target_transform=loader.target_transform,
+                pair_transform=loader.pair_transform, prefetch=loader.prefetch)
+    if loader.num_workers:
+        kept["prefetch_factor"] = loader.prefetch_factor
+    return DataLoader(**dict(kept, **changes))
+
+
 def _epoch_seed(seed: int, epoch: int) -> int:
     return (int(seed) * 1_000_003 + int(epoch)) % (2 ** 63)
 
@@ -163,6 +222,22 @@ class _Counts:
             self.fn += int((~pred & truth).sum())
             self.tn += int((~pred & ~truth).sum())
 
+    def sum_over_ranks(self) -> None:
+        """Replace the counts by their sums over all ranks (a distributed pass: each rank saw a share)."""
+        from . import distributed as dist
+        totals = Tensor(np.array([self.n, self.loss_sum, self.top1, self.top5, self.tp, self.fp, self.fn, self.tn],
+                                 np.float64))
+        dist.all_reduce(totals)
+        n, self.loss_sum, *rest = totals.numpy().tolist()
+        self.n, (self.top1, self.top5, self.tp, self.fp, self.fn, self.tn) = round(n), (round(v) for v in rest)
+        width = Tensor(np.array([self.width], np.int64))
+        dist.all_reduce(width, dist.ReduceOp.MAX)  # a rank without a batch of this split saw no logits
+        self.width = int(width.item())
+        if self.confusion is not None:
+            confusion = Tensor(self.confusion)
+            dist.all_reduce(confusion)
+            self.confusion = confusion.numpy()
+
     def summary(self) -> dict:
         out = {"loss": self.loss_sum / max(self.n, 1)}
         if self.task == "classification":
@@ -196,11 +271,14 @@ class Trainer:
         config: JSON-serialisable settings stored in the logs and checkpoints (and checked on resume).
         device: "cpu" or "cuda": the model and each batch are moved there (`.to(device)`); None keeps the
             device the model's parameters are on. (Move the model before its optimizer has state.)
+        distributed: train with every rank of the process group (see the module docstring): the loaders
+            are DataLoaders over the whole data set, train_loader with the global batch size.
     """
 
     def __init__(self, model, optimizer, loss_fn, train_loader, eval_loaders=None, *, scheduler=None,
                  task: str = "classification", num_classes: int | None = None, out_dir=None, seed: int = 0,
-                 config: dict | None = None, show_progress: bool = True, device: str | None = None):
+                 config: dict | None = None, show_progress: bool = True, device: str | None = None,
+                 distributed: bool = False):
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
         self.model, self.optimizer, self.loss_fn, self.scheduler = model, optimizer, loss_fn, scheduler
@@ -213,6 +291,17 @@ class Trainer:
             device = next((p.device for p in model.parameters()), "cpu")
         self.device = canonical_device(device)
         self.model.to(self.device)
+        self.rank, self.world_size = 0, 1
+        self._stepping = self.model  # what the training steps call: the model, or its DDP wrapper
+        if distributed:
+            from . import distributed as dist
+            self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
+            self.train_loader = _training_share(train_loader, self.rank, self.world_size)
+            self.eval_loaders = {name: _evaluation_share(name, loader, self.rank, self.world_size)
+                                 for name, loader in self.eval_loaders.items()}
+            self._stepping = dist.DistributedDataParallel(self.model)
+            self.show_progress = show_progress and self.rank == 0
+        self.distributed = distributed
         self.history: list[dict] = []
         self.saved_epoch = 0  # the last epoch whose checkpoint is on disk
         self.confusion: dict[str, np.ndarray] = {}
@@ -234,7 +323,7 @@ class Trainer:
                        enabled=self.show_progress)
         every = max(1, len(self.train_loader) // 50)
         for i, (x, y) in enumerate(bar):
-            logits = self.model(self._inputs(x))
+            logits = self._stepping(self._inputs(x))
             loss = self.loss_fn(logits, self._targets(y))
             self.optimizer.zero_grad()
             loss.backward()
@@ -250,6 +339,8 @@ class Trainer:
                 bar.set_postfix(**{k: round(v, 4) for k, v in live.items()})
         if hasattr(bar, "close"):
             bar.close()
+        if self.distributed:
+            counts.sum_over_ranks()
         return counts.summary()
 
     def evaluate(self, loader, name: str = "") -> dict:
@@ -257,9 +348,15 @@ class Trainer:
         self.model.eval()
         counts = _Counts(self.task, self.num_classes if self.task == "classification" else None)
         with no_grad():
+            if self.distributed:  # rank 0's batch-norm statistics on every rank, as in its checkpoint
+                from . import distributed as dist
+                for b in self.model.buffers():
+                    dist.broadcast(b, src=0)
             for x, y in loader:
                 logits = self.model(self._inputs(x))
                 counts.add(self.loss_fn(logits, self._targets(y)).item(), logits.numpy(), _numpy(y))
+        if self.distributed:
+            counts.sum_over_ranks()
         if counts.confusion is not None:
             self.confusion[name] = counts.confusion
         return counts.summary()
@@ -272,8 +369,11 @@ class Trainer:
         force=True. Ctrl-C raises TrainingInterrupted, which says the last epoch saved."""
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {epochs}")
-        with output_lock(self.out_dir) if self.out_dir is not None else contextlib.nullcontext():
+        writes = self.out_dir is not None and self.rank == 0
+        with output_lock(self.out_dir) if writes else contextlib.nullcontext():
             start = self._resume(force) if resume else 0
+            if self.distributed:
+                self._check_same_start(start)
             if start >= epochs:
                 print(f"checkpoint already has {start} epochs (asked for {epochs}); nothing to train")
             self.saved_epoch = start
@@ -284,8 +384,22 @@ class Trainer:
                 raise TrainingInterrupted(self.saved_epoch, self.out_dir) from None
         return self.history
 
+    def _check_same_start(self, start: int) -> None:
+        """Every rank must resume from the same epoch: a rank that cannot see the checkpoint would
+        start from scratch and train another model."""
+        from . import distributed as dist
+        low, high = Tensor(np.array([start])), Tensor(np.array([start]))
+        dist.all_reduce(low, dist.ReduceOp.MIN)
+        dist.all_reduce(high, dist.ReduceOp.MAX)
+        if low.item() != high.item():
+            raise SettingsError(f"rank {self.rank} resumes after epoch {start}, another rank after epoch "
+                                f"{low.item() if start == high.item() else high.item()}: with --resume every "
+                                f"rank reads {self._path(CHECKPOINT_NAME)}, so the output folder must be shared "
+                                "(one machine, or a shared file system)")
+
     def _epoch(self, epoch: int, epochs: int) -> None:
-        manual_seed(_epoch_seed(self.seed, epoch))
+        # Each rank its own dropout masks (rank 0 those of a single process); the same again on resume.
+        manual_seed((_epoch_seed(self.seed, epoch) + self.rank * 2 ** 40) % 2 ** 63)
         for loader in (self.train_loader, *self.eval_loaders.values()):
             if hasattr(loader, "set_epoch"):
                 loader.set_epoch(epoch)
@@ -302,6 +416,8 @@ class Trainer:
             self.scheduler.step()
         row["train_seconds"] = train_seconds
         row["seconds"] = time.perf_counter() - t0
+        if self.distributed:
+            row["ranks"] = self.world_size
         self.history.append(row)
         self._report(row)
         self._save(epoch)
@@ -309,7 +425,7 @@ class Trainer:
     def _report(self, row: dict) -> None:
         if not self.show_progress:
             return
-        parts = [f"{k}={v:.4f}" for k, v in row.items() if k not in ("epoch", "lr", "seconds", "train_seconds")]
+        parts = [f"{k}={v:.4f}" for k, v in row.items() if k not in ("epoch", "lr", "seconds", "train_seconds", "ranks")]
         print(f"epoch {row['epoch']}: " + ", ".join(parts) + f", {row['seconds']:.1f}s", flush=True)
 
     # --- files ----------------------------------------------------------------------------------
@@ -317,7 +433,8 @@ class Trainer:
         return os.path.join(self.out_dir, name)
 
     def _save(self, epoch: int) -> None:
-        if self.out_dir is None:
+        if self.out_dir is None or self.rank != 0:  # one writer; the other ranks hold the same state
+            self.saved_epoch = epoch
             return
         os.makedirs(self.out_dir, exist_ok=True)
         meta = {"epoch": epoch, "seed": self.seed, "config": self.config, "history": self.history,

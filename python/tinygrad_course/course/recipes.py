@@ -10,6 +10,7 @@ Reported figures (COURSE.md) live in REPORTED, next to the recipe that should me
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -66,7 +67,16 @@ class RunOptions:
     plots: bool = True
     progress: bool = True
     device: str = "cpu"              # "cuda" runs the model on the GPU
+    distributed: bool = False        # every rank of the process group trains (mpiexec -n N ... --distributed)
     extra: dict = field(default_factory=dict)
+
+    @property
+    def writes(self) -> bool:
+        """This process writes the output folder: always, except the ranks other than 0 of a distributed run."""
+        if not self.distributed:
+            return True
+        from ..distributed import get_rank
+        return get_rank() == 0
 
 
 def _pick(value, default):
@@ -102,13 +112,15 @@ def _classification_run(name, opts, model, optimizer, train_loader, eval_loaders
     """Train, write summary.json, plot the curves and the confusion matrix of the first eval split."""
     out = _out_dir(opts, name)
     config = dict(config or {}, recipe=name, epochs=epochs, backend=_backend_label(opts))
-    with output_lock(out):
+    with _writer_lock(opts, out):
         trainer = Trainer(model, optimizer, loss_fn, train_loader, eval_loaders, scheduler=scheduler,
                           num_classes=num_classes, out_dir=out, seed=opts.seed, config=config,
-                          show_progress=opts.progress, device=opts.device)
+                          show_progress=opts.progress, device=opts.device, distributed=opts.distributed)
         t0 = time.perf_counter()
         history = trainer.fit(epochs, resume=opts.resume, force=opts.force)
         summary = _summary(name, history, config, time.perf_counter() - t0, out)
+        if not opts.writes:
+            return summary
 
         def draw():
             paths = [plots.plot_history(history, os.path.join(out, "curves.png"), title=name)]
@@ -119,6 +131,11 @@ def _classification_run(name, opts, model, optimizer, train_loader, eval_loaders
             return paths
         _write_summary(out, summary, draw if opts.plots and history else None)
     return summary
+
+
+def _writer_lock(opts: RunOptions, out: str):
+    """output_lock(out) for the process that writes the folder; nothing for the other ranks."""
+    return output_lock(out) if opts.writes else contextlib.nullcontext()
 
 
 def _summary(name, history, config, seconds, out) -> dict:
@@ -363,17 +380,20 @@ def horizon(opts: RunOptions, loss: str = "bce", size=(96, 128)) -> dict:
     out = _out_dir(opts, name)
     config = {"recipe": name, "loss": loss, "size": list(size), "lr": lr, "batch_size": batch, "epochs": epochs,
               "backend": _backend_label(opts), "subset": opts.subset, "test_subset": opts.test_subset}
-    with output_lock(out):
+    with _writer_lock(opts, out):
         trainer = Trainer(model, optimizer, SEG_LOSSES[loss],
                           DataLoader((prep(x_tr), m_tr), batch_size=batch, shuffle=True, seed=opts.seed,
                                      transform=RandomHorizontalFlip(), pair_transform=True),
                           {"val": DataLoader((prep(x_va), m_va), batch_size=20)}, scheduler=scheduler,
                           task="segmentation", out_dir=out,
-                          seed=opts.seed, config=config, show_progress=opts.progress, device=opts.device)
+                          seed=opts.seed, config=config, show_progress=opts.progress, device=opts.device,
+                          distributed=opts.distributed)
         t0 = time.perf_counter()
         history = trainer.fit(epochs, resume=opts.resume, force=opts.force)
         summary = _summary("horizon", history, config, time.perf_counter() - t0, out)
         summary["recipe"] = name
+        if not opts.writes:
+            return summary
 
         def draw():
             model.eval()

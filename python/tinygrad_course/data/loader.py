@@ -19,7 +19,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from .dataset import ArrayDataset, IterableDataset, Subset
-from .sampler import _rng
+from .sampler import _rng, epoch_order_rng
 from .transforms import _takes_rng, batch_generator
 
 __all__ = ["DataLoader", "default_collate", "get_worker_info", "random_split", "WorkerInfo"]
@@ -216,8 +216,11 @@ class DataLoader:
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def set_epoch(self, epoch: int) -> None:
-        """Make the next iter() produce epoch `epoch` (its permutation and augmentations)."""
+        """Make the next iter() produce epoch `epoch` (its permutation and augmentations), and pass it on
+        to a sampler that has set_epoch (DistributedSampler)."""
         self.epoch = epoch
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
 
     def __iter__(self):
         if self.generator is not None:
@@ -227,7 +230,7 @@ class DataLoader:
         self.epoch += 1
         if self.num_workers > 0 and self._iterable:
             return self._from_workers(None, entropy)  # each worker iterates its own copy
-        batches = self._index_batches(np.random.default_rng(np.random.SeedSequence(entropy).spawn(1)[0]))
+        batches = self._index_batches(epoch_order_rng(entropy))
         if self.num_workers > 0:
             return self._from_workers(batches, entropy)
         prepared = (_to_tensors_unless(self, self._make_batch(idx, _batch_rng(entropy, k)))

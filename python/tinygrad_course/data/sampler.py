@@ -23,6 +23,13 @@ def _rng(generator) -> np.random.Generator:
     return _rng_of(generator)  # None: the global generator
 
 
+def epoch_order_rng(entropy) -> np.random.Generator:
+    """The generator of an epoch's shuffled order, from (seed, epoch): DataLoader(shuffle=True, seed=s)
+    and DistributedSampler(seed=s) draw the same permutation at the same epoch, so the ranks' shares
+    of a step make up the batch that one process would take at that step."""
+    return np.random.default_rng(np.random.SeedSequence(entropy).spawn(1)[0])
+
+
 def _positive_int(name: str, value) -> int:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -5,16 +5,19 @@ import math
 
 import numpy as np
 
-from ..data.sampler import Sampler
+from ..data.sampler import Sampler, epoch_order_rng
 
 
 class DistributedSampler(Sampler):
     """Rank `rank`'s share of the indices of `dataset` among `num_replicas` ranks (default: the process
     group's), PyTorch's rule: with shuffle, one permutation per epoch drawn from seed + epoch (so every
-    rank draws the same one; call set_epoch(e) before each epoch), padded by repeating its start to a
+    rank draws the same one; call set_epoch(e) before each epoch, or DataLoader.set_epoch(e), which
+    passes it on), padded by repeating its start to a
     multiple of num_replicas (or cut, with drop_last), then every num_replicas-th index from `rank`.
     The shares are disjoint, cover the data set, and are equally long, so every rank runs the same
-    number of steps. (The permutation is this library's, not torch.randperm's.)"""
+    number of steps. The permutation is DataLoader(shuffle=True, seed=seed)'s at the same epoch (not
+    torch.randperm's): rank r's k-th batch of b samples is every num_replicas-th sample of that
+    loader's k-th batch of num_replicas * b, so the ranks together take the same steps as one process."""
 
     def __init__(self, dataset, num_replicas: int | None = None, rank: int | None = None, shuffle: bool = True,
                  seed: int = 0, drop_last: bool = False):
@@ -42,7 +45,7 @@ class DistributedSampler(Sampler):
     def __iter__(self):
         n = len(self.dataset)
         if self.shuffle:
-            indices = np.random.default_rng(self.seed + self.epoch).permutation(n)
+            indices = epoch_order_rng([self.seed, self.epoch]).permutation(n)
         else:
             indices = np.arange(n)
         if self.total_size > n:  # pad with the start, repeated as often as needed

@@ -5,4 +5,4 @@ from ...data import (  # noqa: F401
     BatchSampler, ConcatDataset, DataLoader, Dataset, IterableDataset, RandomSampler, Sampler, SequentialSampler,
     Subset, SubsetRandomSampler, TensorDataset, WeightedRandomSampler, default_collate, get_worker_info,
     random_split)
-from . import dataloader, dataset, sampler  # noqa: F401,E402
+from . import dataloader, dataset, distributed, sampler  # noqa: F401,E402

@@ -123,3 +123,33 @@ def test_peak_probe_restricted_to_the_baseline_isa():
     with machine.Probe("baseline") as probe:
         assert probe.exe is not None, probe.error
         assert machine.measure_peak(probe, 1, seconds=0.05)["isa"] == "sse2"
+
+
+def test_distributed_bench_tables_from_synthetic_rows():
+    bd = pytest.importorskip("bench_distributed")
+    row = {"ranks": 2, "threads": 1, "per_rank_batch": 64, "batch": 128, "params": 1000, "bytes": 4000,
+           "buckets": 1, "step": 0.1, "compute": 0.09, "reduce": 0.02, "allreduce": 0.001, "pickled": 0.007}
+    one = dict(row, ranks=1, threads=2, per_rank_batch=128, step=0.2, compute=0.2)
+    d = bd.derived(row)
+    assert d["images_per_s"] == pytest.approx(1280) and d["hidden"] == pytest.approx(0.5)
+    assert d["allreduce_gbps"] == pytest.approx(4000 / 0.001 / 1e9)  # 2(N-1)/N = 1 for two ranks
+    table = bd.measured_table([one, row])
+    assert "| 2 | 1 | 64 | 100.0 | 90.0 | 1280 | 2.00 |" in table
+    estimate = bd.estimate_table({"net": (1_000_000, 128, 0.1)})
+    # 64 machines at 10 Gbit/s: 2 * 63/64 * 4 MB / 1.25 GB/s = 6.3 ms
+    assert "| net | 1.00 M | 100 ms (batch 128) | 10 Gbit/s | 64 | 6.30 | 94% | 100% |" in estimate
+
+
+def test_distributed_bench_runs_on_two_ranks(tmp_path):
+    pytest.importorskip("mpi4py")
+    if shutil.which("mpiexec") is None:
+        pytest.skip("no mpiexec")
+    import subprocess
+    out = tmp_path / "d.json"
+    done = subprocess.run([sys.executable, os.path.join(BENCH_DIR, "bench_distributed.py"), "--ranks", "1", "2",
+                           "--batch", "4", "--steps", "1", "--no-estimate", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    import json
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["ranks"] for r in rows] == [1, 2] and rows[1]["params"] == 1191490 and rows[1]["per_rank_batch"] == 2

@@ -215,7 +215,7 @@ def _run_recipe(args) -> int:
     distributed = getattr(args, "distributed", False)
     if distributed:
         from . import distributed as dist
-        dist.init_process_group()
+        dist.init_process_group("nccl" if args.device == "cuda" else "mpi")  # nccl: one GPU per rank, now
     opts = recipes.RunOptions(**given, seed=args.seed, out=args.out, resume=getattr(args, "resume", False),
                               force=getattr(args, "force", False), plots=not args.no_plots, progress=not args.quiet,
                               device=args.device, distributed=distributed)

@@ -5,10 +5,15 @@
     dist.init_process_group()             # MPI's world: rank 0..3
     dist.all_reduce(t)                    # t summed over the ranks, in place
 
-The collectives move the tensors' own buffers with mpi4py's upper-case calls (`Allreduce`,
-`Bcast`: no pickling, which is several times slower), on CPU tensors. mpi4py and an MPI are the
+The collectives move the tensors' own buffers: CPU tensors with mpi4py's upper-case calls
+(`Allreduce`, `Bcast`: no pickling, which is several times slower), "cuda" tensors with NCCL
+(`nccl.py`: one process per GPU, the NCCL group made at the first collective on a cuda tensor, its
+unique id sent over MPI). Whatever the backend named, each tensor goes the way of its device (PyTorch's
+"nccl" backend refuses CPU tensors; here they still go through MPI). mpi4py and an MPI are the
 optional extra `distributed` (`pip install "tinygrad_course[distributed]"`: mpi4py and the MPICH
-wheel); importing this module never needs them, the first call does.
+wheel), CuPy with NCCL the extra `cuda`; importing this module never needs them, the first call does.
+On a real GPU the cuda path runs cupy.cuda.nccl; the tests here run it under the CUDA emulation
+(TINYGRAD_COURSE_CUDA_EMULATE=1, NCCL emulated over MPI: see nccl.py), as no GPU is available to them.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import os
 import sys
 
 from ..tensor import Tensor
+from . import nccl
 from .sampler import DistributedSampler  # noqa: F401
 
 __all__ = ["init_process_group", "destroy_process_group", "is_initialized", "is_available", "get_rank",
@@ -29,6 +35,7 @@ class ReduceOp:
 
 
 _group = None  # the communicator of init_process_group, or None
+_nccl = None   # the NCCL group of the "cuda" tensors, made by their first collective
 
 
 def is_available() -> bool:
@@ -53,12 +60,16 @@ def _mpi():
 def init_process_group(backend: str = "mpi", *, world_size: int | None = None, rank: int | None = None,
                        **unused) -> None:
     """Join the group of all processes started by `mpiexec -n N`. `backend` "mpi" (PyTorch's "gloo" is
-    taken as "mpi": both are CPU). world_size and rank, or the launcher's WORLD_SIZE and RANK variables,
+    taken as "mpi") or "nccl": with any of them CPU tensors go through MPI and "cuda" tensors through
+    NCCL; "nccl" also selects this rank's GPU at once (local rank % GPUs, see nccl.py), so call it before
+    making cuda tensors (without a usable CUDA runtime it leaves that to the first cuda collective,
+    and CPU tensors still work). world_size and rank, or the launcher's WORLD_SIZE and RANK variables,
     are checked against MPI's world: they cannot choose another one. (init_method, timeout and the
     other torch arguments are accepted and have no effect.)"""
     global _group
-    if backend not in ("mpi", "gloo"):
-        raise ValueError(f"init_process_group: backend {backend!r} is not supported; use 'mpi' (CPU tensors)")
+    if backend not in ("mpi", "gloo", "nccl"):
+        raise ValueError(f"init_process_group: backend {backend!r} is not supported; use 'mpi' (or 'gloo': "
+                         "the same) or 'nccl' (both move CPU tensors over MPI and cuda tensors over NCCL)")
     if _group is not None:
         raise RuntimeError("init_process_group: the process group is initialised already; "
                            "call destroy_process_group() first")
@@ -71,6 +82,12 @@ def init_process_group(backend: str = "mpi", *, world_size: int | None = None, r
                              f"launch with mpiexec -n N and leave {name} out")
     _group = comm
     _abort_all_on_uncaught_exception(comm)
+    if backend == "nccl":
+        try:
+            gpus = nccl.api()
+        except RuntimeError:  # no CuPy/NCCL: a cuda collective will say so; CPU tensors work
+            return
+        nccl.select_device(comm, gpus)
 
 
 def _abort_all_on_uncaught_exception(comm) -> None:
@@ -90,8 +107,8 @@ def _abort_all_on_uncaught_exception(comm) -> None:
 
 
 def destroy_process_group() -> None:
-    global _group
-    _group = None
+    global _group, _nccl
+    _group = _nccl = None
     sys.excepthook = getattr(sys.excepthook, "previous", sys.excepthook)
 
 
@@ -118,19 +135,29 @@ def barrier() -> None:
     _comm().Barrier()
 
 
+def _nccl_group() -> "nccl.NcclGroup":
+    """The NCCL group of the cuda tensors; made (by every rank) at the first call."""
+    global _nccl
+    if _nccl is None:
+        _nccl = nccl.NcclGroup(_comm(), nccl.api())
+    return _nccl
+
+
 def _check(name: str, tensor: Tensor) -> None:
-    """MPI reads and writes the tensor's own storage: a contiguous CPU array (written in place through
-    the tensor's in-place path, so its version counter and the read-only guards apply)."""
+    """MPI (CPU) or NCCL (cuda) reads and writes the tensor's own storage: a contiguous array, written
+    in place through the tensor's in-place path, so its version counter and the read-only guards apply.
+    NCCL's dtypes are checked here, before any rank makes the NCCL group."""
     if not isinstance(tensor, Tensor):
         raise TypeError(f"{name}: expected a Tensor, got {type(tensor).__name__}")
-    if tensor.device != "cpu":
-        raise RuntimeError(f"{name}: MPI moves CPU tensors; this one is on {tensor.device}")
+    if tensor.device == "cuda":
+        nccl.check_dtype(name, tensor.dtype)
     if not tensor._data.flags.c_contiguous:
         raise ValueError(f"{name}: the tensor (shape {tensor.shape}) must be contiguous; pass t.contiguous()")
 
 
 def all_reduce(tensor: Tensor, op: str = ReduceOp.SUM) -> None:
-    """Reduce `tensor` over all ranks, in place on every rank (op: ReduceOp.SUM, AVG, PRODUCT, MIN, MAX)."""
+    """Reduce `tensor` over all ranks, in place on every rank (op: ReduceOp.SUM, AVG, PRODUCT, MIN, MAX).
+    CPU tensors over MPI; cuda tensors over NCCL, on the current CUDA stream."""
     MPI = _mpi()
     ops = {ReduceOp.SUM: MPI.SUM, ReduceOp.AVG: MPI.SUM, ReduceOp.PRODUCT: MPI.PROD,
            ReduceOp.MIN: MPI.MIN, ReduceOp.MAX: MPI.MAX}
@@ -140,6 +167,10 @@ def all_reduce(tensor: Tensor, op: str = ReduceOp.SUM) -> None:
     if op == ReduceOp.AVG and tensor.dtype.kind != "f":
         raise TypeError(f"all_reduce: ReduceOp.AVG needs a float tensor, got {tensor.dtype}")
     comm = _comm()
+    if tensor.device == "cuda":
+        group = _nccl_group()
+        tensor._inplace("all_reduce", lambda a: group.all_reduce(a, op))
+        return
 
     def reduce(a):
         comm.Allreduce(MPI.IN_PLACE, a, op=ops[op])
@@ -149,12 +180,16 @@ def all_reduce(tensor: Tensor, op: str = ReduceOp.SUM) -> None:
 
 
 def broadcast(tensor: Tensor, src: int = 0) -> None:
-    """Rank `src`'s values of `tensor` on every rank, in place."""
+    """Rank `src`'s values of `tensor` on every rank, in place (cuda tensors: NCCL, current stream)."""
     comm = _comm()
     if not isinstance(src, int) or not 0 <= src < comm.Get_size():
         raise ValueError(f"broadcast: src must be a rank in [0, {comm.Get_size()}), got {src!r}")
     _check("broadcast", tensor)
-    tensor._inplace("broadcast", lambda a: comm.Bcast(a, root=src))
+    if tensor.device == "cuda":
+        group = _nccl_group()
+        tensor._inplace("broadcast", lambda a: group.broadcast(a, src))
+    else:
+        tensor._inplace("broadcast", lambda a: comm.Bcast(a, root=src))
 
 
 from .ddp import DistributedDataParallel  # noqa: E402  (it uses the functions above)

@@ -17,7 +17,11 @@ B / N synthetic CIFAR images (throughput does not depend on the pixels). Measure
 
 Reported: images/s = B / step; the bus bandwidth 2(N-1)/N * bytes / time of `reduce` and of
 `allreduce` (the ring-allreduce convention of nccl-tests); and the fraction of the reduction hidden
-behind backward, 1 - (step - compute) / reduce (clamped to [0, 1]).
+behind backward: 1 - (the wait for the reductions after backward, in a step) / (the same wait in
+`reduce`, where nothing overlaps). DDP drives MPI's progress from its gradient hooks (MPICH moves a
+non-blocking collective only inside MPI calls); --no-mpi-progress turns that off to show its worth.
+The wait is measured inside DDP (`last_wait_seconds`), so the fraction is not lost in the noise of
+a 100 ms step.
 
 Then, on paper, the expected scaling to 8-64 machines, each as fast as one rank here (the 1-rank
 `compute` time of each model), with the ring-allreduce cost 2(N-1)/N * bytes / bandwidth at 10 and
@@ -48,15 +52,24 @@ def _model(name: str):
     return HomeworkCNN(in_channels=1, image_size=28), (1, 28)  # the homework's default: Fashion-MNIST
 
 
-def _median_time(fn, steps: int, comm) -> float:
-    """Median seconds of fn() over `steps` calls, the slowest rank's (every call starts together)."""
-    times = []
+def _median_time(fn, steps: int, comm, also=None) -> float | tuple[float, float]:
+    """Median seconds of fn() over `steps` calls, the slowest rank's (every call starts together);
+    with `also` (a function read after each call), the median over the calls of its least value
+    over the ranks as well."""
+    times, extra = [], []
     for _ in range(steps):
         comm.Barrier()
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return comm.allreduce(statistics.median(times), op=_mpi().MAX)  # one float: pickling is fine here
+        extra.append(also() if also else 0.0)
+    slowest = comm.allreduce(statistics.median(times), op=_mpi().MAX)  # one float: pickling is fine here
+    if not also:
+        return slowest
+    # per call, the least any rank waited: the last rank to arrive waits only for the communication
+    # still to do, the others also for it (their wait includes the ranks' skew, not communication)
+    least = [min(call) for call in zip(*comm.allgather(extra))]
+    return slowest, statistics.median(least)
 
 
 def _mpi():
@@ -76,7 +89,10 @@ def worker(args) -> None:
     n, rank = comm.Get_size(), comm.Get_rank()
     tg.manual_seed(0)
     model, (channels, side) = _model(args.model)
-    ddp = DistributedDataParallel(model)
+    if args.no_mpi_progress:  # to measure what driving MPI's progress during backward is worth
+        from tinygrad_course.distributed import ddp as ddp_module
+        ddp_module._MpiSum.progress = lambda self: None
+    ddp = DistributedDataParallel(model, bucket_cap_mb=args.bucket_cap_mb)
     opt = optim.SGD(ddp.parameters(), lr=0.01, momentum=0.9)
     per_rank = args.batch // n
     rng = np.random.default_rng(rank)
@@ -103,10 +119,14 @@ def worker(args) -> None:
     flat = np.zeros(sum(p.numel() for p in params), np.float32)
     for _ in range(2):
         step()
+    waited = lambda: ddp.last_wait_seconds  # noqa: E731
+    step_time, step_wait = _median_time(step, args.steps, comm, also=waited)
+    reduce_time, reduce_wait = _median_time(reduce_alone, args.steps, comm, also=waited)
     result = {"ranks": n, "threads": int(os.environ.get("OMP_NUM_THREADS", "0")), "per_rank_batch": per_rank,
               "batch": per_rank * n, "params": int(flat.size), "bytes": int(flat.nbytes), "buckets": len(ddp.buckets()),
-              "step": _median_time(step, args.steps, comm), "compute": _median_time(compute_only, args.steps, comm),
-              "reduce": _median_time(reduce_alone, args.steps, comm),
+              "bucket_cap_mb": args.bucket_cap_mb, "mpi_progress": not args.no_mpi_progress,
+              "step": step_time, "compute": _median_time(compute_only, args.steps, comm),
+              "step_wait": step_wait, "reduce": reduce_time, "reduce_wait": reduce_wait,
               "allreduce": _median_time(lambda: comm.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM), args.steps, comm),
               "pickled": _median_time(lambda: comm.allreduce(flat, op=MPI.SUM), args.steps, comm)}
     if rank == 0:
@@ -115,7 +135,7 @@ def worker(args) -> None:
 
 
 # --- the driver ------------------------------------------------------------------------------------
-def run_ranks(n: int, model: str, batch: int, steps: int, cores: int) -> dict:
+def run_ranks(n: int, model: str, batch: int, steps: int, cores: int, extra=()) -> dict:
     mpiexec = shutil.which("mpiexec")
     if mpiexec is None:
         sys.exit("no mpiexec on PATH: pip install 'tinygrad_course[distributed]' (mpi4py and mpich)")
@@ -123,7 +143,7 @@ def run_ranks(n: int, model: str, batch: int, steps: int, cores: int) -> dict:
         out = os.path.join(tmp, "rank0.json")
         env = dict(os.environ, OMP_NUM_THREADS=str(max(1, cores // n)))
         done = subprocess.run([mpiexec, "-n", str(n), sys.executable, __file__, "--worker", "--json", out,
-                               "--model", model, "--batch", str(batch), "--steps", str(steps)],
+                               "--model", model, "--batch", str(batch), "--steps", str(steps), *extra],
                               env=env, capture_output=True, text=True)
         if done.returncode != 0:
             sys.exit(f"{n} ranks failed:\n{done.stderr[-3000:]}")
@@ -134,7 +154,9 @@ def run_ranks(n: int, model: str, batch: int, steps: int, cores: int) -> dict:
 def derived(r: dict) -> dict:
     n, ring = r["ranks"], 2 * (r["ranks"] - 1) / r["ranks"]
     bus = lambda seconds: ring * r["bytes"] / seconds / 1e9 if n > 1 else None  # noqa: E731
-    hidden = None if n == 1 else min(1.0, max(0.0, 1 - (r["step"] - r["compute"]) / r["reduce"]))
+    # hidden: the share of the reduction's waiting that backward absorbed (the wait after backward in a
+    # step, against the wait of the same reduction started with nothing to overlap)
+    hidden = None if n == 1 else min(1.0, max(0.0, 1 - r["step_wait"] / r["reduce_wait"]))
     return {"images_per_s": r["batch"] / r["step"], "reduce_gbps": bus(r["reduce"]),
             "allreduce_gbps": bus(r["allreduce"]), "pickled_gbps": bus(r["pickled"]), "hidden": hidden}
 
@@ -145,8 +167,8 @@ def _f(value, fmt):
 
 def measured_table(rows: list[dict]) -> str:
     lines = ["| ranks | threads/rank | batch/rank | step ms | compute ms | images/s | speed-up | reduce ms "
-             "| bus GB/s: DDP / Allreduce / pickled | hidden |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+             "| bus GB/s: DDP / Allreduce / pickled | buckets | wait after backward ms | hidden |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
     base = derived(rows[0])["images_per_s"] if rows[0]["ranks"] == 1 else None
     for r in rows:
         d = derived(r)
@@ -154,26 +176,32 @@ def measured_table(rows: list[dict]) -> str:
                      f"| {1e3 * r['compute']:.1f} | {d['images_per_s']:.0f} "
                      f"| {_f(d['images_per_s'] / base if base else None, '.2f')} | {1e3 * r['reduce']:.2f} "
                      f"| {_f(d['reduce_gbps'], '.2f')} / {_f(d['allreduce_gbps'], '.2f')} / "
-                     f"{_f(d['pickled_gbps'], '.2f')} | {_f(d['hidden'], '.0%')} |")
+                     f"{_f(d['pickled_gbps'], '.2f')} | {r['buckets']} | {1e3 * r['step_wait']:.2f} "
+                     f"| {_f(d['hidden'], '.0%')} |")
     return "\n".join(lines)
 
 
+MACHINES = (8, 16, 32, 64)
+
+
 def estimate_table(models: dict) -> str:
-    """models: name -> (parameters, batch per machine, compute seconds per step on one machine)."""
-    lines = ["| model | params | step on 1 machine | link | machines | allreduce ms | efficiency, no overlap "
-             "| efficiency, full overlap | speed-up at a fixed global batch |",
-             "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+    """models: name -> (parameters, batch per machine, compute seconds per step on one machine).
+    Per number of machines N: the ring allreduce's time 2(N-1)/N * 4 bytes * params / bandwidth; the
+    efficiency when each machine trains its own batch (one machine's step / the distributed step,
+    with no overlap at all: the worst case; full overlap gives 100 % while the allreduce is shorter
+    than the step); and the speed-up when the global batch is split among the N machines (compute / N,
+    optimistic for small per-machine batches; no overlap)."""
+    ns = " / ".join(str(n) for n in MACHINES)
+    lines = [f"| model | params | step on 1 machine | link | allreduce ms, N = {ns} "
+             f"| efficiency, own batch, N = {ns} | speed-up, global batch split, N = {ns} |",
+             "|---|---:|---:|---|---|---|---|"]
     for name, (params, batch, compute) in models.items():
         for gbit in (10, 100):
-            for n in (8, 16, 32, 64):
-                comm = 2 * (n - 1) / n * 4 * params / (gbit * 1e9 / 8)
-                # each machine its own batch: efficiency = one machine's step / the distributed step
-                no_overlap, overlap = compute / (compute + comm), compute / max(compute, comm)
-                # the global batch split among n machines (compute / n, optimistic for small batches)
-                strong = compute / (compute / n + comm)
-                lines.append(f"| {name} | {params / 1e6:.2f} M | {1e3 * compute:.0f} ms (batch {batch}) "
-                             f"| {gbit} Gbit/s | {n} | {1e3 * comm:.2f} | {no_overlap:.0%} | {overlap:.0%} "
-                             f"| {strong:.1f}x |")
+            comm = {n: 2 * (n - 1) / n * 4 * params / (gbit * 1e9 / 8) for n in MACHINES}
+            lines.append(f"| {name} | {params / 1e6:.2f} M | {1e3 * compute:.0f} ms (batch {batch}) | {gbit} Gbit/s "
+                         f"| {' / '.join(f'{1e3 * comm[n]:.1f}' for n in MACHINES)} "
+                         f"| {' / '.join(f'{compute / (compute + comm[n]):.0%}' for n in MACHINES)} "
+                         f"| {' / '.join(f'{compute / (compute / n + comm[n]):.1f}x' for n in MACHINES)} |")
     return "\n".join(lines)
 
 
@@ -183,6 +211,9 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=128, help="global batch (divided among the ranks)")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--model", choices=["cifarnet", "homework"], default="cifarnet")
+    p.add_argument("--bucket-cap-mb", type=float, default=25)
+    p.add_argument("--no-mpi-progress", action="store_true",
+                   help="do not drive MPI's progress from the gradient hooks (to measure what it is worth)")
     p.add_argument("--no-estimate", action="store_true", help="skip the homework CNN run of the estimate")
     p.add_argument("--json", help="write the measurements here")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -200,7 +231,8 @@ def main() -> None:
           f"global batch {args.batch}", flush=True)
     rows = []
     for n in args.ranks:
-        rows.append(run_ranks(n, args.model, args.batch, args.steps, cores))
+        extra = ["--bucket-cap-mb", str(args.bucket_cap_mb)] + (["--no-mpi-progress"] if args.no_mpi_progress else [])
+        rows.append(run_ranks(n, args.model, args.batch, args.steps, cores, extra))
         print(f"  {n} rank(s): step {1e3 * rows[-1]['step']:.1f} ms", flush=True)
     print(measured_table(rows))
     result = {"machine": info, "model": args.model, "rows": rows}

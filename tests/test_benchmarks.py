@@ -128,16 +128,18 @@ def test_peak_probe_restricted_to_the_baseline_isa():
 def test_distributed_bench_tables_from_synthetic_rows():
     bd = pytest.importorskip("bench_distributed")
     row = {"ranks": 2, "threads": 1, "per_rank_batch": 64, "batch": 128, "params": 1000, "bytes": 4000,
-           "buckets": 1, "step": 0.1, "compute": 0.09, "reduce": 0.02, "allreduce": 0.001, "pickled": 0.007}
+           "buckets": 1, "step": 0.1, "compute": 0.09, "reduce": 0.02, "allreduce": 0.001, "pickled": 0.007,
+           "step_wait": 0.005, "reduce_wait": 0.01}
     one = dict(row, ranks=1, threads=2, per_rank_batch=128, step=0.2, compute=0.2)
     d = bd.derived(row)
     assert d["images_per_s"] == pytest.approx(1280) and d["hidden"] == pytest.approx(0.5)
     assert d["allreduce_gbps"] == pytest.approx(4000 / 0.001 / 1e9)  # 2(N-1)/N = 1 for two ranks
     table = bd.measured_table([one, row])
-    assert "| 2 | 1 | 64 | 100.0 | 90.0 | 1280 | 2.00 |" in table
+    assert "| 2 | 1 | 64 | 100.0 | 90.0 | 1280 | 2.00 |" in table and table.endswith("| 1 | 5.00 | 50% |")
     estimate = bd.estimate_table({"net": (1_000_000, 128, 0.1)})
-    # 64 machines at 10 Gbit/s: 2 * 63/64 * 4 MB / 1.25 GB/s = 6.3 ms
-    assert "| net | 1.00 M | 100 ms (batch 128) | 10 Gbit/s | 64 | 6.30 | 94% | 100% |" in estimate
+    # at 10 Gbit/s: 2 * (N-1)/N * 4 MB / 1.25 GB/s = 5.6 ms (N = 8) ... 6.3 ms (N = 64)
+    assert "| net | 1.00 M | 100 ms (batch 128) | 10 Gbit/s | 5.6 / 6.0 / 6.2 / 6.3 | 95% / 94% / 94% / 94% |" in estimate
+    assert "| 5.5x / 8.2x / 10.7x / 12.7x |" in estimate  # 0.1 / (0.1 / N + comm): 0.1 / (0.0125 + 0.0056), N = 8
 
 
 def test_distributed_bench_runs_on_two_ranks(tmp_path):

@@ -23,6 +23,7 @@ the tests run it under the CUDA emulation (see nccl.py), as no GPU is available 
 from __future__ import annotations
 
 import contextlib
+import time
 
 import numpy as np
 
@@ -44,6 +45,12 @@ class _MpiSum:
         MPI = _mpi()
         self.requests.append(_comm().Iallreduce(MPI.IN_PLACE, flat, op=MPI.SUM))
 
+    def progress(self):
+        """Let MPI move the reductions in flight: MPICH advances a non-blocking collective only inside
+        MPI calls (unless MPICH_ASYNC_PROGRESS=1), so without this they would wait for the end."""
+        if self.requests:
+            _mpi().Request.Testall(self.requests)
+
     def wait(self):
         _mpi().Request.Waitall(self.requests)
         self.requests = []
@@ -57,6 +64,9 @@ class _NcclSum:
 
     def start(self, flat):
         self.group.start_all_reduce(flat)
+
+    def progress(self):  # the GPU moves NCCL's work by itself
+        pass
 
     def wait(self):
         self.group.wait_started()
@@ -106,6 +116,7 @@ class DistributedDataParallel(Module):
         self._next = 0           # the next bucket to start
         self._pending = False    # a reduction is under way in this backward
         self.buckets_started_during_backward = 0  # of the last step: the ones whose reduction overlapped
+        self.last_wait_seconds = 0.0  # of the last step: waiting for the reductions after backward (exposed)
 
     def _make_buckets(self, params, cap_bytes):
         buckets, current, size, limit = [], [], 0, min(FIRST_BUCKET_BYTES, cap_bytes)
@@ -149,6 +160,8 @@ class DistributedDataParallel(Module):
         bucket.slot(i)[...] = p.grad._data.reshape(-1)
         bucket.ready.add(i)
         self._start_ready()
+        for summer in self._summers.values():
+            summer.progress()
 
     def _start_ready(self, everything=False):
         """Start buckets in index order while the next one is complete (or, at the end, all of them)."""
@@ -166,8 +179,10 @@ class DistributedDataParallel(Module):
         self.buckets_started_during_backward = self._next
         self._start_ready(everything=True)
         n = get_world_size()
+        t0 = time.perf_counter()
         for summer in self._summers.values():
             summer.wait()
+        self.last_wait_seconds = time.perf_counter() - t0
         for bucket in self._buckets:
             bucket.flat /= n
             for i, p in enumerate(bucket.params):

@@ -169,6 +169,103 @@ report({{"rank": r, "diff": diff, "buckets": len(ddp.buckets()), "early": ddp.bu
         assert rows[0]["buckets"] == 1
 
 
+@pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-10), ("float32", 1e-5)])
+def test_ddp_cnn_with_batch_norm_in_eval_mode_equals_one_process(tmp_path, dtype, tolerance):
+    """A CNN with batch norm in eval mode (running statistics fixed, so a sample's output does not depend
+    on the rest of its batch): 3 ranks x 2 images equal one process on the 6 images after 3 steps of
+    SGD with momentum and weight decay; float32 within 1e-5 (the sums' order differs)."""
+    rows = run_ranks(tmp_path, 3, f"""
+from tinygrad_course import nn, optim
+from tinygrad_course.distributed import DistributedDataParallel as DDP
+r, n = dist.get_rank(), dist.get_world_size()
+
+def cnn(seed):
+    tg.manual_seed(seed)
+    net = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, dtype="{dtype}"), nn.BatchNorm2d(4, dtype="{dtype}"), nn.ReLU(),
+                        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 3 * 3, 3, dtype="{dtype}"))
+    net[1].running_mean.copy_(tg.tensor(np.linspace(-0.2, 0.2, 4), dtype="{dtype}"))
+    net[1].running_var.copy_(tg.tensor(np.linspace(0.5, 2.0, 4), dtype="{dtype}"))
+    return net.eval()
+
+def images(step, rank):
+    rng = np.random.default_rng(100 * step + rank)
+    return tg.tensor(rng.standard_normal((2, 2, 6, 6)), dtype="{dtype}"), tg.tensor(rng.integers(0, 3, 2))
+
+def train(net, opt, ranks):
+    for step in range(3):
+        xs, ys = zip(*[images(step, k) for k in ranks])
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(tg.cat(list(xs))), tg.cat(list(ys))).backward()
+        opt.step()
+
+ddp = DDP(cnn(seed=r), bucket_cap_mb=0.0002)
+train(ddp, optim.SGD(ddp.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01), [r])
+ref = cnn(seed=0)
+train(ref, optim.SGD(ref.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01), range(n))
+diff = max(float(abs(a.detach() - b.detach()).max()) for a, b in zip(ddp.parameters(), ref.parameters()))
+report({{"rank": r, "diff": diff, "buckets": len(ddp.buckets())}})
+""")
+    for row in rows:
+        assert row["diff"] < tolerance, row
+    assert rows[0]["buckets"] >= 2
+
+
+def test_sync_batch_norm_on_three_ranks_equals_batch_norm_in_one_process(tmp_path):
+    """Batch norm in training mode: with SyncBatchNorm, 3 ranks x 2 images compute what one process
+    with BatchNorm computes on the 6 images: parameters and running statistics after 3 steps (float64)."""
+    rows = run_ranks(tmp_path, 3, """
+from tinygrad_course import nn, optim
+from tinygrad_course.distributed import DistributedDataParallel as DDP
+r, n = dist.get_rank(), dist.get_world_size()
+
+def cnn(seed):
+    tg.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, dtype="float64"), nn.BatchNorm2d(4, dtype="float64"),
+                         nn.ReLU(), nn.Flatten(), nn.Linear(4 * 5 * 5, 6, dtype="float64"),
+                         nn.BatchNorm1d(6, momentum=None, dtype="float64"), nn.Linear(6, 3, dtype="float64"))
+
+def images(step, rank):
+    rng = np.random.default_rng(100 * step + rank)
+    return tg.tensor(rng.standard_normal((2, 2, 5, 5))), tg.tensor(rng.integers(0, 3, 2))
+
+def train(net, opt, ranks):
+    for step in range(3):
+        xs, ys = zip(*[images(step, k) for k in ranks])
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(tg.cat(list(xs))), tg.cat(list(ys))).backward()
+        opt.step()
+
+net = nn.SyncBatchNorm.convert_sync_batchnorm(cnn(seed=r))
+kinds = [type(m).__name__ for m in net]
+ddp = DDP(net)
+train(ddp, optim.SGD(ddp.parameters(), lr=0.1, momentum=0.9), [r])
+ref = cnn(seed=0)
+train(ref, optim.SGD(ref.parameters(), lr=0.1, momentum=0.9), range(n))
+ours, theirs = net.state_dict(), ref.state_dict()
+diff = {k: float(abs(ours[k].double() - theirs[k].double()).max()) for k in theirs}
+report({"rank": r, "diff": diff, "kinds": kinds})
+""")
+    for row in rows:
+        assert max(row["diff"].values()) < 1e-10, row["diff"]
+    assert rows[0]["kinds"][1] == rows[0]["kinds"][5] == "SyncBatchNorm"
+
+
+def test_sync_batch_norm_without_a_process_group_is_batch_norm():
+    import tinygrad_course as tg
+    from tinygrad_course import nn
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3))
+    bn = model[1]
+    converted = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    sync = converted[1]
+    assert converted is model and isinstance(sync, nn.SyncBatchNorm)
+    assert sync.weight is bn.weight and sync.running_mean is bn.running_mean  # shared, not copied
+    x = tg.randn(4, 3, 6, 6)
+    reference = nn.BatchNorm2d(3)
+    np.testing.assert_allclose(sync(x).detach().numpy(), reference(x).detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(sync.running_var.numpy(), reference.running_var.numpy(), atol=1e-6)
+
+
 def test_ddp_no_sync_accumulates_and_unused_parameters_do_not_hang(tmp_path):
     rows = run_ranks(tmp_path, 2, DDP_SETUP + """
 class TwoHeads(nn.Module):
@@ -234,24 +331,28 @@ from tinygrad_course import nn, optim
 from tinygrad_course.data import DataLoader
 from tinygrad_course.training import Trainer
 
-def make_trainer(out, distributed):
+def make_trainer(out, distributed, batch_norm=False):
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((48, 6)), rng.integers(0, 4, 48)
     tg.manual_seed(0)
-    model = nn.Sequential(nn.Linear(6, 16, dtype="float64"), nn.Tanh(), nn.Linear(16, 4, dtype="float64"))
+    model = nn.Sequential(nn.Linear(6, 16, dtype="float64"),
+                          nn.BatchNorm1d(16, dtype="float64") if batch_norm else nn.Identity(),
+                          nn.Tanh(), nn.Linear(16, 4, dtype="float64"))
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
-    return Trainer(model, opt, nn.functional.cross_entropy, DataLoader((x, y), batch_size=12, shuffle=True, seed=3),
+    # each rank its own loader seed: the Trainer takes rank 0's, so the permutation is still seed 3's
+    seed = 3 + (__import__("tinygrad_course.distributed").distributed.get_rank() if distributed else 0)
+    return Trainer(model, opt, nn.functional.cross_entropy, DataLoader((x, y), batch_size=12, shuffle=True, seed=seed),
                    {"test": DataLoader((x[:20], y[:20]), batch_size=3)}, num_classes=4, out_dir=out,
-                   show_progress=False, distributed=distributed)
+                   show_progress=False, distributed=distributed, sync_batch_norm=distributed and batch_norm)
 
 def finals(trainer):
-    return {"params": [p.detach().numpy().tolist() for p in trainer.model.parameters()], "history": trainer.history}
+    return {"params": [t.numpy().tolist() for t in trainer.model.state_dict().values()], "history": trainer.history}
 """
 
 
-def _trainer_ranks(tmp_path, n, out, epochs, resume=False):
+def _trainer_ranks(tmp_path, n, out, epochs, resume=False, batch_norm=False):
     rows = run_ranks(tmp_path, n, TRAINER_SETUP + f"""
-trainer = make_trainer({str(out)!r}, distributed=True)
+trainer = make_trainer({str(out)!r}, distributed=True, batch_norm={batch_norm})
 trainer.fit({epochs}, resume={resume})
 report(dict(finals(trainer), rank=dist.get_rank()))
 """)
@@ -267,20 +368,22 @@ def _assert_same_run(row, reference):
             assert ours[key] == pytest.approx(theirs[key], abs=1e-10), key
 
 
-def _single_process_reference(tmp_path, epochs):
+def _single_process_reference(tmp_path, epochs, batch_norm=False):
     scope = {}
     exec(TRAINER_SETUP, scope)
-    trainer = scope["make_trainer"](tmp_path / "reference", False)
+    trainer = scope["make_trainer"](tmp_path / "reference", False, batch_norm)
     trainer.fit(epochs)
     return json.loads(json.dumps(scope["finals"](trainer)))
 
 
-def test_training_shares_make_up_the_single_process_batches():
-    """Rank r's k-th batch of b samples is every N-th sample of the one-process loader's k-th batch of N*b."""
+@pytest.mark.parametrize("n, drop_last", [(40, False), (40, True), (37, True)])
+def test_training_shares_make_up_the_single_process_batches(n, drop_last):
+    """Rank r's k-th batch of b samples is every N-th sample of the one-process loader's k-th batch of N*b
+    (with drop_last, as many steps as one process: 37 samples, batch 8 -> 4 steps)."""
     from tinygrad_course.data import DataLoader
     from tinygrad_course.training import _training_share
-    x = np.arange(40.0)
-    loader = DataLoader((x, x), batch_size=8, shuffle=True, seed=5)
+    x = np.arange(float(n))
+    loader = DataLoader((x, x), batch_size=8, shuffle=True, seed=5, drop_last=drop_last)
     firsts = []
     for epoch in (1, 2):
         shares = [_training_share(loader, r, 4) for r in range(4)]
@@ -298,11 +401,13 @@ def test_training_shares_make_up_the_single_process_batches():
 
 def test_training_share_refuses_a_batch_the_ranks_cannot_divide():
     from tinygrad_course.data import DataLoader
-    from tinygrad_course.training import SettingsError, _training_share
+    from tinygrad_course.training import SettingsError, _evaluation_share, _training_share
     with pytest.raises(SettingsError, match=r"batch size 128 is the global batch, shared by 3 ranks.*126, 129"):
         _training_share(DataLoader((np.zeros(300), np.zeros(300)), batch_size=128), 0, 3)
     with pytest.raises(SettingsError, match="DistributedSampler"):
         _training_share(DataLoader(np.zeros(10), sampler=[1, 2]), 0, 2)
+    with pytest.raises(SettingsError, match="without shuffle, drop_last"):
+        _evaluation_share("test", DataLoader((np.zeros(10), np.zeros(10)), batch_size=3, drop_last=True), 0, 2)
 
 
 def test_trainer_on_two_ranks_equals_one_process(tmp_path):
@@ -312,6 +417,13 @@ def test_trainer_on_two_ranks_equals_one_process(tmp_path):
         _assert_same_run(row, reference)
     assert rows[0]["history"][-1]["ranks"] == 2
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["history"][-1]["ranks"] == 2
+
+
+def test_trainer_with_sync_batch_norm_on_three_ranks_equals_one_process(tmp_path):
+    """Batch norm in training mode, SyncBatchNorm: parameters, running statistics and metrics of one process."""
+    reference = _single_process_reference(tmp_path, 2, batch_norm=True)
+    for row in _trainer_ranks(tmp_path, 3, tmp_path / "run", 2, batch_norm=True):
+        _assert_same_run(row, reference)
 
 
 @pytest.mark.parametrize("ranks", [1, 4])
@@ -324,6 +436,46 @@ def test_resume_on_another_number_of_ranks(tmp_path, ranks):
     for row in rows:
         _assert_same_run(row, reference)
     assert [r["ranks"] for r in rows[0]["history"]] == [2, ranks]
+
+
+def test_a_stale_checkpoint_on_one_rank_stops_every_rank(tmp_path):
+    """Resume where rank 1 sees another checkpoint than rank 0 (a folder that is not shared): every rank
+    stops with the message, none trains on."""
+    scope = {}
+    exec(TRAINER_SETUP, scope)
+    for name, epochs in (("shared", 1), ("stale", 2)):
+        scope["make_trainer"](tmp_path / name, False).fit(epochs)
+    script = TRAINER_SETUP + f"""
+import tinygrad_course.distributed as dist
+from tinygrad_course.training import SettingsError
+dist.init_process_group()
+out = {str(tmp_path / "shared")!r} if dist.get_rank() == 0 else {str(tmp_path / "stale")!r}
+trainer = make_trainer(out, distributed=True)
+try:
+    trainer.fit(3, resume=True)
+except SettingsError as e:
+    print("STOPPED", dist.get_rank(), e, flush=True)
+"""
+    done = subprocess.run([_mpiexec(), "-n", "2", sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("STOPPED") == 2 and "different checkpoints (rank 0: after epoch 1; " in done.stdout
+
+
+def test_evaluate_on_one_rank_needs_no_other_rank(tmp_path):
+    """Trainer.evaluate(loader) of a distributed trainer is this rank's alone (no collective): rank 0 can
+    evaluate by itself while the others go on."""
+    rows = run_ranks(tmp_path, 2, TRAINER_SETUP + """
+trainer = make_trainer(None, distributed=True)
+trainer.fit(1)
+metrics = None
+if dist.get_rank() == 0:
+    x = np.random.default_rng(1).standard_normal((10, 6))
+    metrics = trainer.evaluate(DataLoader((x, np.zeros(10, np.int64)), batch_size=4))
+dist.barrier()
+report({"rank": dist.get_rank(), "metrics": metrics})
+""")
+    assert rows[0]["metrics"]["loss"] > 0 and rows[1]["metrics"] is None
 
 
 def test_distributed_recipe_from_the_command_line(tmp_path):

@@ -253,3 +253,21 @@ def test_distributed_recipe_on_emulated_cuda_matches_one_cpu_process(tmp_path):
         for key in ("train_loss", "train_top1", "test_loss", "test_top1"):
             assert row[key] == pytest.approx(ref[key], abs=2e-5), key
     assert ours[-1]["ranks"] == 2
+
+
+def test_a_cupy_without_libnccl_is_named(monkeypatch):
+    """CuPy imports cupy.cuda.nccl even when libnccl is missing (nccl.available is False): the error must
+    say so, not fail later on a missing attribute."""
+    import types
+
+    from tinygrad_course.distributed import DistributedSetupError, nccl
+    cupy = types.ModuleType("cupy")
+    cupy.cuda = types.ModuleType("cupy.cuda")
+    cupy.cuda.nccl = types.ModuleType("cupy.cuda.nccl")
+    cupy.cuda.nccl.available = False
+    cupy.cuda.runtime = types.SimpleNamespace(getDeviceCount=lambda: 1)
+    for name, module in (("cupy", cupy), ("cupy.cuda", cupy.cuda), ("cupy.cuda.nccl", cupy.cuda.nccl)):
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.delenv("TINYGRAD_COURSE_CUDA_EMULATE", raising=False)
+    with pytest.raises(DistributedSetupError, match="need NCCL, which this CuPy cannot load"):
+        nccl.api()

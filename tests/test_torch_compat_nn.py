@@ -1053,3 +1053,16 @@ def test_transformer_encoder_layer_validates_and_copies_layers():
     encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16), 2)
     first, second = encoder.layers[0].linear1.weight, encoder.layers[1].linear1.weight
     assert first is not second and np.array_equal(first.data, second.data)  # copies, as torch's
+
+
+def test_replacing_a_submodule_keeps_its_place_as_in_torch():
+    torch = pytest.importorskip("torch")
+    ours = nn.Sequential(nn.Linear(1, 2), nn.ReLU(), nn.Linear(2, 3))
+    theirs = torch.nn.Sequential(torch.nn.Linear(1, 2), torch.nn.ReLU(), torch.nn.Linear(2, 3))
+    for model, lib in ((ours, nn), (theirs, torch.nn)):
+        model.add_module("0", lib.Tanh())
+        setattr(model, "2", lib.Identity())
+        model.register_buffer("stat", None)
+        model.register_buffer("stat", (tg if lib is nn else torch).zeros(1))
+    assert [type(m).__name__ for m in ours] == [type(m).__name__ for m in theirs] == ["Tanh", "ReLU", "Identity"]
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["stat"]

@@ -218,7 +218,8 @@ def _run_recipe(args) -> int:
         dist.init_process_group("nccl" if args.device == "cuda" else "mpi")  # nccl: one GPU per rank, now
     opts = recipes.RunOptions(**given, seed=args.seed, out=args.out, resume=getattr(args, "resume", False),
                               force=getattr(args, "force", False), plots=not args.no_plots, progress=not args.quiet,
-                              device=args.device, distributed=distributed)
+                              device=args.device, distributed=distributed,
+                              sync_batch_norm=getattr(args, "sync_batch_norm", False))
     kwargs = {k: getattr(args, k) for k in args.recipe_kwargs}
     if "size" in kwargs:
         kwargs["size"] = tuple(kwargs["size"])
@@ -269,6 +270,8 @@ def _training_options(p, default_epochs_note: str) -> None:
     p.add_argument("--distributed", action="store_true",
                    help="train with every process of `mpiexec -n N` (data parallel; --batch-size is the "
                         "global batch, divided among the ranks; rank 0 writes the output)")
+    p.add_argument("--sync-batch-norm", action="store_true",
+                   help="with --distributed: batch norm over the global batch (SyncBatchNorm), as one process")
 
 
 def _add_recipe_parsers(recipes_parser) -> None:
@@ -355,6 +358,8 @@ def _check(args) -> None:
     """What a single option's type cannot see: options that only make sense together."""
     if args.device != "cpu" and getattr(args, "recipe", None) in CPU_ONLY_RECIPES:
         raise argparse.ArgumentTypeError(f"--device {args.device}: the {args.recipe} recipe runs on the CPU only")
+    if getattr(args, "sync_batch_norm", False) and not args.distributed:
+        raise argparse.ArgumentTypeError("--sync-batch-norm only applies with --distributed")
     if getattr(args, "force", False) and not args.resume:
         raise argparse.ArgumentTypeError("--force only applies with --resume")
     if getattr(args, "zca_eps", None) is not None and args.rung != "zca":
@@ -392,8 +397,10 @@ def _user_errors() -> tuple:
     from .backend.cuda import CudaUnavailableError
     from .checkpoint import CheckpointError
     from .data import DatasetError
+    from .distributed import DistributedSetupError
     from .training import SettingsError
-    return (SettingsError, CheckpointError, DatasetError, FileNotFoundError, CudaUnavailableError, FloatingPointError)
+    return (SettingsError, CheckpointError, DatasetError, FileNotFoundError, CudaUnavailableError, FloatingPointError,
+            DistributedSetupError)
 
 
 def _interrupted(e: KeyboardInterrupt) -> str:
@@ -422,7 +429,9 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt as e:
-        print(_interrupted(e), file=sys.stderr)
+        from . import distributed as dist
+        if not dist.is_initialized() or dist.get_rank() == 0:  # the others may be ahead of rank 0's checkpoint
+            print(_interrupted(e), file=sys.stderr)
         return _stop_all_ranks(130)
     except _user_errors() as e:
         print(f"{args.command_parser.prog}: error: {_rank_prefix()}{e}", file=sys.stderr)

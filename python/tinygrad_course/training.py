@@ -21,7 +21,7 @@ under `mpiexec -n N`): the model is wrapped in DistributedDataParallel; the trai
 size is the global one, and each rank takes every N-th sample of it (a DataLoader over the same data
 with a DistributedSampler that draws the loader's own permutation), so N ranks take the same steps
 as one process (exactly, when N divides the data set and the batch; batch-norm statistics are per
-rank, dropout masks and augmentation differ). Evaluation splits are striped over the ranks; the
+rank unless sync_batch_norm=True, dropout masks and augmentation differ). Evaluation splits are striped over the ranks; the
 metrics of every pass are summed over the ranks, so every rank holds the global figures. Rank 0
 alone shows progress and writes the output folder (checkpoints atomically, as always); a resume
 reads the checkpoint on every rank (the folder must be shared: one machine, or a shared file
@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import json
 import os
 import time
@@ -138,28 +139,33 @@ def _numpy(batch) -> np.ndarray:
     return batch.detach().numpy() if isinstance(batch, Tensor) else np.asarray(batch)
 
 
-def _training_share(loader, rank: int, world_size: int):
+def _training_share(loader, rank: int, world_size: int, seed: int | None = None):
     """Rank `rank`'s part of a training DataLoader of global batch size B: a loader over the same data
     set with batch size B / world_size and a DistributedSampler drawing the loader's own permutation
     (its k-th batch is every world_size-th sample of the loader's k-th batch). A loader that has a
-    DistributedSampler already is taken as this rank's share."""
+    DistributedSampler already is taken as this rank's share. `seed`: the permutation's (default the
+    loader's; a distributed Trainer passes rank 0's, so that every rank draws the same one)."""
     from .data import DataLoader
     from .distributed import DistributedSampler
     if isinstance(getattr(loader, "sampler", None), DistributedSampler):
         return loader
     if not isinstance(loader, DataLoader) or loader.sampler is not None or loader.batch_sampler is not None \
-            or loader.batch_size is None or loader._iterable:
-        raise SettingsError("distributed training shares out a DataLoader(dataset, batch_size, shuffle=...) "
-                            "itself; give it one (without sampler or batch_sampler), or a DataLoader whose "
-                            "sampler is a DistributedSampler")
+            or loader.batch_size is None or loader._iterable or loader.generator is not None:
+        raise SettingsError("distributed training shares out a DataLoader(dataset, batch_size, shuffle=..., "
+                            "seed=...) itself; give it one (without sampler, batch_sampler or generator), or a "
+                            "DataLoader whose sampler is a DistributedSampler")
     if loader.batch_size % world_size:
         b = loader.batch_size
         fits = ", ".join(str(v) for v in sorted({max(world_size, b - b % world_size), b - b % world_size + world_size}))
         raise SettingsError(f"the batch size {b} is the global batch, shared by {world_size} ranks: it must be "
                             f"divisible by {world_size} (--batch-size {fits}, for instance)")
-    sampler = DistributedSampler(loader.dataset, world_size, rank, shuffle=loader.shuffle, seed=loader.seed)
+    seed = loader.seed if seed is None else seed
+    # drop_last: the sampler cuts the data set to a multiple of world_size, so the ranks drop what one
+    # process drops (its last partial batch), no more, no fewer steps
+    sampler = DistributedSampler(loader.dataset, world_size, rank, shuffle=loader.shuffle, seed=seed,
+                                 drop_last=loader.drop_last)
     return _like(loader, batch_size=loader.batch_size // world_size, sampler=sampler,
-                 seed=(loader.seed + rank * 2 ** 40) % 2 ** 63)  # each rank its own augmentation draws
+                 seed=(seed + rank * 2 ** 40) % 2 ** 63)  # each rank its own augmentation draws
 
 
 def _evaluation_share(name: str, loader, rank: int, world_size: int):
@@ -167,9 +173,9 @@ def _evaluation_share(name: str, loader, rank: int, world_size: int):
     the ranks count every sample once)."""
     from .data import DataLoader
     if not isinstance(loader, DataLoader) or loader.sampler is not None or loader.batch_sampler is not None \
-            or loader.shuffle or loader._iterable:
+            or loader.shuffle or loader._iterable or loader.drop_last:
         raise SettingsError(f"distributed evaluation shares out the {name!r} loader itself: give a "
-                            "DataLoader(dataset, batch_size) without shuffle, sampler or batch_sampler")
+                            "DataLoader(dataset, batch_size) without shuffle, drop_last, sampler or batch_sampler")
     return _like(loader, sampler=range(rank, len(loader.dataset), world_size))
 
 
@@ -273,12 +279,14 @@ class Trainer:
             device the model's parameters are on. (Move the model before its optimizer has state.)
         distributed: train with every rank of the process group (see the module docstring): the loaders
             are DataLoaders over the whole data set, train_loader with the global batch size.
+        sync_batch_norm: with distributed, batch norm layers take their training statistics from the
+            global batch (nn.SyncBatchNorm), so N ranks train as one process does.
     """
 
     def __init__(self, model, optimizer, loss_fn, train_loader, eval_loaders=None, *, scheduler=None,
                  task: str = "classification", num_classes: int | None = None, out_dir=None, seed: int = 0,
                  config: dict | None = None, show_progress: bool = True, device: str | None = None,
-                 distributed: bool = False):
+                 distributed: bool = False, sync_batch_norm: bool = False):
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
         self.model, self.optimizer, self.loss_fn, self.scheduler = model, optimizer, loss_fn, scheduler
@@ -291,14 +299,21 @@ class Trainer:
             device = next((p.device for p in model.parameters()), "cpu")
         self.device = canonical_device(device)
         self.model.to(self.device)
+        if sync_batch_norm and not distributed:
+            raise ValueError("sync_batch_norm=True applies to distributed training only (distributed=True)")
         self.rank, self.world_size = 0, 1
         self._stepping = self.model  # what the training steps call: the model, or its DDP wrapper
         if distributed:
             from . import distributed as dist
             self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
-            self.train_loader = _training_share(train_loader, self.rank, self.world_size)
+            seed = Tensor(np.array([getattr(train_loader, "seed", 0) or 0], np.int64))
+            dist.broadcast(seed, src=0)  # rank 0's shuffle seed: one permutation, whatever each rank drew
+            self.train_loader = _training_share(train_loader, self.rank, self.world_size, int(seed.item()))
             self.eval_loaders = {name: _evaluation_share(name, loader, self.rank, self.world_size)
                                  for name, loader in self.eval_loaders.items()}
+            if sync_batch_norm:
+                from .nn import SyncBatchNorm
+                self.model = SyncBatchNorm.convert_sync_batchnorm(self.model)  # shares the parameters
             self._stepping = dist.DistributedDataParallel(self.model)
             self.show_progress = show_progress and self.rank == 0
         self.distributed = distributed
@@ -343,19 +358,21 @@ class Trainer:
             counts.sum_over_ranks()
         return counts.summary()
 
-    def evaluate(self, loader, name: str = "") -> dict:
-        """Metrics of the model in eval mode on one split (and its confusion matrix, kept in `confusion`)."""
+    def evaluate(self, loader, name: str = "", *, over_ranks: bool = False) -> dict:
+        """Metrics of the model in eval mode on one split (and its confusion matrix, kept in `confusion`).
+        over_ranks (distributed training: every rank calls it, each with its share of the split): the
+        metrics of the whole split, summed over the ranks, with rank 0's batch-norm statistics."""
         self.model.eval()
         counts = _Counts(self.task, self.num_classes if self.task == "classification" else None)
         with no_grad():
-            if self.distributed:  # rank 0's batch-norm statistics on every rank, as in its checkpoint
+            if over_ranks:  # rank 0's batch-norm statistics on every rank, as in its checkpoint
                 from . import distributed as dist
                 for b in self.model.buffers():
                     dist.broadcast(b, src=0)
             for x, y in loader:
                 logits = self.model(self._inputs(x))
                 counts.add(self.loss_fn(logits, self._targets(y)).item(), logits.numpy(), _numpy(y))
-        if self.distributed:
+        if over_ranks:
             counts.sum_over_ranks()
         if counts.confusion is not None:
             self.confusion[name] = counts.confusion
@@ -373,9 +390,9 @@ class Trainer:
         with output_lock(self.out_dir) if writes else contextlib.nullcontext():
             start = self._resume(force) if resume else 0
             if self.distributed:
-                self._check_same_start(start)
+                self._check_same_checkpoint(start)
             if start >= epochs:
-                print(f"checkpoint already has {start} epochs (asked for {epochs}); nothing to train")
+                self._say(f"checkpoint already has {start} epochs (asked for {epochs}); nothing to train")
             self.saved_epoch = start
             try:
                 for epoch in range(start + 1, epochs + 1):
@@ -384,17 +401,25 @@ class Trainer:
                 raise TrainingInterrupted(self.saved_epoch, self.out_dir) from None
         return self.history
 
-    def _check_same_start(self, start: int) -> None:
-        """Every rank must resume from the same epoch: a rank that cannot see the checkpoint would
-        start from scratch and train another model."""
+    def _check_same_checkpoint(self, start: int) -> None:
+        """Every rank must continue from rank 0's checkpoint: a rank that cannot see it would start from
+        scratch, one that sees a stale copy (another machine's folder) would train another model."""
         from . import distributed as dist
-        low, high = Tensor(np.array([start])), Tensor(np.array([start]))
-        dist.all_reduce(low, dist.ReduceOp.MIN)
-        dist.all_reduce(high, dist.ReduceOp.MAX)
-        if low.item() != high.item():
-            raise SettingsError(f"rank {self.rank} resumes after epoch {start}, another rank after epoch "
-                                f"{low.item() if start == high.item() else high.item()}: with --resume every "
-                                f"rank reads {self._path(CHECKPOINT_NAME)}, so the output folder must be shared "
+        path = self._path(CHECKPOINT_NAME) if self.out_dir is not None else None
+        digest = bytes(32)
+        if start:
+            with open(path, "rb") as f:
+                digest = hashlib.sha256(f.read()).digest()
+        mine = np.frombuffer(digest + int(start).to_bytes(8, "little"), np.uint8)
+        rank0 = Tensor(mine.copy())
+        dist.broadcast(rank0, src=0)
+        epoch0 = int.from_bytes(rank0.numpy()[32:].tobytes(), "little")
+        differs = Tensor(np.array([int(not np.array_equal(mine, rank0.numpy()))]))
+        dist.all_reduce(differs, dist.ReduceOp.MAX)  # every rank stops, not only the one that differs
+        if differs.item():
+            raise SettingsError(f"the ranks would resume from different checkpoints (rank 0: after epoch {epoch0}; "
+                                f"rank {self.rank}: after epoch {start}{', another file' if start == epoch0 else ''}): "
+                                f"with --resume every rank reads {path}, so the output folder must be shared "
                                 "(one machine, or a shared file system)")
 
     def _epoch(self, epoch: int, epochs: int) -> None:
@@ -408,7 +433,7 @@ class Trainer:
         row.update({f"train_{k}": v for k, v in self.train_epoch(epoch, epochs).items()})
         train_seconds = time.perf_counter() - t0
         for name, loader in self.eval_loaders.items():
-            row.update({f"{name}_{k}": v for k, v in self.evaluate(loader, name).items()})
+            row.update({f"{name}_{k}": v for k, v in self.evaluate(loader, name, over_ranks=self.distributed).items()})
         if isinstance(self.scheduler, ReduceLROnPlateau):
             split = next(iter(self.eval_loaders), "train")
             self.scheduler.step(row[f"{split}_loss"])
@@ -421,6 +446,11 @@ class Trainer:
         self.history.append(row)
         self._report(row)
         self._save(epoch)
+
+    def _say(self, message: str) -> None:
+        """A line for the user, from rank 0 only (N ranks would print it N times)."""
+        if self.rank == 0:
+            print(message, flush=True)
 
     def _report(self, row: dict) -> None:
         if not self.show_progress:
@@ -457,7 +487,7 @@ class Trainer:
             raise ValueError("resume needs an out_dir holding a checkpoint")
         path = self._path(CHECKPOINT_NAME)
         if not os.path.exists(path):
-            print(f"no checkpoint at {path}; starting from scratch")
+            self._say(f"no checkpoint at {path}; starting from scratch")
             return 0
         state, meta = checkpoint.load(path)
         epoch = meta.get("epoch") if isinstance(meta, dict) else None
@@ -470,7 +500,7 @@ class Trainer:
             raise SettingsError(f"checkpoint {path} was written with other settings: {changed}; resume with the "
                                 "same settings, use another --out, or pass --force to continue with the new ones")
         if changed:
-            print(f"continuing {path} with other settings (--force): {changed}")
+            self._say(f"continuing {path} with other settings (--force): {changed}")
         for name, value in state.items():  # a NaN there would only show up as a NaN loss, much later
             if value.dtype.kind in "fc" and not np.isfinite(value).all():
                 raise checkpoint.CheckpointError(
@@ -487,7 +517,7 @@ class Trainer:
         if self.scheduler is not None and meta.get("scheduler") is not None:
             self.scheduler.load_state_dict(meta["scheduler"])
         self.history = list(meta.get("history", []))
-        print(f"resumed from {path} after epoch {epoch}")
+        self._say(f"resumed from {path} after epoch {epoch}")
         return epoch
 
     def _changed_settings(self, meta: dict) -> str:

@@ -20,11 +20,14 @@ from __future__ import annotations
 import os
 import sys
 
-from ..tensor import Tensor
+import numpy as np
+
+from ..tensor import Function, Tensor
 from . import nccl
+from .errors import DistributedSetupError
 from .sampler import DistributedSampler  # noqa: F401
 
-__all__ = ["init_process_group", "destroy_process_group", "is_initialized", "is_available", "get_rank",
+__all__ = ["DistributedSetupError", "init_process_group", "destroy_process_group", "is_initialized", "is_available", "get_rank",
            "get_world_size", "barrier", "all_reduce", "broadcast", "ReduceOp", "DistributedSampler",
            "DistributedDataParallel"]
 
@@ -51,7 +54,7 @@ def _mpi():
     try:
         from mpi4py import MPI
     except ImportError as e:
-        raise RuntimeError("distributed training needs mpi4py and an MPI library: "
+        raise DistributedSetupError("distributed training needs mpi4py and an MPI library: "
                            'pip install "tinygrad_course[distributed]" (mpi4py and the mpich wheel), then '
                            f"launch with mpiexec -n N python script.py ({e})") from None
     return MPI
@@ -85,9 +88,13 @@ def init_process_group(backend: str = "mpi", *, world_size: int | None = None, r
     if backend == "nccl":
         try:
             gpus = nccl.api()
-        except RuntimeError:  # no CuPy/NCCL: a cuda collective will say so; CPU tensors work
-            return
-        nccl.select_device(comm, gpus)
+        except DistributedSetupError:  # no CuPy/NCCL/GPU here: a cuda collective will say so; CPU tensors work
+            gpus = None
+        # select_device is collective: every rank does it, or none (a rank without a GPU would leave it unmatched)
+        everywhere = np.array([gpus is not None], np.int32)
+        comm.Allreduce(_mpi().IN_PLACE, everywhere, op=_mpi().MIN)
+        if everywhere[0]:
+            nccl.select_device(comm, gpus)
 
 
 def _abort_all_on_uncaught_exception(comm) -> None:
@@ -190,6 +197,28 @@ def broadcast(tensor: Tensor, src: int = 0) -> None:
         tensor._inplace("broadcast", lambda a: group.broadcast(a, src))
     else:
         tensor._inplace("broadcast", lambda a: comm.Bcast(a, root=src))
+
+
+class _SumOverRanks(Function):
+    """y = the sum over the ranks of x (every rank gets y). Its backward is the same sum of the ranks'
+    gradients: each rank's x reaches every rank's loss."""
+
+    def forward(self, x):
+        return self._sum(x)
+
+    def backward(self, g):
+        return self._sum(g)
+
+    def _sum(self, a):
+        t = Tensor._wrap(a.copy(), self.device)
+        all_reduce(t)
+        return t._data
+
+
+def _summed_over_ranks(tensor: Tensor) -> Tensor:
+    """The sum of `tensor` over all ranks, differentiable (SyncBatchNorm's statistics); a new tensor.
+    Every rank must call it, and backward through it, in the same order."""
+    return _SumOverRanks.apply(tensor)
 
 
 from .ddp import DistributedDataParallel  # noqa: E402  (it uses the functions above)

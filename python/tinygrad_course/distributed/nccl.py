@@ -33,6 +33,7 @@ import os
 import numpy as np
 
 from ..device import cuda_runtime, emulating_cuda
+from .errors import DistributedSetupError
 
 UNIQUE_ID_BYTES = 128  # NCCL_UNIQUE_ID_BYTES
 DTYPES = ("float32", "float64", "int32", "int64", "int8", "uint8")  # the dtypes we map to NCCL's
@@ -61,12 +62,12 @@ def select_device(comm, cuda_api) -> int:
     node.Free()
     count = cuda_api.device_count()
     if local_size > count:  # NCCL refuses two ranks on one GPU
-        raise RuntimeError(f"NCCL needs one GPU per process: {local_size} ranks on this node but {count} GPUs; "
+        raise DistributedSetupError(f"NCCL needs one GPU per process: {local_size} ranks on this node but {count} GPUs; "
                            f"launch at most {count} ranks per node (mpiexec -n {count} ...)")
     wanted = local_rank % count
     if cuda_api.current_device() != wanted:
         if cuda_api.runtime_started():
-            raise RuntimeError(f"rank {comm.Get_rank()} made cuda tensors on GPU {cuda_api.current_device()} before "
+            raise DistributedSetupError(f"rank {comm.Get_rank()} made cuda tensors on GPU {cuda_api.current_device()} before "
                                f"the process group chose GPU {wanted} for it; call init_process_group('nccl') "
                                "before the first cuda tensor")
         cuda_api.use_device(wanted)
@@ -133,15 +134,19 @@ class _CupyApi:
             import cupy
             from cupy.cuda import nccl
         except ImportError as e:
-            raise RuntimeError("collectives on cuda tensors need CuPy with NCCL (pip install "
+            raise DistributedSetupError("collectives on cuda tensors need CuPy with NCCL (pip install "
                                '"tinygrad_course[cuda]"; cupy.cuda.nccl must import), or move the tensors to the '
                                f"CPU ({e})") from None
         try:
             self.count = cupy.cuda.runtime.getDeviceCount()
         except Exception as e:  # CUDARuntimeError: no driver or no GPU
-            raise RuntimeError(f"collectives on cuda tensors need a GPU; the CUDA driver says: {e}") from None
+            raise DistributedSetupError(f"collectives on cuda tensors need a GPU; the CUDA driver says: {e}") from None
         if self.count == 0:
-            raise RuntimeError("collectives on cuda tensors need a GPU; cudaGetDeviceCount() found none")
+            raise DistributedSetupError("collectives on cuda tensors need a GPU; cudaGetDeviceCount() found none")
+        if not getattr(nccl, "available", True):  # CuPy imports its NCCL module even without libnccl
+            raise DistributedSetupError("collectives on cuda tensors need NCCL, which this CuPy cannot load: "
+                                        "pip install the NCCL wheel of your CUDA version (nvidia-nccl-cu12, ...), "
+                                        "or move the tensors to the CPU")
         self.cupy, self.nccl = cupy, nccl
 
     def device_count(self) -> int:

@@ -20,7 +20,7 @@ from .module import Module, ModuleList, Parameter
 __all__ = [
     "Linear", "Conv1d", "Conv2d", "ConvTranspose2d", "Upsample", "MaxPool1d", "AvgPool1d", "MaxPool2d",
     "AvgPool2d", "AdaptiveAvgPool2d",
-    "AdaptiveMaxPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "InstanceNorm2d", "Dropout",
+    "AdaptiveMaxPool2d", "BatchNorm1d", "BatchNorm2d", "SyncBatchNorm", "LayerNorm", "GroupNorm", "InstanceNorm2d", "Dropout",
     "Dropout2d", "Embedding", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
     "MultiheadAttention", "TransformerEncoderLayer",
     "TransformerEncoder",
@@ -894,7 +894,7 @@ class _BatchNorm(Module):
 
     def _check_input(self, x: Tensor) -> None:
         if x.ndim not in self._accepted_ndims:
-            shapes = " or ".join({2: "(N, C)", 3: "(N, C, L)", 4: "(N, C, H, W)"}[n] for n in self._accepted_ndims)
+            shapes = " or ".join({2: "(N, C)", 3: "(N, C, L)", 4: "(N, C, H, W)", 5: "(N, C, D, H, W)"}[n] for n in self._accepted_ndims)
             raise ValueError(f"{type(self).__name__}: expected input {shapes}, got shape {x.shape}")
         if x.shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__}({self.num_features}): input of shape {x.shape} has "
@@ -929,6 +929,66 @@ class BatchNorm1d(_BatchNorm):
 class BatchNorm2d(_BatchNorm):
     """Batch normalisation of (N, C, H, W) inputs, per channel C."""
     _accepted_ndims = (4,)
+
+
+class SyncBatchNorm(_BatchNorm):
+    """Batch normalisation whose training statistics are those of the global batch: every rank of the
+    process group (tinygrad_course.distributed) contributes, as torch.nn.SyncBatchNorm. With it, N ranks
+    of DistributedDataParallel compute what one process computes on the concatenated batch.
+
+    Training: per channel, the ranks' sums and counts are summed over the ranks (one all_reduce), then
+    the sums of squared deviations from the global mean (a second one, two-pass for accuracy); the
+    all_reduces are differentiable (the backward sums the ranks' gradients), so backward runs two more.
+    It is made of tensor ops, not the fused batch-norm kernel: slower per layer, plus four small
+    collectives. Eval mode, or no process group, behaves as BatchNorm. Accepts (N, C, ...) inputs;
+    `convert_sync_batchnorm(model)` swaps a model's BatchNorm layers for it, sharing their tensors."""
+    _accepted_ndims = (2, 3, 4, 5)
+
+    def forward(self, x: Tensor) -> Tensor:
+        from .. import distributed as dist
+        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        self._check_input(x)
+        axes = (0,) + tuple(range(2, x.ndim))
+        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        count = Tensor(np.full(1, x.numel() // x.shape[1], dtype=x.dtype), device=x.device)
+        totals = dist._summed_over_ranks(concat([x.sum(axes), count]))
+        n = float(totals[-1].item())
+        if n < 2:
+            raise ValueError(f"SyncBatchNorm: training needs more than one value per channel over all ranks, "
+                             f"input has shape {x.shape}")
+        mean = totals[:-1] / n
+        centred = x - mean.reshape(shape)
+        var = dist._summed_over_ranks((centred * centred).sum(axes)) / n
+        out = centred / (var + self.eps).sqrt().reshape(shape)
+        if self.weight is not None:
+            out = out * self.weight.reshape(shape) + self.bias.reshape(shape)
+        if self.track_running_stats:
+            with no_grad():
+                self.num_batches_tracked.add_(1)
+                m = 1.0 / float(self.num_batches_tracked.item()) if self.momentum is None else self.momentum
+                self.running_mean.mul_(1 - m).add_(m * mean.detach())
+                self.running_var.mul_(1 - m).add_(m * var.detach() * (n / (n - 1)))
+        return out
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module, process_group=None) -> Module:
+        """`module` with every BatchNorm1d/2d replaced by a SyncBatchNorm that shares its parameters and
+        buffers (the module itself if it is one). process_group: accepted for PyTorch's scripts (the
+        world is the only group)."""
+        if isinstance(module, _BatchNorm) and not isinstance(module, cls):
+            sync = cls(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats)
+            for name in ("weight", "bias"):
+                sync._parameters[name] = module._parameters[name]
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                sync._buffers[name] = module._buffers[name]
+            sync.train(module.training)
+            return sync
+        for name, child in list(module.named_children()):
+            converted = cls.convert_sync_batchnorm(child)
+            if converted is not child:
+                module.add_module(name, converted)
+        return module
 
 
 class LayerNorm(Module):

@@ -102,21 +102,24 @@ class Module:
             raise AttributeError(f"cannot assign {what} before Module.__init__() was called; "
                                  f"call super().__init__() first in {type(self).__name__}.__init__")
 
-    def _forget(self, name: str):
+    def _forget(self, name: str, keep=None):
+        """Remove `name` from the registries, except `keep`, the one about to be written: a replaced
+        entry keeps its place in the order, as in PyTorch (a Sequential's converted layer stays put)."""
         for registry in (self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
+            if registry is not keep:
+                registry.pop(name, None)
         self._non_persistent_buffers.discard(name)
 
     def __setattr__(self, name, value):
         if isinstance(value, Parameter):
             self._check_initialised("parameters")
             self.__dict__.pop(name, None)
-            self._forget(name)
+            self._forget(name, keep=self._parameters)
             self._parameters[name] = value
         elif isinstance(value, Module):
             self._check_initialised("submodules")
             self.__dict__.pop(name, None)
-            self._forget(name)
+            self._forget(name, keep=self._modules)
             self._modules[name] = value
         elif "_parameters" in self.__dict__ and name in self._parameters:
             if value is not None:
@@ -166,7 +169,7 @@ class Module:
         self._check_new_name(name, "parameter", "_parameters")
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter({name!r}): expected a Parameter or None, got {type(param).__name__}")
-        self._forget(name)
+        self._forget(name, keep=self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
@@ -177,7 +180,7 @@ class Module:
         self._check_new_name(name, "buffer", "_buffers")
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer({name!r}): expected a Tensor or None, got {type(tensor).__name__}")
-        self._forget(name)
+        self._forget(name, keep=self._buffers)
         self._buffers[name] = tensor
         if not persistent:
             self._non_persistent_buffers.add(name)
@@ -186,7 +189,7 @@ class Module:
         self._check_new_name(name, "submodule", "_modules")
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module({name!r}): expected a Module or None, got {type(module).__name__}")
-        self._forget(name)
+        self._forget(name, keep=self._modules)
         self._modules[name] = module
 
     register_module = add_module  # PyTorch's alias

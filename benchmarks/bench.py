@@ -37,8 +37,8 @@ faster) and the throughput: GFLOP/s and % of the measured FMA peak for GEMM, con
 steps (GEMM/conv FLOPs only: 2*M*N*K per product, backward twice the forward, less the input
 gradient of the first layer, which no framework computes), GB/s and % of the measured triad
 bandwidth for the memory-bound ops (compulsory traffic: each float32 input read once, each
-output written once, indices not counted). Peak and bandwidth come from benchmarks/peak.c,
-compiled at run time by benchmarks/machine.py.
+output written once, indices not counted). Peak and bandwidth come from tinygrad_course/peak.c,
+compiled at run time by tinygrad_course/machine.py.
 
 Outputs in --out (default benchmarks/results/): results.json (machine, versions, build flags,
 peak, all statistics), results.md (the table) and ratios.png (ours / torch per workload).

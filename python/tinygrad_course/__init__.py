@@ -28,6 +28,7 @@ from .functions import (METHOD_FUNCTIONS as _METHOD_FUNCTIONS, MISSING_METHODS a
 # `from tinygrad_course.device import ...` (but `import tinygrad_course.device as m` gives the class).
 from . import checkpoint, data, nn, optim  # noqa: E402
 from .checkpoint import load_object as load, save_object as save  # torch.save / torch.load
+from .profiler import profile  # noqa: E402
 
 globals().update(_METHOD_FUNCTIONS)  # torch.exp(x), torch.sum(x, dim=1), ...: the Tensor methods as functions
 # torch.conv2d(x, w), torch.selu(x), ...: the functional ops whose torch.* form has nn.functional's signature
@@ -46,7 +47,7 @@ __all__ = [
     "inference_mode", "set_grad_enabled", "is_grad_enabled", "manual_seed", "initial_seed", "default_generator", "get_rng_state", "set_rng_state",
     "Generator", "set_default_dtype", "get_default_dtype", "device", "cuda", "accelerator", "backends", "set_backend",
     "get_backend", "get_backend_name", "use_backend", "available_backends", "nn", "optim", "data", "checkpoint",
-    "save", "load",
+    "save", "load", "profile",
     "float32", "float64", "int64", "int32", "int16", "int8", "uint8", "float", "double", "long", "int", "short",
     "bool", "dtype", "finfo", "iinfo",
     *sorted(_METHOD_FUNCTIONS), *_FUNCTIONAL,

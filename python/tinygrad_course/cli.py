@@ -115,6 +115,14 @@ def _train_circles(args) -> int:
     from .course import circles
     from .training import output_lock
 
+    graph_step = "autograd" if args.step == "all" else args.step
+    if args.draw_graph and graph_step == "manual":
+        args.command_parser.error("--draw-graph: step 'manual' computes its gradients by hand, without an autograd "
+                                  "graph; use --step autograd, nn or optim")
+    profile_step = "optim" if args.step == "all" else args.step
+    if args.profile and profile_step == "manual":
+        args.command_parser.error("--profile: step 'manual' is NumPy code outside the engine, nothing to profile; "
+                                  "use --step autograd, nn or optim")
     cfg = circles.CirclesConfig(dataset=args.dataset, n_samples=args.n_samples, noise=args.noise, lr=args.lr,
                                 batch_size=args.batch_size, epochs=args.epochs, seed=args.seed)
     data = circles.load_data(cfg)
@@ -155,6 +163,21 @@ def _train_circles(args) -> int:
         drawn = [] if args.no_plots else plots.optional(draw)
         if drawn:
             print(f"plots: {', '.join(drawn)}")
+        if args.draw_graph:  # the first step's loss with values and gradients; the text always, the SVG with Graphviz
+            from .viz import GraphvizUnavailable
+            graph = circles.step_graph(graph_step, cfg, data)
+            written = [graph.save(os.path.join(args.out, "graph.txt"))]
+            try:
+                written.append(graph.save(os.path.join(args.out, "graph.svg")))
+            except GraphvizUnavailable as e:
+                print(f"graph.svg skipped: {e}", file=sys.stderr)
+            print(f"graph: {', '.join(written)}")
+        if args.profile:
+            from .profiler import write_report
+            prof = circles.profile_steps(profile_step, args.profile, cfg, data)
+            text, paths = write_report(prof, f"Profile of {args.profile} training steps of step '{profile_step}' "
+                                             "(after 2 warm-up steps)", args.out)
+            print(text + "\nprofile: " + ", ".join(paths))
     return 0
 
 
@@ -219,7 +242,8 @@ def _run_recipe(args) -> int:
     opts = recipes.RunOptions(**given, seed=args.seed, out=args.out, resume=getattr(args, "resume", False),
                               force=getattr(args, "force", False), plots=not args.no_plots, progress=not args.quiet,
                               device=args.device, distributed=distributed,
-                              sync_batch_norm=getattr(args, "sync_batch_norm", False))
+                              sync_batch_norm=getattr(args, "sync_batch_norm", False),
+                              profile=getattr(args, "profile", 0))
     kwargs = {k: getattr(args, k) for k in args.recipe_kwargs}
     if "size" in kwargs:
         kwargs["size"] = tuple(kwargs["size"])
@@ -270,6 +294,9 @@ def _training_options(p, default_epochs_note: str) -> None:
     p.add_argument("--distributed", action="store_true",
                    help="train with every process of `mpiexec -n N` (data parallel; --batch-size is the "
                         "global batch, divided among the ranks; rank 0 writes the output)")
+    p.add_argument("--profile", type=positive_int, nargs="?", const=5, default=0, metavar="STEPS",
+                   help="profile STEPS training steps (default 5) after 2 warm-up steps: a table per op and "
+                        "kernel with %% of peak on stdout and in profile.txt, and trace.json for Perfetto")
     p.add_argument("--sync-batch-norm", action="store_true",
                    help="with --distributed: batch norm over the global batch (SyncBatchNorm), as one process")
 
@@ -336,6 +363,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--sweep", choices=sorted(SWEEPS), help="train one step once per value of --values")
     c.add_argument("--values", nargs="+", metavar="V",
                    help="the learning rates or batch sizes of --sweep (default: 0.003 0.03 0.3 3, or 1 10 100)")
+    c.add_argument("--profile", type=positive_int, nargs="?", const=5, default=0, metavar="STEPS",
+                   help="after training, profile STEPS steps (default 5; step optim unless --step names another) "
+                        "after 2 warm-up steps: profile.txt and trace.json")
+    c.add_argument("--draw-graph", action="store_true",
+                   help="also write the autograd graph of the first training step's loss, with values and gradients: "
+                        "graph.txt, and graph.svg with Graphviz (step autograd unless --step names nn or optim)")
     c.set_defaults(func=_train_circles, command_parser=c, check=_parse_sweep_values)
 
     _add_recipe_parsers(recipes)

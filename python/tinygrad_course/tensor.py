@@ -448,6 +448,11 @@ class Tensor:
     def tolist(self):
         return self._data.tolist()
 
+    def draw(self, **kwargs):
+        """The autograd graph ending here: `viz.draw_graph(self, **kwargs)` (draw before backward() frees it)."""
+        from .viz import draw_graph  # viz imports this module
+        return draw_graph(self, **kwargs)
+
     def __repr__(self):
         extra = ", requires_grad=True" if self.requires_grad else ""
         if self._ctx is not None:

@@ -49,12 +49,14 @@ from . import checkpoint, metrics
 from .progress import progress
 from .device import canonical_device
 from .optim.lr_scheduler import ReduceLROnPlateau
+from .profiler import profile, write_report
 from .tensor import Tensor, manual_seed, no_grad
 
 __all__ = ["Trainer", "TASKS", "SettingsError", "TrainingInterrupted", "output_lock"]
 
 TASKS = ("classification", "segmentation")
 CHECKPOINT_NAME = "checkpoint.npz"
+PROFILE_WARMUP = 2  # steps before --profile starts recording (first calls allocate, compile, fill caches)
 LOCK_NAME = ".lock"
 
 
@@ -281,12 +283,15 @@ class Trainer:
             are DataLoaders over the whole data set, train_loader with the global batch size.
         sync_batch_norm: with distributed, batch norm layers take their training statistics from the
             global batch (nn.SyncBatchNorm), so N ranks train as one process does.
+        profile_steps: profile that many training steps of the first epoch this run trains, after
+            PROFILE_WARMUP steps (tinygrad_course.profile): the tables go to stdout and `profile.txt`, the
+            trace to `trace.json` (chrome://tracing, Perfetto) in out_dir.
     """
 
     def __init__(self, model, optimizer, loss_fn, train_loader, eval_loaders=None, *, scheduler=None,
                  task: str = "classification", num_classes: int | None = None, out_dir=None, seed: int = 0,
                  config: dict | None = None, show_progress: bool = True, device: str | None = None,
-                 distributed: bool = False, sync_batch_norm: bool = False):
+                 distributed: bool = False, sync_batch_norm: bool = False, profile_steps: int = 0):
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
         self.model, self.optimizer, self.loss_fn, self.scheduler = model, optimizer, loss_fn, scheduler
@@ -317,6 +322,7 @@ class Trainer:
             self._stepping = dist.DistributedDataParallel(self.model)
             self.show_progress = show_progress and self.rank == 0
         self.distributed = distributed
+        self.profile_steps = int(profile_steps)
         self.history: list[dict] = []
         self.saved_epoch = 0  # the last epoch whose checkpoint is on disk
         self.confusion: dict[str, np.ndarray] = {}
@@ -337,21 +343,37 @@ class Trainer:
         bar = progress(self.train_loader, total=len(self.train_loader), desc=f"epoch {epoch}/{epochs}",
                        enabled=self.show_progress)
         every = max(1, len(self.train_loader) // 50)
-        for i, (x, y) in enumerate(bar):
-            logits = self._stepping(self._inputs(x))
-            loss = self.loss_fn(logits, self._targets(y))
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
-            if getattr(self.scheduler, "per_batch", False):
-                self.scheduler.step()
-            value = loss.item()
-            if not np.isfinite(value):
-                raise FloatingPointError(f"epoch {epoch}, batch {i}: the loss is {value}; lower the learning rate")
-            counts.add(value, logits.detach().numpy(), _numpy(y))
-            if i % every == 0:
-                live = counts.summary()
-                bar.set_postfix(**{k: round(v, 4) for k, v in live.items()})
+        profiling, self.profile_steps = self.profile_steps, 0  # the first epoch of this run only
+        prof = None
+        try:
+            for i, (x, y) in enumerate(bar):
+                if profiling and i == PROFILE_WARMUP:
+                    prof = profile().__enter__()
+                logits = self._stepping(self._inputs(x))
+                loss = self.loss_fn(logits, self._targets(y))
+                self.optimizer.zero_grad()
+                loss.backward()
+                self.optimizer.step()
+                if getattr(self.scheduler, "per_batch", False):
+                    self.scheduler.step()
+                value = loss.item()
+                if not np.isfinite(value):
+                    raise FloatingPointError(f"epoch {epoch}, batch {i}: the loss is {value}; lower the learning rate")
+                counts.add(value, logits.detach().numpy(), _numpy(y))
+                if i % every == 0:
+                    live = counts.summary()
+                    bar.set_postfix(**{k: round(v, 4) for k, v in live.items()})
+                if prof is not None and i == PROFILE_WARMUP + profiling - 1:
+                    prof.__exit__(None, None, None)
+                    self._write_profile(prof, profiling)
+                    prof = None
+        finally:
+            if prof is not None:  # the epoch ended (or failed) inside the window
+                prof.__exit__(None, None, None)
+                self._write_profile(prof, i + 1 - PROFILE_WARMUP)
+        if profiling and len(self.train_loader) <= PROFILE_WARMUP:
+            self._say(f"--profile: the epoch has {len(self.train_loader)} steps, all of them warm-up "
+                      f"({PROFILE_WARMUP}); nothing was profiled (use more data or a smaller batch)")
         if hasattr(bar, "close"):
             bar.close()
         if self.distributed:
@@ -446,6 +468,13 @@ class Trainer:
         self.history.append(row)
         self._report(row)
         self._save(epoch)
+
+    def _write_profile(self, prof, steps: int) -> None:
+        """The profile of `steps` training steps: the table on stdout, profile.txt and trace.json."""
+        if self.rank == 0:
+            text, paths = write_report(prof, f"Profile of {steps} training steps (after {PROFILE_WARMUP} warm-up "
+                                             "steps)", self.out_dir)
+            self._say(text + ("\nprofile: " + ", ".join(paths) if paths else ""))
 
     def _say(self, message: str) -> None:
         """A line for the user, from rank 0 only (N ranks would print it N times)."""

@@ -129,8 +129,11 @@ class _AutogradStep:
         w = self.w
         return (x @ w["W_h"].T + w["b_h"]).tanh() @ w["W_y"].T + w["b_y"]
 
+    def loss(self, x: Tensor, y: Tensor) -> Tensor:
+        return F.cross_entropy(self.forward(x), y)
+
     def step(self, xb, yb):
-        loss = F.cross_entropy(self.forward(Tensor(xb)), Tensor(yb))
+        loss = self.loss(Tensor(xb), Tensor(yb))
         loss.backward()
         with no_grad():
             for p in self.w.values():
@@ -156,8 +159,11 @@ class _NNStep:
         self.model = _model_from(weights, hidden)
         self.lr = lr
 
+    def loss(self, x: Tensor, y: Tensor) -> Tensor:
+        return F.cross_entropy(self.model(x), y)
+
     def step(self, xb, yb):
-        loss = F.cross_entropy(self.model(Tensor(xb)), Tensor(yb))
+        loss = self.loss(Tensor(xb), Tensor(yb))
         loss.backward()
         with no_grad():
             for p in self.model.parameters():
@@ -176,9 +182,12 @@ class _OptimStep(_NNStep):
         self.optimizer = optim.SGD(self.model.parameters(), lr=lr)
         self.loss_fn = nn.CrossEntropyLoss()
 
+    def loss(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.loss_fn(self.model(x), y)
+
     def step(self, xb, yb):
         self.optimizer.zero_grad()
-        loss = self.loss_fn(self.model(Tensor(xb)), Tensor(yb))
+        loss = self.loss(Tensor(xb), Tensor(yb))
         loss.backward()
         self.optimizer.step()
         return loss.item()
@@ -194,6 +203,51 @@ def make_trainer(step: str, weights: dict, cfg: CirclesConfig):
     if step == "optim":
         return _OptimStep(weights, cfg.lr, cfg.hidden)
     raise ValueError(f"unknown step {step!r}; choose one of {STEPS}")
+
+
+def _engine_trainer(step: str, cfg, data, why_not_manual: str):
+    """(trainer from the initial weights, x_train, y_train, the mini-batch indices `train` uses, in
+    order) for a step that runs on the engine; step "manual" is refused with `why_not_manual`."""
+    if step == "manual":
+        raise ValueError(f"step 'manual' {why_not_manual}; choose autograd, nn or optim")
+    cfg = cfg or CirclesConfig()
+    x_train, _, y_train, _ = data if data is not None else load_data(cfg)
+    order = np.random.default_rng(cfg.seed + 1).permutation(len(x_train))  # as in train()
+    batches = [order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
+    return make_trainer(step, initial_weights(cfg), cfg), x_train, y_train, batches
+
+
+def step_graph(step: str, cfg: CirclesConfig | None = None, data=None):
+    """The autograd graph (a `viz.Graph`) of the first training step's loss: the initial weights and the
+    first mini-batch that `train` uses, drawn with values, then backward, so the gradients show too.
+    The leaves are named: W_h, b_h, W_y, b_y (step "autograd") or the Module's names, and x."""
+    from ..viz import draw_graph
+    trainer, x_train, y_train, batches = _engine_trainer(step, cfg, data, "computes its gradients by hand and "
+                                                                          "has no autograd graph")
+    x = Tensor(x_train[batches[0]])
+    loss = trainer.loss(x, Tensor(y_train[batches[0]]))
+    params = trainer.w if step == "autograd" else dict(trainer.model.named_parameters())
+    graph = draw_graph(loss, {**params, "x": x}, show_values=True)
+    loss.backward()
+    return graph
+
+
+def profile_steps(step: str, steps: int, cfg: CirclesConfig | None = None, data=None, warmup: int = 2):
+    """A tinygrad_course.profile of `steps` training steps of `step` (after `warmup` unprofiled ones),
+    from the initial weights on the first mini-batches that `train` uses."""
+    from ..profiler import profile
+    trainer, x_train, y_train, batches = _engine_trainer(step, cfg, data, "is NumPy code outside the engine: "
+                                                                          "nothing to profile")
+
+    def train_step(k):
+        idx = batches[k % len(batches)]
+        trainer.step(x_train[idx], y_train[idx])
+    for k in range(warmup):
+        train_step(k)
+    with profile() as prof:
+        for k in range(warmup, warmup + steps):
+            train_step(k)
+    return prof
 
 
 def accuracy(logits: np.ndarray, y: np.ndarray) -> float:

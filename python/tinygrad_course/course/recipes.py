@@ -69,6 +69,7 @@ class RunOptions:
     device: str = "cpu"              # "cuda" runs the model on the GPU
     distributed: bool = False        # every rank of the process group trains (mpiexec -n N ... --distributed)
     sync_batch_norm: bool = False    # with distributed: batch-norm statistics of the global batch
+    profile: int = 0                 # profile that many training steps (after warm-up): profile.txt, trace.json
     extra: dict = field(default_factory=dict)
 
     @property
@@ -117,7 +118,7 @@ def _classification_run(name, opts, model, optimizer, train_loader, eval_loaders
         trainer = Trainer(model, optimizer, loss_fn, train_loader, eval_loaders, scheduler=scheduler,
                           num_classes=num_classes, out_dir=out, seed=opts.seed, config=config,
                           show_progress=opts.progress, device=opts.device, distributed=opts.distributed,
-                          sync_batch_norm=opts.sync_batch_norm)
+                          sync_batch_norm=opts.sync_batch_norm, profile_steps=opts.profile)
         t0 = time.perf_counter()
         history = trainer.fit(epochs, resume=opts.resume, force=opts.force)
         summary = _summary(name, history, config, time.perf_counter() - t0, out)
@@ -389,7 +390,8 @@ def horizon(opts: RunOptions, loss: str = "bce", size=(96, 128)) -> dict:
                           {"val": DataLoader((prep(x_va), m_va), batch_size=20)}, scheduler=scheduler,
                           task="segmentation", out_dir=out,
                           seed=opts.seed, config=config, show_progress=opts.progress, device=opts.device,
-                          distributed=opts.distributed, sync_batch_norm=opts.sync_batch_norm)
+                          distributed=opts.distributed, sync_batch_norm=opts.sync_batch_norm,
+                          profile_steps=opts.profile)
         t0 = time.perf_counter()
         history = trainer.fit(epochs, resume=opts.resume, force=opts.force)
         summary = _summary("horizon", history, config, time.perf_counter() - t0, out)

@@ -1,6 +1,6 @@
-/* Machine probes for the benchmark suite: float32 FMA peak and STREAM-like triad bandwidth.
+/* Machine probes for the benchmarks and the profiler: float32 FMA peak and STREAM-like triad bandwidth.
  *
- * Built at run time by benchmarks/machine.py with the system C compiler:
+ * Built at run time by tinygrad_course/machine.py with the system C compiler:
  *     cc -O2 -march=native -fopenmp peak.c -o peak
  *
  *     peak fma   THREADS SECONDS    -> {"gflops": ..., "threads": ..., "isa": ...}

@@ -14,6 +14,13 @@ from tinygrad_course.backend import available_backends, use_backend
 from tinygrad_course.backend.numpy_backend import NumpyBackend
 
 BACKENDS = available_backends()
+PEAKS = {"gflops": 100.0, "gbps": 10.0, "threads": 1, "isa": "test", "cpu": "test machine"}
+
+
+@pytest.fixture(autouse=True)
+def known_peaks(monkeypatch):
+    """The tables' "% peak" divides by these, instead of probing this machine (and writing its cache)."""
+    monkeypatch.setattr(profiler.Profile, "peaks", lambda self: dict(PEAKS))
 
 
 def _primitives(prof, name=None):
@@ -126,7 +133,6 @@ def test_percent_of_peak_divides_by_the_cached_machine_peaks(monkeypatch, tmp_pa
     a, b = tg.randn(256, 256), tg.randn(256, 256)
     with tg.profile() as prof:
         a @ b
-    prof._peaks = {"gflops": 100.0, "gbps": 10.0, "threads": 1, "isa": "x", "cpu": "test"}
     row = next(line for line in prof.table().splitlines() if line.startswith("  matmul"))
     (event,) = _primitives(prof, "matmul")
     gflops = event.flops / (event.dur_ns / 1e9) / 1e9
@@ -228,3 +234,75 @@ def test_circles_profile_from_the_command_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train", "circles", "--step", "manual", "--profile", "--out", str(tmp_path / "m")])
     assert "nothing to profile" in capsys.readouterr().err
+
+
+def test_subclass_backward_is_named_by_its_node_and_counted_once():
+    x = tg.randn(3, 4, requires_grad=True)
+    y = tg.randn(3, 4, requires_grad=True)
+    with tg.profile() as prof:
+        x.min().backward()             # Min inherits Max's backward
+        x.minimum(y).sum().backward()  # Minimum inherits Maximum's
+        x.std().backward()             # Std's backward calls super().backward() (Var's)
+    backward = [e.name for e in prof.events if e.kind == "op" and e.phase == "backward" and e.name != "Sum"]
+    assert backward == ["Min", "Minimum", "Std"]
+
+
+def test_an_op_defined_inside_the_block_is_profiled_and_left_alone_after():
+    from tinygrad_course.tensor import Function
+    x = tg.randn(3, requires_grad=True)
+    with tg.profile() as prof:
+        class Twice(Function):
+            def forward(self, a):
+                return a * 2
+
+            def backward(self, g):
+                return g * 2
+        backward = Twice.__dict__["backward"]
+        Twice.apply(x).sum().backward()
+    assert [(e.name, e.phase) for e in prof.events if e.name == "Twice"] == [("Twice", "forward"), ("Twice", "backward")]
+    assert Twice.__dict__["backward"] is not backward and Twice.__dict__["backward"].__name__ == "backward"
+
+
+def test_a_failing_end_still_restores_everything(monkeypatch):
+    from tinygrad_course.tensor import Function
+    apply = Function.__dict__["apply"]
+
+    class FaultyGpu:
+        def synchronize(self):
+            raise RuntimeError("an asynchronous kernel fault")
+    monkeypatch.setitem(profiler._cuda_state, "runtime", FaultyGpu())
+    with pytest.raises(RuntimeError, match="kernel fault"):
+        with tg.profile():
+            pass
+    monkeypatch.delitem(profiler._cuda_state, "runtime")
+    assert profiler._active is None and Function.__dict__["apply"] is apply
+    with tg.profile() as prof:  # usable again
+        tg.randn(2).relu()
+    with pytest.raises(RuntimeError, match="recorded its block already"):
+        prof.__enter__()
+
+
+def test_a_primitive_called_by_a_primitive_is_part_of_it():
+    with use_backend("numpy"), tg.profile() as prof:  # the reference batch_norm_train calls batch_norm_eval
+        nn.BatchNorm2d(3)(tg.randn(4, 3, 5, 5))
+    assert [e.name for e in _primitives(prof)] == ["batch_norm_train"]
+
+
+def test_an_error_while_profiling_a_training_step_is_not_hidden(tmp_path):
+    from tinygrad_course.data import DataLoader
+    from tinygrad_course.training import Trainer
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((64, 6)).astype(np.float32), rng.integers(0, 3, 64)
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    calls = []
+
+    def loss_fn(logits, target):
+        calls.append(1)
+        if len(calls) == 4:  # inside the profiled window (steps 3 to 7)
+            raise ArithmeticError("the loss broke")
+        return nn.functional.cross_entropy(logits, target)
+    trainer = Trainer(model, tg.optim.SGD(model.parameters(), lr=0.1), loss_fn, DataLoader((x, y), batch_size=8),
+                      out_dir=tmp_path, show_progress=False, profile_steps=5)
+    with pytest.raises(ArithmeticError, match="the loss broke"):
+        trainer.fit(1)
+    assert profiler._active is None and not (tmp_path / "profile.txt").exists()

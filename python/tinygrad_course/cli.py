@@ -119,6 +119,8 @@ def _train_circles(args) -> int:
     if args.draw_graph and graph_step == "manual":
         args.command_parser.error("--draw-graph: step 'manual' computes its gradients by hand, without an autograd "
                                   "graph; use --step autograd, nn or optim")
+    if args.sweep and (args.profile or args.draw_graph):
+        args.command_parser.error("--profile and --draw-graph look at one run; leave --sweep out")
     profile_step = "optim" if args.step == "all" else args.step
     if args.profile and profile_step == "manual":
         args.command_parser.error("--profile: step 'manual' is NumPy code outside the engine, nothing to profile; "

@@ -62,11 +62,19 @@ class Probe:
     def run(self, *args, timeout=120):
         if self.exe is None:
             return None
-        proc = subprocess.run([self.exe, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+        try:
+            proc = subprocess.run([self.exe, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            self.error = str(e)
+            return None
         if proc.returncode != 0:
             self.error = proc.stderr.strip()[-500:]
             return None
-        return json.loads(proc.stdout)
+        try:
+            return json.loads(proc.stdout)
+        except ValueError:
+            self.error = f"unreadable probe output: {proc.stdout[:200]!r}"
+            return None
 
     def close(self):
         self.tmp.cleanup()

@@ -29,6 +29,7 @@ entered it (other threads' calls are not recorded).
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import threading
@@ -38,6 +39,8 @@ from dataclasses import dataclass, field
 from .backend.cuda import _cuda as _cuda_state  # the CUDA runtime, once "cuda" was used
 from .backend.numpy_backend import NumpyBackend
 from .tensor import Function, Tensor
+
+tensor_module = importlib.import_module(".tensor", __package__)  # (the package's `tensor` is the function)
 
 __all__ = ["profile", "Profile", "Event", "FallbackError", "write_report"]
 
@@ -63,6 +66,7 @@ class Event:
     depth: int = 0
     fallback: bool = False
     kernels: list = field(default_factory=list)  # CUDA kernels launched inside
+    ctx_id: int | None = None  # a backward op: its node (super().backward() is the same call)
 
 
 class Profile:
@@ -85,25 +89,37 @@ class Profile:
         global _active
         if _active is not None:
             raise RuntimeError("profile(): a profile is already active; nest the code in the open one")
+        if self._thread is not None:
+            raise RuntimeError("profile(): this profile has recorded its block already; use a new profile()")
         _active, self._thread = self, threading.get_ident()
         try:
-            from . import _C
-            self._isa = _C.isa()
-        except ImportError:  # no native backend to name
-            self._isa = ""
-        self._patch()
+            try:
+                from . import _C
+                self._isa = _C.isa()
+            except ImportError:  # no native backend to name
+                self._isa = ""
+            self._patch()
+        except BaseException:  # a partial patch must not outlive a failed start
+            self._unpatch()
+            raise
         self._t0 = time.perf_counter_ns()
         return self
 
     def __exit__(self, *exc):
+        try:
+            self._sync()  # on "cuda" this may raise the block's kernel fault: restore anyway
+        finally:
+            self.wall_ns = time.perf_counter_ns() - self._t0
+            self._unpatch()
+        return False
+
+    def _unpatch(self):
         global _active
-        self._sync()
-        self.wall_ns += time.perf_counter_ns() - self._t0
         for owner, name, original in reversed(self._restore):
             setattr(owner, name, original)
         self._restore.clear()
+        tensor_module._new_function_hook = None
         _active = None
-        return False
 
     def _patch(self):
         apply = Function.__dict__["apply"].__func__
@@ -122,14 +138,18 @@ class Profile:
             return out
         self._set(Function, "apply", classmethod(profiled_apply))
         for cls in _subclasses(Function):
-            if "backward" in cls.__dict__:
-                self._set(cls, "backward", self._backward_wrapper(cls, cls.__dict__["backward"]))
+            self._wrap_backward(cls)
+        tensor_module._new_function_hook = self._wrap_backward  # ops defined while the profile is active
         for backend in _backend_classes():
             for name in PRIMITIVES:
                 if name in backend.__dict__:
                     self._set(backend, name, self._primitive_wrapper(backend, name, backend.__dict__[name]))
             if "_launch" in backend.__dict__:  # CUDA: which kernels a primitive launched
                 self._set(backend, "_launch", self._launch_wrapper(backend.__dict__["_launch"]))
+
+    def _wrap_backward(self, cls):
+        if "backward" in cls.__dict__:
+            self._set(cls, "backward", self._backward_wrapper(cls.__dict__["backward"]))
 
     def _set(self, owner, name, value):
         self._restore.append((owner, name, owner.__dict__[name]))
@@ -138,14 +158,15 @@ class Profile:
     def _mine(self) -> bool:
         return threading.get_ident() == self._thread
 
-    def _backward_wrapper(self, cls, backward):
-        op, view = cls.__name__, cls.is_view
-
+    def _backward_wrapper(self, backward):
         def profiled_backward(ctx, grad):
-            if not self._mine():
+            top = self._stack[-1] if self._stack else None
+            if not self._mine() or (top is not None and top.ctx_id == id(ctx)):  # super().backward(): one call
                 return backward(ctx, grad)
+            op, view = type(ctx).__name__, type(ctx).is_view  # the class of the node, not of the method
             outer, self._phase = self._phase, "backward"
             event = self._open(op, "op", (grad,) + tuple(p for p in (ctx.parents or ()) if p is not None))
+            event.ctx_id = id(ctx)
             event.dtype = getattr(grad, "dtype", "")
             try:
                 grads = backward(ctx, grad)
@@ -164,12 +185,13 @@ class Profile:
             if not self._mine():
                 return method(backend_self, *args, **kwargs)
             outer = self._stack[-1] if self._stack else None
-            if reference and outer is not None and outer.kind == "primitive" and outer.name == name:
-                # a kernel's guard handing the call to the reference (super().name(...)): one call, relabelled
-                outer.ran_on, outer.fallback = "numpy FALLBACK", True
-                if self.strict:
-                    raise self._fallback_error(backend_self, outer)
-                return method(backend_self, *args, **kwargs)
+            if outer is not None and outer.kind == "primitive":
+                if reference and outer.name == name and not outer.ran_on.startswith("numpy"):
+                    # a kernel's guard handing the call to the reference (super().name(...)): one call, relabelled
+                    outer.ran_on, outer.fallback = "numpy FALLBACK", True
+                    if self.strict:
+                        raise self._fallback_error(backend_self, outer)
+                return method(backend_self, *args, **kwargs)  # part of the outer primitive's time
             event = self._open(name, "primitive", args)
             event.dtype = next((a.dtype for a in args if hasattr(a, "dtype")), "")
             event.ran_on = self._ran_on(backend_self, name, args, reference)
@@ -254,6 +276,8 @@ class Profile:
             op = self._stack[-1]  # an op is labelled by its primitives: "numpy" would hide a kernel
             if op.ran_on in ("numpy", "cuda") or event.fallback:
                 op.ran_on = event.ran_on
+            elif not op.fallback:  # e.g. a conv backward whose two gradients use different algorithms
+                op.ran_on = _merged(op.ran_on, event.ran_on)
             op.fallback = op.fallback or event.fallback
 
     def _sync(self):
@@ -280,7 +304,7 @@ class Profile:
             raise ValueError(f"group_by must be 'op' or 'shape', got {group_by!r}")
         groups: dict[tuple, dict] = {}
         for e in self.events:
-            key = (e.kind, e.phase, e.name, e.ran_on) + ((e.shapes, e.dtype) if group_by == "shape" else ())
+            key = (e.kind, e.phase, e.name, e.ran_on, str(e.dtype)) + ((e.shapes,) if group_by == "shape" else ())
             row = groups.setdefault(key, {"name": e.name, "kind": e.kind, "phase": e.phase, "ran_on": e.ran_on,
                                           "shapes": e.shapes if group_by == "shape" else None, "dtype": str(e.dtype),
                                           "calls": 0, "total_ns": 0, "flops": 0, "bytes": 0, "kernels": set()})
@@ -310,7 +334,8 @@ class Profile:
             seconds = r["total_ns"] / 1e9
             gflops = r["flops"] / seconds / 1e9 if r["flops"] and seconds else None
             gbps = r["bytes"] / seconds / 1e9 if r["bytes"] and seconds else None
-            pct = (gflops / machine["gflops"] if gflops and machine.get("gflops") else
+            fma = machine.get("gflops") and machine["gflops"] / (2 if r["dtype"] == "float64" else 1)  # half the lanes
+            pct = (gflops / fma if gflops and fma else
                    gbps / machine["gbps"] if gbps and machine.get("gbps") else None)
             name = r["name"] if r["kind"] == "op" else "  " + r["name"]  # primitives indented under ops
             ran_on = r["ran_on"] + (f" ({', '.join(sorted(r['kernels']))})" if r["kernels"] else "")
@@ -333,7 +358,7 @@ class Profile:
         if machine:
             out.append(f"% peak: of {machine.get('gflops') or '-'} GFLOP/s (FMA) or {machine.get('gbps') or '-'} "
                        f"GB/s (triad), {machine.get('threads')} threads, {machine.get('isa')}, {machine.get('cpu')}; "
-                       "over 100 % of the bandwidth: the data came from the caches")
+                       "float64 against half the FMA peak; over 100 % of the bandwidth: the data came from the caches")
         if len(rows) > (limit or len(rows)):
             out.append(f"({len(rows) - limit} more rows: table(limit=None))")
         return "\n".join(out)
@@ -434,6 +459,15 @@ def _flops(name, args, out) -> int:
         w = args[2]
         return 2 * int(args[0].size) * int(w[1] * w[2] * w[3])
     return 0
+
+
+def _merged(label: str, other: str) -> str:
+    """One op's primitives ran in several places: "native avx2 direct" + "native avx2 direct_channels"
+    gives "native avx2 direct + direct_channels"."""
+    parts = label.split(" + ")
+    head = " ".join(parts[0].split()[:2]) + " "  # "native avx2 "
+    tail = other[len(head):] if other.startswith(head) else other
+    return label if tail in parts or other == parts[0] else f"{label} + {tail}"
 
 
 def _fmt(value) -> str:

@@ -179,6 +179,9 @@ class _Savers(set):
         return _Savers, ()
 
 
+_new_function_hook = None  # set by an active profile (profiler.py)
+
+
 class Function:
     """One differentiable operation. Subclasses define `forward` and `backward` on arrays.
 
@@ -196,6 +199,11 @@ class Function:
     out_device = None  # set by an op whose output lives on another device than its inputs (ToDevice)
     written = ()  # positions of Tensor arguments that forward updated in place (their version is bumped)
     _versions = ()  # (version counter, version when saved, shape) of each saved storage
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if _new_function_hook is not None:  # a profile is active: it wraps ops defined from now on too
+            _new_function_hook(cls)
 
     def __init__(self):
         self.device = "cpu"

@@ -364,13 +364,16 @@ class Trainer:
                     live = counts.summary()
                     bar.set_postfix(**{k: round(v, 4) for k, v in live.items()})
                 if prof is not None and i == PROFILE_WARMUP + profiling - 1:
-                    prof.__exit__(None, None, None)
-                    self._write_profile(prof, profiling)
-                    prof = None
-        finally:
-            if prof is not None:  # the epoch ended (or failed) inside the window
+                    done, prof = prof, None
+                    done.__exit__(None, None, None)
+                    self._write_profile(done, profiling)
+        except BaseException:
+            if prof is not None:  # stop profiling; the error, not a report, is what the user sees
                 prof.__exit__(None, None, None)
-                self._write_profile(prof, i + 1 - PROFILE_WARMUP)
+            raise
+        if prof is not None:  # the epoch ended inside the window
+            prof.__exit__(None, None, None)
+            self._write_profile(prof, len(self.train_loader) - PROFILE_WARMUP)
         if profiling and len(self.train_loader) <= PROFILE_WARMUP:
             self._say(f"--profile: the epoch has {len(self.train_loader)} steps, all of them warm-up "
                       f"({PROFILE_WARMUP}); nothing was profiled (use more data or a smaller batch)")

@@ -306,3 +306,34 @@ def test_an_error_while_profiling_a_training_step_is_not_hidden(tmp_path):
     with pytest.raises(ArithmeticError, match="the loss broke"):
         trainer.fit(1)
     assert profiler._active is None and not (tmp_path / "profile.txt").exists()
+
+
+TORCH_STYLE = """
+with profiler.profile(activities=[profiler.ProfilerActivity.CPU], record_shapes=True) as prof:
+    with profiler.record_function("model_inference"):
+        model(x)
+table = prof.key_averages().table(sort_by="cpu_time_total", row_limit=10)
+by_shape = prof.key_averages(group_by_input_shape=True).table(sort_by="count", row_limit=10)
+"""
+
+
+def test_torch_profiler_habits_work_unchanged():
+    """The torch.profiler recipe from PyTorch's tutorial runs with only the import changed (checked
+    against torch itself where it is installed)."""
+    from tinygrad_course import profiler as ours
+    scope = {"profiler": ours, "model": nn.Sequential(nn.Linear(8, 4), nn.ReLU()), "x": tg.randn(5, 8)}
+    exec(TORCH_STYLE, scope)
+    prof, table = scope["prof"], scope["table"]
+    region = next(e for e in prof.events if e.kind == "region")
+    inside = [e for e in prof.events if e.kind == "op" and e.depth == 1]
+    assert region.name == "model_inference" and {e.name for e in inside} == {"Linear", "Relu"}
+    assert all(region.start_ns <= e.start_ns and e.start_ns + e.dur_ns <= region.start_ns + region.dur_ns
+               for e in inside)
+    assert "model_inference" in table and len(table.splitlines()) <= 2 + 10 + 3
+    assert "5x8 4x8 4 float32" in scope["by_shape"]
+    assert "in ops" in table and not (profiler.record_function("idle").__enter__()._event)  # no profile: no-op
+    torch = pytest.importorskip("torch")
+    exec(TORCH_STYLE, {"profiler": torch.profiler, "model": torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU()),
+                       "x": torch.randn(5, 8)})
+    with pytest.raises(ValueError, match="schedule and on_trace_ready are not supported"):
+        ours.profile(schedule=object())

@@ -29,6 +29,7 @@ entered it (other threads' calls are not recorded).
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -42,7 +43,7 @@ from .tensor import Function, Tensor
 
 tensor_module = importlib.import_module(".tensor", __package__)  # (the package's `tensor` is the function)
 
-__all__ = ["profile", "Profile", "Event", "FallbackError", "write_report"]
+__all__ = ["profile", "Profile", "Event", "FallbackError", "write_report", "record_function", "ProfilerActivity"]
 
 PRIMITIVES = tuple(name for name, value in vars(NumpyBackend).items() if not name.startswith("_") and callable(value))
 
@@ -54,7 +55,7 @@ class FallbackError(RuntimeError):
 @dataclass
 class Event:
     name: str                 # op class name, or primitive name
-    kind: str                 # "op" or "primitive"
+    kind: str                 # "op", "primitive", or "region" (record_function)
     phase: str                # "forward" or "backward" (a primitive: the phase of the op around it)
     shapes: tuple             # shapes of the array/Tensor inputs
     dtype: object             # a NumPy dtype (str() of it is slow: done when reporting)
@@ -67,6 +68,7 @@ class Event:
     fallback: bool = False
     kernels: list = field(default_factory=list)  # CUDA kernels launched inside
     ctx_id: int | None = None  # a backward op: its node (super().backward() is the same call)
+    in_op: bool = False       # opened inside an op (its time is part of that op's)
 
 
 class Profile:
@@ -261,7 +263,7 @@ class Profile:
     def _open(self, name, kind, args) -> Event:
         self._sync()
         event = Event(name, kind, self._phase, _shapes(args), "", time.perf_counter_ns() - self._t0,
-                      depth=len(self._stack))
+                      depth=len(self._stack), in_op=any(e.kind == "op" for e in self._stack))
         if kind == "op":
             event.ran_on = "cuda" if _on_cuda(args) else "numpy"  # until a primitive inside says otherwise
         self._stack.append(event)
@@ -271,7 +273,10 @@ class Profile:
     def _close(self, event):
         self._sync()
         event.dur_ns = time.perf_counter_ns() - self._t0 - event.start_ns
-        self._stack.pop()
+        if self._stack[-1] is event:
+            self._stack.pop()
+        else:  # a region closed out of order (its `with` left while another was open)
+            self._stack.remove(event)
         if event.kind == "primitive" and self._stack and self._stack[-1].kind == "op":
             op = self._stack[-1]  # an op is labelled by its primitives: "numpy" would hide a kernel
             if op.ran_on in ("numpy", "cuda") or event.fallback:
@@ -287,6 +292,14 @@ class Profile:
             runtime.synchronize()
 
     # --- reports --------------------------------------------------------------------------------
+    def step(self) -> None:
+        """torch.profiler's step() for schedules: there are none here, so nothing to do."""
+
+    def key_averages(self, group_by_input_shape: bool = False) -> "_KeyAverages":
+        """torch.profiler's `prof.key_averages().table(sort_by=..., row_limit=...)`: this profile's
+        table, by op (or op and input shape)."""
+        return _KeyAverages(self, "shape" if group_by_input_shape else "op")
+
     def peaks(self) -> dict:
         """The machine's FMA peak and bandwidth the "% peak" column divides by (measured once per machine)."""
         if self._peaks is None:
@@ -325,7 +338,7 @@ class Profile:
             raise ValueError(f"sort_by must be one of {sorted(keys)}, got {sort_by!r}")
         rows = sorted(self.rows(group_by), key=keys[sort_by])
         machine = self.peaks() if peak and not self._on_gpu() else {}
-        top = sum(e.dur_ns for e in self.events if e.depth == 0)
+        top = sum(e.dur_ns for e in self.events if e.kind == "op" and not e.in_op)
         head = ["name", "phase", "ran on", "calls", "total ms", "mean ms", "% wall", "GFLOP/s", "GB/s", "% peak"]
         if group_by == "shape":
             head.insert(3, "input shapes")
@@ -337,7 +350,7 @@ class Profile:
             fma = machine.get("gflops") and machine["gflops"] / (2 if r["dtype"] == "float64" else 1)  # half the lanes
             pct = (gflops / fma if gflops and fma else
                    gbps / machine["gbps"] if gbps and machine.get("gbps") else None)
-            name = r["name"] if r["kind"] == "op" else "  " + r["name"]  # primitives indented under ops
+            name = "  " + r["name"] if r["kind"] == "primitive" else r["name"]  # primitives indented under ops
             ran_on = r["ran_on"] + (f" ({', '.join(sorted(r['kernels']))})" if r["kernels"] else "")
             cells = [name, r["phase"], ran_on, str(r["calls"]), f"{1e3 * seconds:.3f}",
                      f"{1e3 * seconds / r['calls']:.3f}", f"{100 * r['total_ns'] / max(self.wall_ns, 1):.1f}",
@@ -400,10 +413,59 @@ def write_report(prof: Profile, title: str, folder=None) -> tuple[str, list[str]
     return by_op, paths
 
 
-def profile(strict: bool = False) -> Profile:
+def profile(activities=None, *, strict: bool = False, record_shapes: bool = False, profile_memory: bool = False,
+            with_stack: bool = False, with_flops: bool = False, schedule=None, on_trace_ready=None) -> Profile:
     """A profile to use as a context manager (see the module docstring). strict=True raises
-    FallbackError as soon as a primitive runs in the NumPy reference for another backend."""
+    FallbackError as soon as a primitive runs in the NumPy reference for another backend.
+
+    torch.profiler.profile's arguments are taken for PyTorch scripts: activities (what runs is recorded,
+    CPU and CUDA alike), record_shapes and with_flops (always on), profile_memory and with_stack (not
+    recorded). schedule and on_trace_ready are refused: profile the steps you want inside the block."""
+    if schedule is not None or on_trace_ready is not None:
+        raise ValueError("profile(): schedule and on_trace_ready are not supported; put the steps to profile "
+                         "inside the block and call prof.export_chrome_trace(path) after it")
     return Profile(strict=strict)
+
+
+class ProfilerActivity:
+    """torch.profiler.ProfilerActivity's names (profile() records whatever runs)."""
+    CPU, CUDA = "cpu", "cuda"
+
+
+class record_function(contextlib.ContextDecorator):
+    """A named region of the profile, as torch.profiler.record_function: `with record_function("data"):`.
+    It shows as a row (ran on "region") and as an event around its ops in the trace; without an active
+    profile it does nothing."""
+
+    def __init__(self, name: str):
+        self.name, self._event, self._profile = str(name), None, None
+
+    def __enter__(self):
+        if _active is not None and _active._mine():
+            self._profile = _active
+            self._event = _active._open(self.name, "region", ())
+            self._event.ran_on = "region"
+        return self
+
+    def __exit__(self, *exc):
+        if self._event is not None:
+            self._profile._close(self._event)
+            self._event = self._profile = None
+        return False
+
+
+class _KeyAverages:
+    def __init__(self, prof: Profile, group_by: str):
+        self.prof, self.group_by = prof, group_by
+
+    def table(self, sort_by: str | None = None, row_limit: int = 100, **unused) -> str:
+        """torch's sort keys: "count" sorts by calls; the time keys (cpu_time_total, cuda_time_total,
+        self_cpu_time_total, ...) by total time, the one time measured here."""
+        return self.prof.table(sort_by="calls" if sort_by == "count" else "total", group_by=self.group_by,
+                               limit=row_limit)
+
+    def __str__(self):
+        return self.table()
 
 
 def _subclasses(cls):

@@ -91,7 +91,7 @@ BATCH = 128               # the CIFAR batch of COURSE.md section 3
 CONV_LAYERS = [           # (name, in channels, side, out channels) of CifarNet's convolutions at batch 128
     ("conv1", 3, 32, 32), ("conv2", 32, 16, 64), ("conv3", 64, 8, 64)]
 # the backend primitives (NumpyBackend's public methods: matmul, conv2d, ..., cross_entropy_grad)
-PRIMITIVES = tuple(m for m, v in vars(NumpyBackend).items() if not m.startswith("_") and callable(v))
+from tinygrad_course.profiler import PRIMITIVES  # noqa: E402
 IMPL_ORDER = ("native", "numpy", "numpy_blas", "torch", "torch_nchw", "torch_cl")
 
 
@@ -120,32 +120,22 @@ def _stats(per_call: list[float], inner: int) -> dict:
 
 @contextlib.contextmanager
 def backend_calls():
-    """Record which backend primitives run while inside: {"native": set(), "reference": set()}.
+    """Record which backend primitives run while inside: {"native": set(), "reference": set()}, filled
+    when the block ends, from a tinygrad_course.profile of it.
 
-    NativeBackend's own methods count as native, NumpyBackend's as reference; during a call on
-    the native backend a reference call is a fallback (a primitive without a kernel yet, or one
-    whose dtype/layout guard sent it to the reference).
+    Calls started on the native backend count as native, the NumPy reference's as reference; a native
+    call that its guard handed to the reference (a fallback, or a primitive without a kernel yet)
+    counts in both.
     """
     calls = {"native": set(), "reference": set()}
-    patched = []
-    classes = [(NumpyBackend, "reference")]
-    if NativeBackend is not None:
-        classes.append((NativeBackend, "native"))
-    for cls, kind in classes:
-        for prim in PRIMITIVES:
-            if prim in cls.__dict__:
-                original = cls.__dict__[prim]
-
-                def wrapper(self, *args, _original=original, _prim=prim, _kind=kind, **kwargs):
-                    calls[_kind].add(_prim)
-                    return _original(self, *args, **kwargs)
-                patched.append((cls, prim, original))
-                setattr(cls, prim, wrapper)
-    try:
+    with tg.profile() as prof:
         yield calls
-    finally:
-        for cls, prim, original in patched:
-            setattr(cls, prim, original)
+    for e in prof.events:
+        if e.kind == "primitive":
+            if e.ran_on != "numpy":
+                calls["native"].add(e.name)
+            if e.ran_on.startswith("numpy"):
+                calls["reference"].add(e.name)
 
 
 def measure(impls: dict[str, Impl], plan: Plan) -> tuple[dict[str, dict], dict]:

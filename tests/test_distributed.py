@@ -3,7 +3,6 @@ mpiexec in a subprocess; skipped without mpi4py) and DistributedSampler (no MPI 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -11,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from ranks import mpiexec, run_ranks
 
 import tinygrad_course.distributed as dist
 
@@ -56,36 +56,6 @@ def test_sampler_arguments_are_checked():
 
 
 # --- collectives over MPI, several ranks ------------------------------------------------------------
-def _mpiexec() -> str:
-    """mpiexec's path; skips the test without mpi4py or an MPI launcher."""
-    pytest.importorskip("mpi4py")
-    mpiexec = shutil.which("mpiexec")
-    if mpiexec is None:
-        pytest.skip("no mpiexec on PATH (pip install mpich)")
-    return mpiexec
-
-
-def run_ranks(tmp_path, n: int, body: str, timeout: float = 120) -> list:
-    """Run `body` on n ranks under mpiexec; each rank's `report(dict)` is returned, in rank order (files,
-    not stdout: mpiexec interleaves the ranks' output)."""
-    mpiexec = _mpiexec()
-    script = textwrap.dedent(f"""\
-        import json
-        import numpy as np
-        import tinygrad_course as tg
-        import tinygrad_course.distributed as dist
-        dist.init_process_group()
-
-        def report(row):
-            with open({str(tmp_path)!r} + f"/rank{{dist.get_rank()}}.json", "w") as f:
-                json.dump(row, f)
-        """) + textwrap.dedent(body)
-    done = subprocess.run([mpiexec, "-n", str(n), sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=timeout)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(n)]
-
-
 def test_all_reduce_broadcast_and_barrier_on_three_ranks(tmp_path):
     rows = run_ranks(tmp_path, 3, """
         r, n = dist.get_rank(), dist.get_world_size()
@@ -169,27 +139,15 @@ report({{"rank": r, "diff": diff, "buckets": len(ddp.buckets()), "early": ddp.bu
         assert rows[0]["buckets"] == 1
 
 
-@pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-10), ("float32", 1e-5)])
-def test_ddp_cnn_with_batch_norm_in_eval_mode_equals_one_process(tmp_path, dtype, tolerance):
-    """A CNN with batch norm in eval mode (running statistics fixed, so a sample's output does not depend
-    on the rest of its batch): 3 ranks x 2 images equal one process on the 6 images after 3 steps of
-    SGD with momentum and weight decay; float32 within 1e-5 (the sums' order differs)."""
-    rows = run_ranks(tmp_path, 3, f"""
+# 3 SGD steps of a CNN on 2 images (SIDE x SIDE, DTYPE, set by the test) per rank and step
+CNN_STEPS = """
 from tinygrad_course import nn, optim
 from tinygrad_course.distributed import DistributedDataParallel as DDP
 r, n = dist.get_rank(), dist.get_world_size()
 
-def cnn(seed):
-    tg.manual_seed(seed)
-    net = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, dtype="{dtype}"), nn.BatchNorm2d(4, dtype="{dtype}"), nn.ReLU(),
-                        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 3 * 3, 3, dtype="{dtype}"))
-    net[1].running_mean.copy_(tg.tensor(np.linspace(-0.2, 0.2, 4), dtype="{dtype}"))
-    net[1].running_var.copy_(tg.tensor(np.linspace(0.5, 2.0, 4), dtype="{dtype}"))
-    return net.eval()
-
 def images(step, rank):
     rng = np.random.default_rng(100 * step + rank)
-    return tg.tensor(rng.standard_normal((2, 2, 6, 6)), dtype="{dtype}"), tg.tensor(rng.integers(0, 3, 2))
+    return tg.tensor(rng.standard_normal((2, 2, SIDE, SIDE)), dtype=DTYPE), tg.tensor(rng.integers(0, 3, 2))
 
 def train(net, opt, ranks):
     for step in range(3):
@@ -197,6 +155,24 @@ def train(net, opt, ranks):
         opt.zero_grad()
         nn.functional.cross_entropy(net(tg.cat(list(xs))), tg.cat(list(ys))).backward()
         opt.step()
+"""
+
+
+@pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-10), ("float32", 1e-5)])
+def test_ddp_cnn_with_batch_norm_in_eval_mode_equals_one_process(tmp_path, dtype, tolerance):
+    """A CNN with batch norm in eval mode (running statistics fixed, so a sample's output does not depend
+    on the rest of its batch): 3 ranks x 2 images equal one process on the 6 images after 3 steps of
+    SGD with momentum and weight decay; float32 within 1e-5 (the sums' order differs)."""
+    rows = run_ranks(tmp_path, 3, CNN_STEPS + f"""
+SIDE, DTYPE = 6, "{dtype}"
+
+def cnn(seed):
+    tg.manual_seed(seed)
+    net = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, dtype=DTYPE), nn.BatchNorm2d(4, dtype=DTYPE), nn.ReLU(),
+                        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 3 * 3, 3, dtype=DTYPE))
+    net[1].running_mean.copy_(tg.tensor(np.linspace(-0.2, 0.2, 4), dtype=DTYPE))
+    net[1].running_var.copy_(tg.tensor(np.linspace(0.5, 2.0, 4), dtype=DTYPE))
+    return net.eval()
 
 ddp = DDP(cnn(seed=r), bucket_cap_mb=0.0002)
 train(ddp, optim.SGD(ddp.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01), [r])
@@ -213,27 +189,14 @@ report({{"rank": r, "diff": diff, "buckets": len(ddp.buckets())}})
 def test_sync_batch_norm_on_three_ranks_equals_batch_norm_in_one_process(tmp_path):
     """Batch norm in training mode: with SyncBatchNorm, 3 ranks x 2 images compute what one process
     with BatchNorm computes on the 6 images: parameters and running statistics after 3 steps (float64)."""
-    rows = run_ranks(tmp_path, 3, """
-from tinygrad_course import nn, optim
-from tinygrad_course.distributed import DistributedDataParallel as DDP
-r, n = dist.get_rank(), dist.get_world_size()
+    rows = run_ranks(tmp_path, 3, CNN_STEPS + """
+SIDE, DTYPE = 5, "float64"
 
 def cnn(seed):
     tg.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, dtype="float64"), nn.BatchNorm2d(4, dtype="float64"),
-                         nn.ReLU(), nn.Flatten(), nn.Linear(4 * 5 * 5, 6, dtype="float64"),
-                         nn.BatchNorm1d(6, momentum=None, dtype="float64"), nn.Linear(6, 3, dtype="float64"))
-
-def images(step, rank):
-    rng = np.random.default_rng(100 * step + rank)
-    return tg.tensor(rng.standard_normal((2, 2, 5, 5))), tg.tensor(rng.integers(0, 3, 2))
-
-def train(net, opt, ranks):
-    for step in range(3):
-        xs, ys = zip(*[images(step, k) for k in ranks])
-        opt.zero_grad()
-        nn.functional.cross_entropy(net(tg.cat(list(xs))), tg.cat(list(ys))).backward()
-        opt.step()
+    return nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, dtype=DTYPE), nn.BatchNorm2d(4, dtype=DTYPE),
+                         nn.ReLU(), nn.Flatten(), nn.Linear(4 * 5 * 5, 6, dtype=DTYPE),
+                         nn.BatchNorm1d(6, momentum=None, dtype=DTYPE), nn.Linear(6, 3, dtype=DTYPE))
 
 net = nn.SyncBatchNorm.convert_sync_batchnorm(cnn(seed=r))
 kinds = [type(m).__name__ for m in net]
@@ -300,7 +263,7 @@ report({"rank": r, "local": local.tolist(), "averaged": averaged.tolist(),
 def test_a_failing_rank_stops_the_others_within_seconds(tmp_path, failure):
     """Rank 1 raises (or is killed) while ranks 0 and 2 wait in all_reduce: the job ends, non-zero,
     naming the failure, instead of hanging."""
-    mpiexec = _mpiexec()
+    launcher = mpiexec()
     script = textwrap.dedent(f"""\
         import os, signal
         import tinygrad_course as tg
@@ -313,7 +276,7 @@ def test_a_failing_rank_stops_the_others_within_seconds(tmp_path, failure):
         dist.all_reduce(tg.ones(3))
         """)
     start = time.monotonic()
-    done = subprocess.run([mpiexec, "-n", "3", sys.executable, "-c", script], capture_output=True, text=True,
+    done = subprocess.run([launcher, "-n", "3", sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=90)
     assert done.returncode != 0 and time.monotonic() - start < 60
     output = done.stdout + done.stderr
@@ -456,7 +419,7 @@ try:
 except SettingsError as e:
     print("STOPPED", dist.get_rank(), e, flush=True)
 """
-    done = subprocess.run([_mpiexec(), "-n", "2", sys.executable, "-c", script], capture_output=True, text=True,
+    done = subprocess.run([mpiexec(), "-n", "2", sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("STOPPED") == 2 and "different checkpoints (rank 0: after epoch 1; " in done.stdout
@@ -481,15 +444,14 @@ report({"rank": dist.get_rank(), "metrics": metrics})
 def test_distributed_recipe_from_the_command_line(tmp_path):
     """`mpiexec -n 2 python -m tinygrad_course train mnist-mlp --distributed`: one writer, one summary,
     and a resume on 1 rank; without --distributed under mpiexec the command says what to add."""
-    mpiexec = _mpiexec()
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    launcher = mpiexec()
     from data_writers import write_mnist
     write_mnist(tmp_path / "data" / "mnist", n_train=48, n_test=16)
     args = ["-m", "tinygrad_course", "train", "mnist-mlp", "--data-root", str(tmp_path / "data"),
             "--out", str(tmp_path / "run"), "--batch-size", "16", "--no-plots"]
 
     def launch(n, *extra):
-        return subprocess.run([mpiexec, "-n", str(n), sys.executable, *args, *extra], capture_output=True,
+        return subprocess.run([launcher, "-n", str(n), sys.executable, *args, *extra], capture_output=True,
                               text=True, timeout=180)
     done = launch(2, "--epochs", "1", "--distributed")
     assert done.returncode == 0, done.stderr[-3000:]

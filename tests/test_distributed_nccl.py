@@ -7,41 +7,21 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
 import pytest
+import ranks
+from ranks import cuda_emulation_or_skip
 
 
-def run_ranks(tmp_path, n: int, body: str, backend: str = "nccl", timeout: float = 300) -> list:
-    """Run `body` on n ranks under mpiexec on emulated "cuda"; each rank's `report(dict)` is returned in
-    rank order (as tests/test_distributed.py's run_ranks, plus the emulation and the backend)."""
-    pytest.importorskip("mpi4py")
-    mpiexec = shutil.which("mpiexec")
-    if mpiexec is None:
-        pytest.skip("no mpiexec on PATH (pip install mpich)")
-    if shutil.which("g++") is None and shutil.which("c++") is None:
-        pytest.skip("the CUDA emulation needs a host C++ compiler")
-    script = textwrap.dedent(f"""\
-        import json
-        import numpy as np
-        import tinygrad_course as tg
-        import tinygrad_course.distributed as dist
-        from tinygrad_course.distributed import nccl
-        dist.init_process_group({backend!r})
-
-        def report(row):
-            with open({str(tmp_path)!r} + f"/rank{{dist.get_rank()}}.json", "w") as f:
-                json.dump(row, f)
-        """) + textwrap.dedent(body)
-    env = {**os.environ, "TINYGRAD_COURSE_CUDA_EMULATE": "1"}
-    done = subprocess.run([mpiexec, "-n", str(n), sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=timeout, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(n)]
+def run_ranks(tmp_path, n: int, body: str, backend: str = "nccl") -> list:
+    """tests/ranks.py's run_ranks on emulated "cuda", with nccl.py imported as `nccl`."""
+    cuda_emulation_or_skip()
+    return ranks.run_ranks(tmp_path, n, body, backend=backend, prelude="from tinygrad_course.distributed import nccl",
+                           env={"TINYGRAD_COURSE_CUDA_EMULATE": "1"}, timeout=300)
 
 
 # --- no MPI needed ----------------------------------------------------------------------------------
@@ -231,11 +211,8 @@ def test_ddp_on_emulated_cuda_equals_cpu_ddp_and_one_process(tmp_path, backend):
 def test_distributed_recipe_on_emulated_cuda_matches_one_cpu_process(tmp_path):
     """`mpiexec -n 2 python -m tinygrad_course --device cuda train mnist-mlp --distributed` (NCCL emulated)
     logs the metrics of one CPU process trained on the same global batches (float32)."""
-    pytest.importorskip("mpi4py")
-    mpiexec = shutil.which("mpiexec")
-    if mpiexec is None or (shutil.which("g++") is None and shutil.which("c++") is None):
-        pytest.skip("needs mpiexec and a host C++ compiler (the CUDA emulation)")
-    sys.path.insert(0, os.path.dirname(__file__))
+    launcher = ranks.mpiexec()
+    cuda_emulation_or_skip()
     from data_writers import write_mnist
     write_mnist(tmp_path / "data" / "mnist", n_train=48, n_test=16)
 
@@ -248,7 +225,7 @@ def test_distributed_recipe_on_emulated_cuda_matches_one_cpu_process(tmp_path):
                               env={**os.environ, "TINYGRAD_COURSE_CUDA_EMULATE": "1"})
         assert done.returncode == 0, done.stderr[-3000:]
         return json.loads((out / "metrics.json").read_text())["history"]
-    ours, reference = history([mpiexec, "-n", "2"], "cuda", "--distributed"), history([], "cpu")
+    ours, reference = history([launcher, "-n", "2"], "cuda", "--distributed"), history([], "cpu")
     for row, ref in zip(ours, reference, strict=True):
         for key in ("train_loss", "train_top1", "test_loss", "test_top1"):
             assert row[key] == pytest.approx(ref[key], abs=2e-5), key

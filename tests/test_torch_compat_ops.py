@@ -41,12 +41,17 @@ def test_scatter_values_and_gradients_match_torch(shape, dim, ishape):
     s, st_ = _pair(rng.standard_normal(ishape))
     y, yt = x.scatter(dim, tg.tensor(index), s), xt.scatter(dim, torch.tensor(index), st_)
     assert y.shape == tuple(yt.shape) and y.dtype == np.float64 and y.requires_grad
+    _same_values_and_gradients(torch, rng, y, yt, [(x, xt), (s, st_)])
+
+
+def _same_values_and_gradients(torch, rng, y, yt, leaves):
+    """y equals torch's yt, and so do the gradients of a random weighting of it at each (ours, torch's) leaf."""
     np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), **TOL)
-    w = rng.standard_normal(shape)
+    w = rng.standard_normal(y.shape)
     (y * tg.tensor(w)).sum().backward()
     (yt * torch.tensor(w)).sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), **TOL)
-    np.testing.assert_allclose(s.grad.numpy(), st_.grad.numpy(), **TOL)
+    for ours, theirs in leaves:
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), **TOL)
 
 
 @pytest.mark.parametrize("shape,dim,ishape", SCATTER_CASES + [((3, 4), 0, (6, 4)), ((2, 3), 1, (2, 7))])
@@ -57,12 +62,7 @@ def test_scatter_add_accumulates_repeats_and_matches_torch_gradients(shape, dim,
     x, xt = _pair(rng.standard_normal(shape))
     s, st_ = _pair(rng.standard_normal(ishape))
     y, yt = x.scatter_add(dim, tg.tensor(index), s), xt.scatter_add(dim, torch.tensor(index), st_)
-    np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), **TOL)
-    w = rng.standard_normal(shape)
-    (y * tg.tensor(w)).sum().backward()
-    (yt * torch.tensor(w)).sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), **TOL)
-    np.testing.assert_allclose(s.grad.numpy(), st_.grad.numpy(), **TOL)
+    _same_values_and_gradients(torch, rng, y, yt, [(x, xt), (s, st_)])
 
 
 def test_a_src_larger_than_index_is_read_at_its_leading_corner_as_torch():

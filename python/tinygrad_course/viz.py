@@ -179,8 +179,8 @@ class Graph:
         else:
             raise ValueError(f"save: cannot write {path!r} as {fmt or 'a file without a suffix'!r}; use a path "
                              f"ending in one of {', '.join('.' + f for f in RENDERED + WRITTEN)} or pass format=")
-        with open(path, "wb") as f:
-            f.write(content)
+        from .checkpoint import write_atomically
+        write_atomically(path, lambda f: f.write(content))
         return path
 
     def render(self, format: str = "svg") -> bytes:
